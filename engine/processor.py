@@ -1,0 +1,354 @@
+"""The processor contract every node of an aural graph follows.
+
+Lifecycle (pedalboard-style, nothing more)::
+
+    p = Wiener(floor_db=-25)
+    p.prepare(sample_rate=48000, channels=2, max_block=512)   # allocates every buffer
+    out = p.process(block)          # float32 (channels, frames<=max_block) -> same shape
+    p.reset()                       # clear state, keep parameters
+    p.latency_samples               # output is the input delayed by this many samples
+
+``process(block)`` returns a view of an internal buffer that stays valid until the next call.
+It never writes into ``block``.  NaN/inf in the input are replaced by silence, denormals flushed,
+and a non-finite value produced inside a processor never reaches the output.
+
+Parameter changes (``p.set(name, value)``) may come from any thread: they go through a bounded
+queue and take effect at the start of the next block.  ``bypass`` and ``mix`` are on every
+processor; the dry path is delayed by the processor's latency so a dry/wet mix stays aligned,
+and both glide over ~10 ms so switching makes no click.
+
+A processor is also callable on a whole signal with pedalboard's convention::
+
+    y = p(audio, sample_rate, buffer_size=8192, reset=True)
+
+which returns a latency-compensated signal of the input's length and layout.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from .kernels import DelayLine, mix_dry_wet, sanitize_copy, sanitize_inplace, smooth_coef
+from .params import Param, ParamError, ParamQueue
+
+__all__ = ["Processor", "REGISTRY", "register", "MIN_RATE", "MAX_RATE", "MAX_BLOCK"]
+
+MIN_RATE = 8000
+MAX_RATE = 192000
+MAX_BLOCK = 65536
+MIX_SMOOTH_MS = 10.0
+
+#: processor type name -> class, for presets.
+REGISTRY: dict[str, type] = {}
+
+
+def register(cls: type) -> type:
+    """Class decorator: make a processor type loadable from presets by its class name."""
+    REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def _as_channels_first(audio: np.ndarray) -> tuple[np.ndarray, str]:
+    """Return (channels, frames) float32 and the layout tag to undo it ('1d', 'cf', 'cl').
+
+    Like pedalboard, a 2-D array whose first dimension is larger than its second is taken as
+    channels-last (frames, channels)."""
+    a = np.asarray(audio)
+    if a.ndim == 1:
+        return a[np.newaxis, :].astype(np.float32, copy=False), "1d"
+    if a.ndim != 2:
+        raise ValueError(f"audio must be 1-D or 2-D, got shape {a.shape}")
+    if a.shape[0] > a.shape[1]:
+        return np.ascontiguousarray(a.T, dtype=np.float32), "cl"
+    return a.astype(np.float32, copy=False), "cf"
+
+
+def _restore_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "1d":
+        return x[0]
+    if layout == "cl":
+        return np.ascontiguousarray(x.T)
+    return x
+
+
+class Processor:
+    """Base class of every aural node.  Subclasses implement the underscore hooks:
+
+    - ``_prepare()``: allocate state for ``self.sample_rate``, ``self.channels``, ``self.max_block``.
+    - ``_process(x, out)``: x is a sanitised float32 (channels, n) block, n <= max_block; write the
+      wet output into ``out`` (same shape).  No allocation, no locks, no I/O.
+    - ``_reset()``: clear state.
+    - ``_on_param(name, value)``: react to a parameter change (audio thread, block boundary).
+    - ``_latency()``: algorithmic latency in samples for the prepared configuration.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, name: str | None = None, *, bypass: bool = False, mix: float = 1.0,
+                 **values: Any) -> None:
+        self.name = name or type(self).__name__.lower()
+        self._specs = {p.name: p for p in self.params}
+        self._values: dict[str, float] = {p.name: p.coerce(p.default) for p in self.params}
+        self._targets: dict[str, float] = dict(self._values)  # latest requested, for get()
+        for k, v in values.items():
+            self._set_now(k, v)
+        self._bypass = bool(bypass)
+        self._mix = float(np.clip(mix, 0.0, 1.0))
+        self._queue = ParamQueue()
+        self.prepared = False
+        self.sample_rate = 0
+        self.channels = 0
+        self.max_block = 0
+        self.nonfinite_in = 0  # samples replaced at the input since prepare
+        self.nonfinite_out = 0  # samples a processor produced that were not finite
+
+    # ------------------------------------------------------------------ parameters
+    def param_specs(self) -> tuple[Param, ...]:
+        """The typed parameters of this node (instance-level, so graphs may add their own)."""
+        return tuple(self._specs.values())
+
+    def spec(self, name: str) -> Param:
+        try:
+            return self._specs[name]
+        except KeyError:
+            known = ", ".join(self._specs) or "none"
+            raise ParamError(f"{self.name}: no parameter {name!r} (known: {known})") from None
+
+    def get(self, name: str) -> Any:
+        """Current value in user form (the latest one set, even if not yet applied)."""
+        if name == "bypass":
+            return self._bypass
+        if name == "mix":
+            return self._mix
+        return self.spec(name).display(self._targets[name])
+
+    def _set_now(self, name: str, value: Any) -> None:
+        v = self.spec(name).coerce(value)
+        self._values[name] = v
+        self._targets[name] = v
+
+    def set(self, name: str, value: Any) -> Any:
+        """Request a parameter change from any thread.  Returns the clipped value in user form.
+
+        Applied at the next block boundary (immediately if the node is not prepared)."""
+        if name == "bypass":
+            v = 1.0 if Param("bypass", False, kind="bool").coerce(value) else 0.0
+            self._bypass = bool(v)
+            return self._bypass
+        if name == "mix":
+            v = Param("mix", 1.0, range=(0.0, 1.0)).coerce(value)
+            self._mix = v
+            return v
+        v = self.spec(name).coerce(value)
+        self._targets[name] = v
+        if not self.prepared:
+            self._values[name] = v
+            self._on_param(name, v)
+        elif not self._queue.put(name, v):
+            raise ParamError(f"{self.name}: parameter queue full, {name} change refused")
+        return self.spec(name).display(v)
+
+    @property
+    def bypass(self) -> bool:
+        return self._bypass
+
+    @bypass.setter
+    def bypass(self, on: bool) -> None:
+        self._bypass = bool(on)
+
+    @property
+    def mix(self) -> float:
+        return self._mix
+
+    @mix.setter
+    def mix(self, value: float) -> None:
+        self.set("mix", value)
+
+    def values(self) -> dict[str, Any]:
+        """All parameters in user form."""
+        return {k: self.get(k) for k in self._specs}
+
+    def _drain(self) -> None:
+        q = self._queue
+        while True:
+            item = q.pop()
+            if item is None:
+                return
+            name, v = item
+            self._values[name] = v
+            self._on_param(name, v)
+
+    # ------------------------------------------------------------------ lifecycle
+    def prepare(self, sample_rate: float, channels: int, max_block: int) -> None:
+        """Allocate every buffer for this configuration.  Must precede ``process``."""
+        sr = int(round(sample_rate))
+        if not MIN_RATE <= sr <= MAX_RATE:
+            raise ValueError(f"{self.name}: sample rate {sample_rate} Hz outside {MIN_RATE}-{MAX_RATE} Hz")
+        if int(channels) < 1:
+            raise ValueError(f"{self.name}: channels must be >= 1, got {channels}")
+        if not 1 <= int(max_block) <= MAX_BLOCK:
+            raise ValueError(f"{self.name}: max_block must be 1..{MAX_BLOCK}, got {max_block}")
+        self.sample_rate, self.channels, self.max_block = sr, int(channels), int(max_block)
+        # pending changes become current values before allocation
+        self._drain()
+        self._in = np.zeros((self.channels, self.max_block), np.float32)
+        self._wet = np.zeros((self.channels, self.max_block), np.float32)
+        self._out = np.zeros((self.channels, self.max_block), np.float32)
+        self._prepare()
+        self._dry = DelayLine(self.channels, self._latency(), self.max_block)
+        g = 0.0 if self._bypass else self._mix
+        self._wetgain = np.array([g], np.float64)
+        self._wetcoef = smooth_coef(MIX_SMOOTH_MS, float(sr))
+        self._wet_running = g > 0.0
+        self.nonfinite_in = 0
+        self.nonfinite_out = 0
+        self.prepared = True
+
+    @property
+    def latency_samples(self) -> int:
+        """Algorithmic latency in samples (0 before prepare for processors that need the rate)."""
+        return int(self._latency()) if self.prepared else 0
+
+    def reset(self) -> None:
+        """Clear all audio state (filters, buffers, trackers); parameters are kept."""
+        if not self.prepared:
+            return
+        self._drain()
+        self._reset()
+        self._dry.reset()
+        self._wetgain[0] = 0.0 if self._bypass else self._mix
+        self._wet_running = self._wetgain[0] > 0.0
+
+    def process(self, block: np.ndarray, sample_rate: float | None = None,
+                buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
+        """Process one (channels, frames) float32 block; returns a view of an internal buffer.
+
+        Called pedalboard-style, ``process(audio, sample_rate, buffer_size, reset)``, it works on
+        a whole signal like ``__call__``."""
+        if sample_rate is not None:
+            return self(block, sample_rate, buffer_size=buffer_size, reset=reset)
+        n = block.shape[1]
+        if block.shape[0] != self.channels or n > self.max_block:
+            self._check_block(block)
+        self._drain()
+        x = self._in[:, :n]
+        self.nonfinite_in += sanitize_copy(block, x)
+        out = self._out[:, :n]
+        target = 0.0 if self._bypass else self._mix
+        g0 = self._wetgain[0]
+        if target == 0.0 and g0 == 0.0:
+            # fully dry: skip the wet path, keep timing with the dry delay
+            if self._wet_running:
+                self._wet_running = False
+            dry = self._dry.process(x)
+            out[:] = dry
+            return out
+        if not self._wet_running:
+            self._reset()  # the wet path restarts from clean state after a bypass
+            self._wet_running = True
+        wet = self._wet[:, :n]
+        self._process(x, wet)
+        self.nonfinite_out += sanitize_inplace(wet)
+        if target == 1.0 and g0 == 1.0:
+            if self._dry.delay:
+                self._dry.process(x)  # keep the dry line current for later switching
+            return wet
+        dry = self._dry.process(x)
+        mix_dry_wet(wet, dry, out, self._wetgain, target, self._wetcoef)
+        return out
+
+    def _check_block(self, block: np.ndarray) -> None:
+        if not self.prepared:
+            raise RuntimeError(f"{self.name}: process() before prepare()")
+        if block.ndim != 2:
+            raise ValueError(f"{self.name}: block must be (channels, frames), got shape {block.shape}")
+        if block.shape[0] != self.channels:
+            raise ValueError(f"{self.name}: block has {block.shape[0]} channels, prepared for {self.channels}")
+        raise ValueError(f"{self.name}: block of {block.shape[1]} frames exceeds max_block {self.max_block}")
+
+    # ------------------------------------------------------------------ whole signals
+    def __call__(self, audio: np.ndarray, sample_rate: float, buffer_size: int = 8192,
+                 reset: bool = True) -> np.ndarray:
+        """Process a whole signal, pedalboard style.
+
+        audio: 1-D, (channels, frames) or (frames, channels) (a 2-D array whose first dimension
+        is the larger is read as channels-last, like pedalboard).  With ``reset=True`` the state
+        is cleared first and the output is latency-compensated: same length, time-aligned with the
+        input.  With ``reset=False`` the call streams: state carries over from the previous call
+        and the output is the raw stream (delayed by ``latency_samples``)."""
+        x, layout = _as_channels_first(audio)
+        c, n = x.shape
+        buffer_size = int(max(1, min(buffer_size, MAX_BLOCK)))
+        if (not self.prepared or self.sample_rate != int(round(sample_rate)) or self.channels != c
+                or self.max_block < buffer_size):
+            if not reset and self.prepared:
+                raise ValueError(f"{self.name}: reset=False needs the same sample rate, channels and "
+                                 f"buffer size as the previous call")
+            self.prepare(sample_rate, c, buffer_size)
+        elif reset:
+            self.reset()
+        lat = self.latency_samples if reset else 0
+        y = np.empty((c, n + lat), np.float32)
+        pos = 0
+        for start in range(0, n, buffer_size):
+            blk = x[:, start:start + buffer_size]
+            y[:, pos:pos + blk.shape[1]] = self.process(np.ascontiguousarray(blk))
+            pos += blk.shape[1]
+        if lat:
+            zeros = np.zeros((c, min(buffer_size, lat)), np.float32)
+            while pos < n + lat:
+                m = min(zeros.shape[1], n + lat - pos)
+                y[:, pos:pos + m] = self.process(zeros[:, :m])
+                pos += m
+            y = y[:, lat:]
+        return _restore_layout(y, layout)
+
+    # ------------------------------------------------------------------ graph helpers
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, "Processor"]]:
+        """Yield (path, node) for this node and every node below it."""
+        path = f"{prefix}{self.name}"
+        yield path, self
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable description (type, name, parameters, bypass, mix)."""
+        d: dict[str, Any] = {"type": type(self).__name__, "name": self.name,
+                             "params": self.values()}
+        if self._bypass:
+            d["bypass"] = True
+        if self._mix != 1.0:
+            d["mix"] = self._mix
+        return d
+
+    def describe(self) -> dict:
+        """Parameters with their specs and current values (for listings and OSC dumps)."""
+        out = {}
+        for p in self.param_specs():
+            d = p.describe()
+            d["value"] = self.get(p.name)
+            out[p.name] = d
+        return out
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{k}={v!r}" for k, v in self.values().items())
+        return f"{type(self).__name__}(name={self.name!r}{', ' if vals else ''}{vals})"
+
+    # ------------------------------------------------------------------ hooks
+    def _prepare(self) -> None:
+        pass
+
+    def _process(self, x: np.ndarray, out: np.ndarray) -> None:
+        out[:] = x
+
+    def _reset(self) -> None:
+        pass
+
+    def _on_param(self, name: str, value: float) -> None:
+        pass
+
+    def _latency(self) -> int:
+        return 0
+
+    def v(self, name: str) -> float:
+        """Current applied (stored float) value of a parameter, for subclasses."""
+        return self._values[name]

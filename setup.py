@@ -1,0 +1,46 @@
+"""aural: real-time audio enhancement and restoration engine.
+
+The card's top-level folders are mapped under one import namespace, ``aural``:
+``engine/`` -> ``aural.engine``, ``plugins/`` -> ``aural.plugins`` and so on.
+"""
+from setuptools import setup
+
+PACKAGES = {
+    "aural": "aural",
+    "aural.cli": "aural/cli",
+    "aural.engine": "engine",
+    "aural.engine.processors": "engine/processors",
+    "aural.models": "models",
+    "aural.plugins": "plugins",
+    "aural.realtime": "realtime",
+}
+
+setup(
+    name="aural",
+    version="0.1.0",
+    description="Real-time audio enhancement and restoration: Numba DSP, ONNX models, pedalboard bridge, OSC",
+    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=list(PACKAGES),
+    package_dir=PACKAGES,
+    package_data={"aural.engine": ["presets/*.json"], "aural": ["examples/*"]},
+    include_package_data=True,
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "numba>=0.58",
+        "soundfile>=0.12",
+        "pedalboard>=0.9",
+        "onnxruntime>=1.16",
+    ],
+    extras_require={
+        # torch is for training and export only; inference never imports it.
+        "train": ["torch==2.13.0", "onnx", "onnxscript"],
+        # onnxruntime-gpu REPLACES onnxruntime (same import folder): uninstall onnxruntime first.
+        "gpu": ["onnxruntime-gpu"],
+        "live": ["sounddevice>=0.4", "python-osc>=1.8"],
+        "dev": ["pytest>=7", "ruff"],
+    },
+    entry_points={"console_scripts": ["aural = aural.cli.main:main"]},
+)
