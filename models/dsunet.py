@@ -1,0 +1,198 @@
+"""Dual-Step U-Net enhancer on the STFT (seeds 001 and 004), causal in time.
+
+The STFT lives inside the model (DFT as matrix products), so the exported ONNX graph maps
+``hop`` waveform samples to ``hop`` samples and carries its own analysis buffer and overlap-add
+tail as streaming state.  Per frame (n_fft samples, periodic sqrt-Hann, hop = n_fft/2 or /4):
+
+- features: power-law compressed spectrum, ``|X|^0.3`` and ``|X|^0.3 * X/|X|`` (3 channels).
+- stage 1 (denoise: hiss, hum, clicks, crackle): a U-Net predicts a real mask in [0, 1]:
+  ``Y1 = sigmoid(m) * X``.
+- stage 2 (detail restoration): a second U-Net sees the features of X and of Y1 and predicts a
+  bounded complex correction ``c`` (tanh): ``Y = Y1 + c * X``, so detail that stage 1 removed can
+  come back, with phase.  Its last layer starts at zero (stage 2 starts as identity).
+
+U-Net: encoder convs stride 2 in frequency only (129 -> 65 -> 33 -> 17 -> 9 bins for n_fft 256),
+a bottleneck of dilated causal time convs (residual), decoder with skip concatenation and
+transposed convs in frequency.  Every time kernel is causal (left padding; its cache is a streaming
+state); any frequency context is allowed.  Model latency = n_fft - hop samples (the synthesis
+overlap); no look-ahead.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .streaming import CausalConv2d, StreamingModel
+
+__all__ = ["DualStepUNet"]
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+class _UNet(nn.Module):
+    def __init__(self, cin: int, cout: int, freq: int, channels: tuple[int, ...], kt: int,
+                 dilations: tuple[int, ...]) -> None:
+        super().__init__()
+        self.enc = nn.ModuleList()
+        self.freqs = [freq]
+        c_prev, f = cin, freq
+        for c in channels:
+            conv = CausalConv2d(c_prev, c, kt, 3, f, stride_f=2)
+            self.enc.append(conv)
+            f = conv.freq_out
+            self.freqs.append(f)
+            c_prev = c
+        self.mid = nn.ModuleList(CausalConv2d(c_prev, c_prev, kt, 3, f, dilation_t=d) for d in dilations)
+        self.dec = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for i in reversed(range(len(channels))):
+            c = channels[i]
+            c_out = channels[i - 1] if i > 0 else cout
+            self.dec.append(CausalConv2d(2 * c, c, 1, 3, self.freqs[i + 1]))
+            f_in, f_out = self.freqs[i + 1], self.freqs[i]
+            up = nn.ConvTranspose2d(c, c_out, (1, 3), stride=(1, 2), padding=(0, 1),
+                                    output_padding=(0, f_out - (2 * f_in - 1)))
+            self.up.append(up)
+        self.n_levels = len(channels)
+
+    def forward(self, x: torch.Tensor, conv) -> torch.Tensor:
+        skips = []
+        h = x
+        for m in self.enc:
+            h = _lrelu(conv(m, h))
+            skips.append(h)
+        for m in self.mid:
+            h = h + _lrelu(conv(m, h))
+        for j, (d, u) in enumerate(zip(self.dec, self.up)):
+            h = _lrelu(conv(d, torch.cat([h, skips[self.n_levels - 1 - j]], dim=1)))
+            h = u(h)
+            if j < self.n_levels - 1:
+                h = _lrelu(h)
+        return h
+
+
+class DualStepUNet(StreamingModel):
+    """Two-stage causal U-Net on the STFT.
+
+    sample_rate: model rate (Hz).  n_fft: frame size (power of two).  hop: n_fft/2 or n_fft/4.
+    channels: encoder channels per level (each level halves the bins).  kt: time kernel.
+    dilations: bottleneck time dilations.  stages: 1 (denoise only) or 2 (denoise + restore).
+    channels2: encoder channels of stage 2 (default: channels).
+    """
+
+    kind = "dsunet"
+
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 256, hop: int = 128,
+                 channels: tuple[int, ...] = (16, 16, 32, 32), kt: int = 2,
+                 dilations: tuple[int, ...] = (1, 2, 4, 8), stages: int = 2,
+                 channels2: tuple[int, ...] | None = None) -> None:
+        super().__init__(sample_rate, hop)
+        if n_fft & (n_fft - 1) or n_fft < 16:
+            raise ValueError(f"n_fft must be a power of two >= 16, got {n_fft}")
+        if hop not in (n_fft // 2, n_fft // 4):
+            raise ValueError(f"hop must be n_fft/2 or n_fft/4, got {hop} for n_fft {n_fft}")
+        if stages not in (1, 2):
+            raise ValueError("stages must be 1 or 2")
+        channels = tuple(int(c) for c in channels)
+        channels2 = tuple(int(c) for c in (channels2 or channels))
+        self.config = dict(sample_rate=int(sample_rate), n_fft=int(n_fft), hop=int(hop),
+                           channels=list(channels), kt=int(kt), dilations=[int(d) for d in dilations],
+                           stages=int(stages), channels2=list(channels2))
+        self.n_fft = n_fft
+        self.stages = stages
+        nb = n_fft // 2 + 1
+        self.n_bins = nb
+        n = torch.arange(n_fft, dtype=torch.float64)
+        k = torch.arange(nb, dtype=torch.float64)
+        ang = 2 * math.pi * n[:, None] * k[None, :] / n_fft
+        win = torch.sqrt(0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft))  # periodic sqrt-Hann
+        ck = torch.full((nb,), 2.0, dtype=torch.float64)
+        ck[0] = 1.0
+        ck[-1] = 1.0
+        scale = hop / (n_fft / 2)  # sqrt-Hann^2 overlap-adds to n_fft/(2 hop)
+        # analysis: window folded into the DFT matrices; synthesis: window and 1/N folded in
+        self.register_buffer("dft_re", (win[:, None] * torch.cos(ang)).float(), persistent=False)
+        self.register_buffer("dft_im", (-win[:, None] * torch.sin(ang)).float(), persistent=False)
+        self.register_buffer("idft_re", (ck[:, None] * torch.cos(ang.T) * win[None, :] * scale / n_fft).float(),
+                             persistent=False)
+        self.register_buffer("idft_im", (-ck[:, None] * torch.sin(ang.T) * win[None, :] * scale / n_fft).float(),
+                             persistent=False)
+        self.unet1 = _UNet(3, 1, nb, channels, kt, tuple(dilations))
+        nn.init.constant_(self.unet1.up[-1].bias, 2.0)  # start near pass-through (mask ~0.88)
+        if stages == 2:
+            self.unet2 = _UNet(6, 2, nb, channels2, kt, tuple(dilations))
+            nn.init.zeros_(self.unet2.up[-1].weight)
+            nn.init.zeros_(self.unet2.up[-1].bias)
+        self._register_cached()
+
+    @property
+    def latency(self) -> int:
+        return self.n_fft - self.hop
+
+    def state_specs(self):
+        tail = self.n_fft - self.hop
+        return [("stft_in", (tail,)), ("ola", (tail,))] + super().state_specs()
+
+    def initial_states(self, batch: int = 1):
+        return [torch.zeros((batch, *shape)) for _, shape in self.state_specs()]
+
+    # ------------------------------------------------------------------ spectral core
+    @staticmethod
+    def _features(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+        mag = torch.sqrt(re * re + im * im + 1e-10)
+        c = mag ** 0.3
+        g = c / mag
+        return torch.stack([c, re * g, im * g], dim=1)  # (B, 3, T, F)
+
+    def _spectral(self, frames: torch.Tensor, conv, both: bool = False):
+        """frames (B, T, n_fft) -> enhanced time frames (B, T, n_fft) [and stage-1 frames]."""
+        re = frames @ self.dft_re
+        im = frames @ self.dft_im
+        fx = self._features(re, im)
+        m1 = torch.sigmoid(self.unet1(fx, conv)[:, 0])
+        re1, im1 = m1 * re, m1 * im
+        if self.stages == 2:
+            c = torch.tanh(self.unet2(torch.cat([fx, self._features(re1, im1)], dim=1), conv))
+            cr, ci = c[:, 0], c[:, 1]
+            re2 = re1 + cr * re - ci * im
+            im2 = im1 + cr * im + ci * re
+        else:
+            re2, im2 = re1, im1
+        out = re2 @ self.idft_re + im2 @ self.idft_im
+        if both:
+            return out, re1 @ self.idft_re + im1 @ self.idft_im
+        return out
+
+    def _ola(self, frames: torch.Tensor, length: int) -> torch.Tensor:
+        b, t, n = frames.shape
+        y = F.fold(frames.transpose(1, 2), output_size=(1, (t - 1) * self.hop + n),
+                   kernel_size=(1, n), stride=(1, self.hop))
+        return y.reshape(b, -1)[:, :length]
+
+    def forward(self, x: torch.Tensor, return_stages: bool = False):
+        """x: (batch, samples) -> (batch, samples), delayed by ``latency`` samples.
+
+        return_stages: also return the stage-1 (denoise only) waveform, for the dual-step loss."""
+        b, n = x.shape
+        h = self.hop
+        pad_end = (-n) % h
+        xp = F.pad(x, (self.n_fft - h, pad_end))
+        frames = xp.unfold(1, self.n_fft, h)  # (B, T, n_fft), T = ceil(n / hop)
+        conv = lambda m, t: m(t)  # noqa: E731
+        if return_stages:
+            out, out1 = self._spectral(frames, conv, both=True)
+            return self._ola(out, n), self._ola(out1, n)
+        return self._ola(self._spectral(frames, conv), n)
+
+    def step(self, x: torch.Tensor, stft_in: torch.Tensor, ola: torch.Tensor, *states: torch.Tensor):
+        """x: (batch, hop) -> (y (batch, hop), stft_in, ola, *conv caches)."""
+        ctx = self.step_context(list(states))
+        frame = torch.cat([stft_in, x], dim=1)
+        out = self._spectral(frame.unsqueeze(1), ctx)[:, 0]
+        acc = out + F.pad(ola, (0, self.hop))
+        return (acc[:, :self.hop], frame[:, self.hop:], acc[:, self.hop:], *ctx.states())

@@ -1,0 +1,235 @@
+"""Streaming ONNX Runtime for aural's exported models.  Never imports torch.
+
+:class:`OnnxStreamer` runs an exported model (see :mod:`aural.models.export`) one model hop at a
+time for ``channels`` independent audio channels (one batch row each).  Every streaming state
+(conv caches, STFT buffers) lives in preallocated arrays bound with IOBinding in two sets that swap
+roles each hop (ping-pong): a call reads set A and writes set B, the next reads B and writes A, so
+nothing is allocated or copied on the Python side per hop::
+
+    s = OnnxStreamer("dsunet-small", channels=2)      # a shipped name or a path
+    y = s.run(x)              # x: (2, s.hop) float32 -> view (2, s.hop), valid until next run
+    s.reset()                 # zero every state
+    s.latency                 # the model's own latency in samples (add hop - 1 for a host adapter)
+
+Providers: ``provider="cpu"`` (default) or ``"cuda"``.  CUDA needs onnxruntime-gpu; when its
+provider is not there, or fails to load, :class:`ProviderError` says so instead of falling back
+silently.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+__all__ = ["OnnxStreamer", "ProviderError", "ModelInfo", "resolve_model", "shipped_models",
+           "read_info", "WEIGHTS_DIR", "PROVIDERS"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: provider short name -> onnxruntime execution provider
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+class ProviderError(RuntimeError):
+    """The requested onnxruntime execution provider is missing or failed to load."""
+
+
+def shipped_models() -> list[str]:
+    """Names of the ONNX models shipped in models/weights/ (usable as ``model=NAME``)."""
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.onnx"))
+
+
+def resolve_model(model: str | os.PathLike) -> str:
+    """A path to an .onnx file, or the name of a shipped model -> an existing file path."""
+    p = Path(os.fspath(model)).expanduser()
+    if p.is_file():
+        return str(p)
+    q = WEIGHTS_DIR / f"{model}.onnx"
+    if q.is_file():
+        return str(q)
+    names = ", ".join(shipped_models()) or "none"
+    raise FileNotFoundError(f"no model {os.fspath(model)!r}: not a file and not a shipped model "
+                            f"(shipped: {names})")
+
+
+class ModelInfo:
+    """What the runtime needs to know about an exported model (from its ONNX metadata)."""
+
+    def __init__(self, meta: dict[str, str]) -> None:
+        if "aural_format" not in meta:
+            raise ValueError("not an aural model export (no aural_format metadata)")
+        self.meta = dict(meta)
+        self.kind = meta["kind"]
+        self.sample_rate = int(meta["sample_rate"])
+        self.hop = int(meta["hop"])
+        self.latency = int(meta["latency"])
+        self.states = [(n, tuple(int(d) for d in s)) for n, s in json.loads(meta["states"])]
+        self.config = json.loads(meta.get("config", "{}"))
+
+    def __repr__(self) -> str:
+        return (f"ModelInfo(kind={self.kind!r}, sample_rate={self.sample_rate}, hop={self.hop}, "
+                f"latency={self.latency}, states={len(self.states)})")
+
+
+def read_info(model: str | os.PathLike) -> ModelInfo:
+    """Metadata of an exported model, without creating an inference session."""
+    path = resolve_model(model)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return ModelInfo(sess.get_modelmeta().custom_metadata_map)
+
+
+def _providers_for(provider: str) -> list[str]:
+    key = str(provider).strip().lower()
+    if key not in PROVIDERS:
+        raise ProviderError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}")
+    want = PROVIDERS[key]
+    available = ort.get_available_providers()
+    if want not in available:
+        hint = ("install onnxruntime-gpu in place of onnxruntime (pip uninstall onnxruntime; "
+                "pip install onnxruntime-gpu, i.e. aural's 'gpu' extra) and a matching CUDA/cuDNN"
+                if key == "cuda" else "reinstall onnxruntime")
+        raise ProviderError(f"provider {key!r} needs {want}, which this onnxruntime "
+                            f"({ort.__version__}) does not have (available: {', '.join(available)}); "
+                            f"{hint}, or use provider='cpu'")
+    return [want] if key == "cpu" else [want, "CPUExecutionProvider"]
+
+
+class OnnxStreamer:
+    """Hop-by-hop inference of an exported aural model with carried, preallocated state.
+
+    model: shipped name or path.  channels: independent channels (batch rows).
+    provider: 'cpu' or 'cuda'.  threads: onnxruntime intra-op threads (1 for real time).
+    """
+
+    def __init__(self, model: str | os.PathLike, channels: int = 1, provider: str = "cpu",
+                 threads: int = 1) -> None:
+        self.path = resolve_model(model)
+        self.provider = str(provider).strip().lower()
+        providers = _providers_for(self.provider)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(self.path, so, providers=providers)
+        except Exception as e:  # a provider that is listed but cannot load its libraries
+            raise ProviderError(f"could not create an onnxruntime session with {providers[0]} "
+                                f"for {self.path}: {e}") from e
+        got = self.session.get_providers()
+        if not got or got[0] != providers[0]:
+            raise ProviderError(f"onnxruntime did not enable {providers[0]} (session providers: "
+                                f"{', '.join(got)}); check the CUDA/cuDNN libraries, or use "
+                                f"provider='cpu'")
+        self.info = ModelInfo(self.session.get_modelmeta().custom_metadata_map)
+        self.channels = int(channels)
+        if self.channels < 1:
+            raise ValueError("channels must be >= 1")
+        self._check_io()
+        self._allocate()
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def hop(self) -> int:
+        return self.info.hop
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    @property
+    def latency(self) -> int:
+        """The model's own latency in samples (a host-block adapter adds ``hop - 1``)."""
+        return self.info.latency
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    # ------------------------------------------------------------------ setup
+    def _check_io(self) -> None:
+        ins = [i.name for i in self.session.get_inputs()]
+        outs = [o.name for o in self.session.get_outputs()]
+        names = [n for n, _ in self.info.states]
+        if ins != ["audio"] + names or outs != ["audio_out"] + [n + "_out" for n in names]:
+            raise ValueError(f"{self.path}: inputs/outputs do not match its state metadata")
+
+    def _allocate(self) -> None:
+        c, h = self.channels, self.hop
+        cuda = self.provider == "cuda"
+        self.audio_in = np.zeros((c, h), np.float32)
+        self.audio_out = np.zeros((c, h), np.float32)
+        self._in_val = ort.OrtValue.ortvalue_from_numpy(self.audio_in)
+        self._out_val = ort.OrtValue.ortvalue_from_numpy(self.audio_out)
+        # two state sets; on CPU the OrtValues share memory with these numpy arrays
+        self._sets: list[list[ort.OrtValue]] = [[], []]
+        self._arrays: list[list[np.ndarray]] = [[], []]
+        for name, shape in self.info.states:
+            for k in (0, 1):
+                a = np.zeros((c, *shape), np.float32)
+                self._arrays[k].append(a)
+                if cuda:
+                    v = ort.OrtValue.ortvalue_from_numpy(a, "cuda", 0)
+                else:
+                    v = ort.OrtValue.ortvalue_from_numpy(a)
+                self._sets[k].append(v)
+        self._bindings = []
+        for k in (0, 1):
+            b = self.session.io_binding()
+            b.bind_ortvalue_input("audio", self._in_val)
+            b.bind_ortvalue_output("audio_out", self._out_val)
+            for (name, _), vin, vout in zip(self.info.states, self._sets[k], self._sets[1 - k]):
+                b.bind_ortvalue_input(name, vin)
+                b.bind_ortvalue_output(name + "_out", vout)
+            self._bindings.append(b)
+        self._cur = 0
+        self._ro = ort.RunOptions()
+
+    # ------------------------------------------------------------------ streaming
+    def reset(self) -> None:
+        """Zero every streaming state (the next hop starts like a fresh stream)."""
+        for k in (0, 1):
+            for a, v in zip(self._arrays[k], self._sets[k]):
+                a[...] = 0.0
+                if self.provider == "cuda":
+                    v.update_inplace(a)
+        self._cur = 0
+        self.audio_out[...] = 0.0
+
+    def run(self, x: np.ndarray | None = None) -> np.ndarray:
+        """One model hop.  x: (channels, hop) float32, or None when ``audio_in`` was filled in
+        place.  Returns ``audio_out`` (a view valid until the next call)."""
+        if x is not None:
+            self.audio_in[...] = x
+        b = self._bindings[self._cur]
+        self.session.run_with_iobinding(b, self._ro)
+        if self.provider == "cuda":
+            b.synchronize_outputs()
+        self._cur ^= 1
+        return self.audio_out
+
+    def process(self, audio: np.ndarray) -> np.ndarray:
+        """Whole signal (channels, n) through a fresh stream: output delayed by ``latency``,
+        same length, zero-padded at the end to whole hops (for tests and offline use)."""
+        audio = np.asarray(audio, np.float32)
+        if audio.ndim == 1:
+            audio = audio[None]
+        c, n = audio.shape
+        if c != self.channels:
+            raise ValueError(f"audio has {c} channels, streamer made for {self.channels}")
+        self.reset()
+        h = self.hop
+        total = -(-n // h) * h
+        xp = np.zeros((c, total), np.float32)
+        xp[:, :n] = audio
+        y = np.empty_like(xp)
+        for s in range(0, total, h):
+            y[:, s:s + h] = self.run(xp[:, s:s + h])
+        return y[:, :n]
