@@ -1,0 +1,576 @@
+"""Filters: Butterworth (lowpass/highpass/bandpass/bandstop, order 1-16) and one RBJ EQ band.
+
+Both run as a cascade of second-order sections (direct form II transposed, float64 state carried
+across blocks, any channel count) in one Numba kernel per block.
+
+How parameter changes work (the design choice, for both processors)
+-------------------------------------------------------------------
+Coefficients are designed *inside the audio-thread kernel*, in closed form, with no allocation:
+
+- Butterworth: analog prototype poles ``-sin(t) + j cos(t)``, ``t = pi (2k+1) / (2N)``, moved by the
+  usual lowpass/highpass/bandpass/bandstop transforms at pre-warped edges ``tan(pi f / fs)``,
+  mapped with the bilinear transform ``z = (1+s)/(1-s)``, one biquad per conjugate pole pair (one
+  first-order section for the real pole of an odd lowpass/highpass) and each section normalised to
+  unit gain in the passband (DC, Nyquist or the band centre).  The product is the same transfer
+  function as ``scipy.signal.butter(N, Wn, btype, fs=fs, output='sos')`` (the tests check the
+  responses agree to 1e-9); only the split of the gain between sections differs.
+- ParametricEQ: the RBJ Audio-EQ-Cookbook formulas.
+
+A continuous parameter (frequency, band edge, gain, Q) does not jump: the kernel glides it with a
+one-pole smoother (log-frequency, log-Q, dB) and redesigns the sections every 32 samples while a
+glide is under way.  The 32-sample grid is counted in absolute samples from ``prepare``/``reset``,
+so processing is block-size invariant whenever nothing changes, and a steady filter costs nothing
+extra (the redesign only runs while gliding).  Designing in the kernel rather than handing scipy
+designs over from ``set()`` keeps the control thread free of state shared with the audio thread,
+and lets the glide interpolate the *design parameters*, which always gives stable, well-formed
+filters (interpolating coefficients does not).  Discrete parameters (``mode``, ``order``, ``type``)
+switch instantly at the next block: sections that become active start from zero state.
+
+Edges are clamped to [``MIN_HZ``, 0.45 * fs] for every rate 8-192 kHz; band modes keep the upper
+edge at least ``MIN_BAND_RATIO`` times the lower one.  ``sos`` gives the current coefficients as a
+numpy array (n_sections, 6) in scipy's layout (``a0 == 1``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..params import Param
+from ..processor import Processor, register
+
+__all__ = ["Butterworth", "ParametricEQ", "butterworth_sos", "rbj_sos"]
+
+MAX_SECTIONS = 16  # order 16 band filters
+SUB = 32  # glide grid (samples)
+NYQ_FRAC = 0.45  # highest edge, as a fraction of the sample rate
+MIN_HZ = 1.0
+MIN_BAND_RATIO = 1.05  # high_hz >= 1.05 * cutoff_hz in band modes
+SNAP = 1e-4  # glide ends when |current - target| < SNAP (log-frequency, log-Q, dB)
+
+MODES = ("highpass", "lowpass", "bandpass", "bandstop")
+EQ_TYPES = ("peak", "lowshelf", "highshelf", "lowpass", "highpass", "notch")
+
+# indices of the float state shared by both glide kernels
+_CUR, _TGT, _COEF, _SR = 0, 3, 6, 7
+# indices of the int state
+_K0, _K1, _NSEC, _PHASE = 0, 1, 2, 3
+
+
+# --------------------------------------------------------------------------- designs (Numba)
+@njit(cache=True, nogil=True)
+def _clamp_edges(mode: int, lo: float, hi: float, sr: float):
+    top = NYQ_FRAC * sr
+    if mode >= 2:
+        lo = min(max(lo, MIN_HZ), top / MIN_BAND_RATIO)
+        hi = min(max(hi, lo * MIN_BAND_RATIO), top)
+    else:
+        lo = min(max(lo, MIN_HZ), top)
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _set_section(sos, s, b0, b1, b2, a1, a2) -> None:
+    sos[s, 0] = b0
+    sos[s, 1] = b1
+    sos[s, 2] = b2
+    sos[s, 3] = 1.0
+    sos[s, 4] = a1
+    sos[s, 5] = a2
+
+
+@njit(cache=True, nogil=True)
+def _pair_den(s1, s2):
+    """Digital denominator (a1, a2) of the analog poles s1, s2 (a conjugate or real pair)."""
+    z1 = (1.0 + s1) / (1.0 - s1)
+    z2 = (1.0 + s2) / (1.0 - s2)
+    return -(z1 + z2).real, (z1 * z2).real
+
+
+@njit(cache=True, nogil=True)
+def _band_section(sos, s, mode: int, q1, q2, c0: float, w0d: float) -> None:
+    """One band-mode biquad from analog poles q1, q2, normalised in its passband."""
+    a1, a2 = _pair_den(q1, q2)
+    if mode == 2:  # bandpass: zeros at z = +-1, unit gain at the centre
+        e1 = complex(math.cos(w0d), -math.sin(w0d))  # z^-1 at the centre
+        e2 = e1 * e1
+        den = abs(1.0 + a1 * e1 + a2 * e2)
+        num = abs(1.0 - e2)
+        g = den / num if num > 0.0 else 1.0
+        _set_section(sos, s, g, 0.0, -g, a1, a2)
+    else:  # bandstop: zeros at the centre frequency, unit gain at DC
+        g = (1.0 + a1 + a2) / (2.0 - 2.0 * c0)
+        _set_section(sos, s, g, -2.0 * c0 * g, g, a1, a2)
+
+
+@njit(cache=True, nogil=True)
+def _butter_into(sos, mode: int, order: int, lo: float, hi: float, sr: float) -> int:
+    """Write the Butterworth sections for (mode, order, edges in Hz) into sos; return their count.
+
+    mode: 0 highpass, 1 lowpass, 2 bandpass, 3 bandstop (lo/hi: band edges)."""
+    lo, hi = _clamp_edges(mode, lo, hi, sr)
+    n = order
+    s = 0
+    if mode <= 1:
+        wc = math.tan(math.pi * lo / sr)
+        if n % 2 == 1:  # real pole first (at s = -wc for both lowpass and highpass)
+            p = -wc
+            z = (1.0 + p) / (1.0 - p)
+            a1 = -z
+            if mode == 1:
+                g = (1.0 + a1) * 0.5
+                _set_section(sos, s, g, g, 0.0, a1, 0.0)
+            else:
+                g = (1.0 - a1) * 0.5
+                _set_section(sos, s, g, -g, 0.0, a1, 0.0)
+            s += 1
+        for k in range(n // 2 - 1, -1, -1):  # low Q first, the sharpest pair last (as scipy)
+            t = math.pi * (2 * k + 1) / (2 * n)
+            p = complex(-math.sin(t), math.cos(t))
+            sp = wc * p if mode == 1 else wc / p
+            a1, a2 = _pair_den(sp, sp.conjugate())
+            if mode == 1:
+                g = (1.0 + a1 + a2) * 0.25
+                _set_section(sos, s, g, 2.0 * g, g, a1, a2)
+            else:
+                g = (1.0 - a1 + a2) * 0.25
+                _set_section(sos, s, g, -2.0 * g, g, a1, a2)
+            s += 1
+        return s
+    wl = math.tan(math.pi * lo / sr)
+    wh = math.tan(math.pi * hi / sr)
+    w0sq = wl * wh
+    bw = wh - wl
+    w0d = 2.0 * math.atan(math.sqrt(w0sq))
+    c0 = math.cos(w0d)
+    if n % 2 == 1:
+        p = complex(-1.0, 0.0)
+        h = p * bw * 0.5 if mode == 2 else (bw * 0.5) / p
+        r = (h * h - w0sq) ** 0.5
+        _band_section(sos, s, mode, h + r, h - r, c0, w0d)
+        s += 1
+    for k in range(n // 2 - 1, -1, -1):
+        t = math.pi * (2 * k + 1) / (2 * n)
+        p = complex(-math.sin(t), math.cos(t))
+        h = p * bw * 0.5 if mode == 2 else (bw * 0.5) / p
+        r = (h * h - w0sq) ** 0.5
+        q1 = h + r
+        q2 = h - r
+        _band_section(sos, s, mode, q1, q1.conjugate(), c0, w0d)
+        _band_section(sos, s + 1, mode, q2, q2.conjugate(), c0, w0d)
+        s += 2
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _rbj_into(sos, kind: int, freq: float, gain_db: float, q: float, sr: float) -> int:
+    """One RBJ cookbook biquad into sos[0]; kind indexes EQ_TYPES.  Returns 1."""
+    f = min(max(freq, MIN_HZ), NYQ_FRAC * sr)
+    w0 = 2.0 * math.pi * f / sr
+    cw = math.cos(w0)
+    alpha = math.sin(w0) / (2.0 * max(q, 1e-3))
+    a = 10.0 ** (gain_db / 40.0)
+    if kind == 0:  # peak
+        b0, b1, b2 = 1.0 + alpha * a, -2.0 * cw, 1.0 - alpha * a
+        a0, a1, a2 = 1.0 + alpha / a, -2.0 * cw, 1.0 - alpha / a
+    elif kind == 1 or kind == 2:  # shelves
+        sa = 2.0 * math.sqrt(a) * alpha
+        if kind == 1:
+            b0 = a * ((a + 1.0) - (a - 1.0) * cw + sa)
+            b1 = 2.0 * a * ((a - 1.0) - (a + 1.0) * cw)
+            b2 = a * ((a + 1.0) - (a - 1.0) * cw - sa)
+            a0 = (a + 1.0) + (a - 1.0) * cw + sa
+            a1 = -2.0 * ((a - 1.0) + (a + 1.0) * cw)
+            a2 = (a + 1.0) + (a - 1.0) * cw - sa
+        else:
+            b0 = a * ((a + 1.0) + (a - 1.0) * cw + sa)
+            b1 = -2.0 * a * ((a - 1.0) + (a + 1.0) * cw)
+            b2 = a * ((a + 1.0) + (a - 1.0) * cw - sa)
+            a0 = (a + 1.0) - (a - 1.0) * cw + sa
+            a1 = 2.0 * ((a - 1.0) - (a + 1.0) * cw)
+            a2 = (a + 1.0) - (a - 1.0) * cw - sa
+    elif kind == 3:  # lowpass
+        b1 = 1.0 - cw
+        b0, b2 = 0.5 * b1, 0.5 * b1
+        a0, a1, a2 = 1.0 + alpha, -2.0 * cw, 1.0 - alpha
+    elif kind == 4:  # highpass
+        b1 = -(1.0 + cw)
+        b0, b2 = -0.5 * b1, -0.5 * b1
+        a0, a1, a2 = 1.0 + alpha, -2.0 * cw, 1.0 - alpha
+    else:  # notch
+        b0, b1, b2 = 1.0, -2.0 * cw, 1.0
+        a0, a1, a2 = 1.0 + alpha, -2.0 * cw, 1.0 - alpha
+    inv = 1.0 / a0
+    _set_section(sos, 0, b0 * inv, b1 * inv, b2 * inv, a1 * inv, a2 * inv)
+    return 1
+
+
+@njit(cache=True, nogil=True)
+def _design(sos, kind: int, fs, ist) -> None:
+    """(Re)design sos from the current glide values; kind 0 Butterworth, 1 RBJ band."""
+    sr = fs[_SR]
+    if kind == 0:
+        ist[_NSEC] = _butter_into(sos, ist[_K0], ist[_K1], math.exp(fs[_CUR]),
+                                  math.exp(fs[_CUR + 1]), sr)
+    else:
+        ist[_NSEC] = _rbj_into(sos, ist[_K0], math.exp(fs[_CUR]), fs[_CUR + 1],
+                               math.exp(fs[_CUR + 2]), sr)
+
+
+# --------------------------------------------------------------------------- the cascade
+@njit(cache=True, nogil=True)
+def _run2x2(w, sos, s, zi, c0, i0, i1) -> None:
+    """Sections s, s+1 on channels c0, c0+1 of w[:, i0:i1] in place (4 independent recurrences)."""
+    b0 = sos[s, 0]
+    b1 = sos[s, 1]
+    b2 = sos[s, 2]
+    a1 = sos[s, 4]
+    a2 = sos[s, 5]
+    d0 = sos[s + 1, 0]
+    d1 = sos[s + 1, 1]
+    d2 = sos[s + 1, 2]
+    e1 = sos[s + 1, 4]
+    e2 = sos[s + 1, 5]
+    c1 = c0 + 1
+    p1 = zi[c0, s, 0]
+    p2 = zi[c0, s, 1]
+    q1 = zi[c0, s + 1, 0]
+    q2 = zi[c0, s + 1, 1]
+    r1 = zi[c1, s, 0]
+    r2 = zi[c1, s, 1]
+    t1 = zi[c1, s + 1, 0]
+    t2 = zi[c1, s + 1, 1]
+    for i in range(i0, i1):
+        u = w[c0, i]
+        v = w[c1, i]
+        y = b0 * u + p1
+        p1 = b1 * u - a1 * y + p2
+        p2 = b2 * u - a2 * y
+        y2 = b0 * v + r1
+        r1 = b1 * v - a1 * y2 + r2
+        r2 = b2 * v - a2 * y2
+        z = d0 * y + q1
+        q1 = d1 * y - e1 * z + q2
+        q2 = d2 * y - e2 * z
+        z2 = d0 * y2 + t1
+        t1 = d1 * y2 - e1 * z2 + t2
+        t2 = d2 * y2 - e2 * z2
+        w[c0, i] = z
+        w[c1, i] = z2
+    zi[c0, s, 0] = p1
+    zi[c0, s, 1] = p2
+    zi[c0, s + 1, 0] = q1
+    zi[c0, s + 1, 1] = q2
+    zi[c1, s, 0] = r1
+    zi[c1, s, 1] = r2
+    zi[c1, s + 1, 0] = t1
+    zi[c1, s + 1, 1] = t2
+
+
+@njit(cache=True, nogil=True)
+def _run2x1(w, sos, s, zi, c0, i0, i1) -> None:
+    """Section s on channels c0, c0+1."""
+    b0 = sos[s, 0]
+    b1 = sos[s, 1]
+    b2 = sos[s, 2]
+    a1 = sos[s, 4]
+    a2 = sos[s, 5]
+    c1 = c0 + 1
+    p1 = zi[c0, s, 0]
+    p2 = zi[c0, s, 1]
+    r1 = zi[c1, s, 0]
+    r2 = zi[c1, s, 1]
+    for i in range(i0, i1):
+        u = w[c0, i]
+        v = w[c1, i]
+        y = b0 * u + p1
+        p1 = b1 * u - a1 * y + p2
+        p2 = b2 * u - a2 * y
+        y2 = b0 * v + r1
+        r1 = b1 * v - a1 * y2 + r2
+        r2 = b2 * v - a2 * y2
+        w[c0, i] = y
+        w[c1, i] = y2
+    zi[c0, s, 0] = p1
+    zi[c0, s, 1] = p2
+    zi[c1, s, 0] = r1
+    zi[c1, s, 1] = r2
+
+
+@njit(cache=True, nogil=True)
+def _run1x2(w, sos, s, zi, c0, i0, i1) -> None:
+    """Sections s, s+1 on channel c0."""
+    b0 = sos[s, 0]
+    b1 = sos[s, 1]
+    b2 = sos[s, 2]
+    a1 = sos[s, 4]
+    a2 = sos[s, 5]
+    d0 = sos[s + 1, 0]
+    d1 = sos[s + 1, 1]
+    d2 = sos[s + 1, 2]
+    e1 = sos[s + 1, 4]
+    e2 = sos[s + 1, 5]
+    p1 = zi[c0, s, 0]
+    p2 = zi[c0, s, 1]
+    q1 = zi[c0, s + 1, 0]
+    q2 = zi[c0, s + 1, 1]
+    for i in range(i0, i1):
+        u = w[c0, i]
+        y = b0 * u + p1
+        p1 = b1 * u - a1 * y + p2
+        p2 = b2 * u - a2 * y
+        z = d0 * y + q1
+        q1 = d1 * y - e1 * z + q2
+        q2 = d2 * y - e2 * z
+        w[c0, i] = z
+    zi[c0, s, 0] = p1
+    zi[c0, s, 1] = p2
+    zi[c0, s + 1, 0] = q1
+    zi[c0, s + 1, 1] = q2
+
+
+@njit(cache=True, nogil=True)
+def _run1x1(w, sos, s, zi, c0, i0, i1) -> None:
+    """Section s on channel c0."""
+    b0 = sos[s, 0]
+    b1 = sos[s, 1]
+    b2 = sos[s, 2]
+    a1 = sos[s, 4]
+    a2 = sos[s, 5]
+    p1 = zi[c0, s, 0]
+    p2 = zi[c0, s, 1]
+    for i in range(i0, i1):
+        u = w[c0, i]
+        y = b0 * u + p1
+        p1 = b1 * u - a1 * y + p2
+        p2 = b2 * u - a2 * y
+        w[c0, i] = y
+    zi[c0, s, 0] = p1
+    zi[c0, s, 1] = p2
+
+
+@njit(cache=True, nogil=True)
+def _cascade(w, sos, nsec: int, zi, i0: int, i1: int) -> None:
+    """Run the nsec sections over w[:, i0:i1] (float64, in place), channels and sections in pairs
+    so the CPU overlaps independent recurrences."""
+    c = w.shape[0]
+    c0 = 0
+    while c0 < c:
+        two = c0 + 1 < c
+        s = 0
+        while s < nsec:
+            if s + 1 < nsec:
+                if two:
+                    _run2x2(w, sos, s, zi, c0, i0, i1)
+                else:
+                    _run1x2(w, sos, s, zi, c0, i0, i1)
+                s += 2
+            else:
+                if two:
+                    _run2x1(w, sos, s, zi, c0, i0, i1)
+                else:
+                    _run1x1(w, sos, s, zi, c0, i0, i1)
+                s += 1
+        c0 += 2 if two else 1
+
+
+@njit(cache=True, nogil=True)
+def _glide_process(x, out, sos, zi, work, fs, ist, kind: int) -> None:
+    """Filter x (channels, n) into out: glide the design parameters on the absolute 32-sample
+    grid, redesigning the sections at each grid point while they move."""
+    c, n = x.shape
+    for ch in range(c):
+        for i in range(n):
+            work[ch, i] = x[ch, i]
+    ph = ist[_PHASE]
+    nsec = ist[_NSEC]
+    moving = fs[_CUR] != fs[_TGT] or fs[_CUR + 1] != fs[_TGT + 1] or fs[_CUR + 2] != fs[_TGT + 2]
+    if not moving:
+        _cascade(work, sos, nsec, zi, 0, n)
+    else:
+        a = fs[_COEF]
+        i = 0
+        while i < n:
+            if ph == 0 and moving:
+                moving = False
+                for k in range(3):
+                    cur = fs[_TGT + k] + a * (fs[_CUR + k] - fs[_TGT + k])
+                    if abs(cur - fs[_TGT + k]) < SNAP:
+                        cur = fs[_TGT + k]
+                    else:
+                        moving = True
+                    fs[_CUR + k] = cur
+                _design(sos, kind, fs, ist)
+                nsec = ist[_NSEC]
+            m = min(n - i, SUB - ph)
+            _cascade(work, sos, nsec, zi, i, i + m)
+            i += m
+            ph = (ph + m) % SUB
+    ist[_PHASE] = (ist[_PHASE] + n) % SUB
+    # keep the state finite and free of denormals
+    for ch in range(c):
+        for s in range(nsec):
+            for j in range(2):
+                v = zi[ch, s, j]
+                if not np.isfinite(v) or abs(v) < 1e-30:
+                    zi[ch, s, j] = 0.0
+    for ch in range(c):
+        for i in range(n):
+            out[ch, i] = work[ch, i]
+
+
+@njit(cache=True, nogil=True)
+def _switch(sos, zi, fs, ist, kind: int) -> None:
+    """A discrete parameter changed: redesign now; newly used sections start from zero."""
+    old = ist[_NSEC]
+    _design(sos, kind, fs, ist)
+    for ch in range(zi.shape[0]):
+        for s in range(old, ist[_NSEC]):
+            zi[ch, s, 0] = 0.0
+            zi[ch, s, 1] = 0.0
+
+
+# --------------------------------------------------------------------------- python side
+def butterworth_sos(mode: str | int, order: int, cutoff_hz: float, high_hz: float,
+                    sample_rate: float) -> np.ndarray:
+    """The sections :class:`Butterworth` runs for these settings, (n_sections, 6) float64."""
+    m = MODES.index(mode) if isinstance(mode, str) else int(mode)
+    sos = np.zeros((MAX_SECTIONS, 6))
+    ns = _butter_into(sos, m, int(order), float(cutoff_hz), float(high_hz), float(sample_rate))
+    return sos[:ns].copy()
+
+
+def rbj_sos(kind: str | int, freq_hz: float, gain_db: float, q: float,
+            sample_rate: float) -> np.ndarray:
+    """The RBJ cookbook biquad :class:`ParametricEQ` runs, (1, 6) float64."""
+    k = EQ_TYPES.index(kind) if isinstance(kind, str) else int(kind)
+    sos = np.zeros((1, 6))
+    _rbj_into(sos, k, float(freq_hz), float(gain_db), float(q), float(sample_rate))
+    return sos
+
+
+class _GlidedSos(Processor):
+    """Shared machinery: a gliding, self-designing SOS cascade (see the module docstring)."""
+
+    _kind = 0
+    _max_sections = MAX_SECTIONS
+
+    def _targets_now(self) -> tuple[float, float, float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _discrete_now(self) -> tuple[int, int]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        self._sos = np.zeros((self._max_sections, 6))
+        self._zi = np.zeros((self.channels, self._max_sections, 2))
+        self._work = np.zeros((self.channels, self.max_block))
+        self._fs = np.zeros(8)
+        self._is = np.zeros(4, np.int64)
+        self._fs[_SR] = float(self.sample_rate)
+        ms = max(p.smoothing_ms for p in self.params)
+        self._fs[_COEF] = math.exp(-SUB / (ms * 1e-3 * self.sample_rate)) if ms > 0 else 0.0
+        self._reset()
+
+    def _reset(self) -> None:
+        t = self._targets_now()
+        k0, k1 = self._discrete_now()
+        for k in range(3):
+            self._fs[_TGT + k] = t[k]
+            self._fs[_CUR + k] = t[k]
+        self._is[_K0] = k0
+        self._is[_K1] = k1
+        self._is[_PHASE] = 0
+        self._zi[:] = 0.0
+        _design(self._sos, self._kind, self._fs, self._is)
+
+    def _on_param(self, name: str, value: float) -> None:
+        if not self.prepared:
+            return
+        t = self._targets_now()
+        for k in range(3):
+            self._fs[_TGT + k] = t[k]
+        k0, k1 = self._discrete_now()
+        if k0 != self._is[_K0] or k1 != self._is[_K1]:
+            self._is[_K0] = k0
+            self._is[_K1] = k1
+            _switch(self._sos, self._zi, self._fs, self._is, self._kind)
+
+    def _process(self, x: np.ndarray, out: np.ndarray) -> None:
+        _glide_process(x, out, self._sos, self._zi, self._work, self._fs, self._is, self._kind)
+
+    @property
+    def sos(self) -> np.ndarray:
+        """Current second-order sections (n_sections, 6), scipy layout; a copy.
+
+        While a parameter glides this is the design at the current point of the glide."""
+        if not self.prepared:
+            raise RuntimeError(f"{self.name}: sos needs the sample rate: call prepare() first")
+        return self._sos[: int(self._is[_NSEC])].copy()
+
+    @property
+    def gliding(self) -> bool:
+        """True while a continuous parameter is still moving towards its target."""
+        return bool(self.prepared and np.any(self._fs[_CUR:_CUR + 3] != self._fs[_TGT:_TGT + 3]))
+
+
+@register
+class Butterworth(_GlidedSos):
+    """Butterworth filter of order 1-16: highpass, lowpass, bandpass or bandstop.
+
+    ``cutoff_hz`` is the -3 dB frequency of a lowpass/highpass and the lower -3 dB edge of a band
+    mode; ``high_hz`` is the upper edge (band modes only).  A band filter of order N has N
+    biquads (2N poles, like ``scipy.signal.butter(N, [lo, hi], 'bandpass')``).  Frequencies glide
+    in log-frequency over ``smoothing_ms`` (sections redesigned every 32 samples while moving);
+    ``mode`` and ``order`` switch at once.  ``sos`` holds the current sections."""
+
+    params = (
+        Param("mode", "highpass", kind="choice", choices=MODES, doc="filter type"),
+        Param("order", 2, kind="int", range=(1, 16),
+              doc="Butterworth order (slope 6*order dB/octave; band modes: order per edge)"),
+        Param("cutoff_hz", 80.0, unit="Hz", range=(MIN_HZ, 96000.0), smoothing_ms=20.0,
+              scale="log", doc="-3 dB cutoff (lower edge in band modes), clamped below 0.45*fs"),
+        Param("high_hz", 8000.0, unit="Hz", range=(MIN_HZ, 96000.0), smoothing_ms=20.0,
+              scale="log", doc="upper -3 dB edge of bandpass/bandstop, clamped below 0.45*fs"),
+    )
+    _kind = 0
+    _max_sections = MAX_SECTIONS
+
+    def _targets_now(self) -> tuple[float, float, float]:
+        mode = int(self.v("mode"))
+        lo, hi = _clamp_edges(mode, self.v("cutoff_hz"), self.v("high_hz"),
+                              float(self.sample_rate))
+        return math.log(lo), math.log(hi), 0.0
+
+    def _discrete_now(self) -> tuple[int, int]:
+        return int(self.v("mode")), int(self.v("order"))
+
+
+@register
+class ParametricEQ(_GlidedSos):
+    """One RBJ-cookbook EQ band: peak, lowshelf, highshelf, lowpass, highpass or notch.
+
+    ``gain_db`` applies to peak and shelves (a shelf has half its gain, in dB, at ``freq_hz``).
+    ``q`` is the band's Q (shelves: the cookbook's Q form; 0.707 gives the steepest shelf without
+    overshoot).  Frequency (log), gain (dB) and Q (log) glide over ``smoothing_ms``; ``type``
+    switches at once.  ``sos`` holds the current (1, 6) section."""
+
+    params = (
+        Param("type", "peak", kind="choice", choices=EQ_TYPES, doc="band shape"),
+        Param("freq_hz", 1000.0, unit="Hz", range=(MIN_HZ, 96000.0), smoothing_ms=20.0,
+              scale="log", doc="centre / corner frequency, clamped below 0.45*fs"),
+        Param("gain_db", 0.0, unit="dB", range=(-30.0, 30.0), smoothing_ms=20.0,
+              doc="boost or cut (peak and shelves)"),
+        Param("q", 0.7071, unit="", range=(0.05, 40.0), smoothing_ms=20.0, scale="log",
+              doc="quality factor (bandwidth)"),
+    )
+    _kind = 1
+    _max_sections = 1
+
+    def _targets_now(self) -> tuple[float, float, float]:
+        f = min(max(self.v("freq_hz"), MIN_HZ), NYQ_FRAC * float(self.sample_rate))
+        return math.log(f), self.v("gain_db"), math.log(self.v("q"))
+
+    def _discrete_now(self) -> tuple[int, int]:
+        return int(self.v("type")), 0
