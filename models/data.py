@@ -1,0 +1,228 @@
+"""The data recipe: which files train and which develop, and the paired examples made from them.
+
+Sources (Debian packages installed by scripts/setup.d/50-data.sh; see shared/data/SOURCES.md):
+
+- speech: fillets-ng-data-cs, ``/usr/share/games/fillets-ng/sound/*/cs/*.ogg`` (22.05 kHz)
+- music:  sonic-pi-samples, ``/usr/share/sonic-pi/samples/*.flac`` except ambi_*/vinyl_*
+- noise:  megaglest-data tileset sounds (rain, wind, insects, birds; if installed), sonic-pi
+  ``ambi_*`` and ``vinyl_*``, supertux rain/waterfall (if installed); plus the synthesised
+  white/pink/brown/babble, hum, clicks and crackle of :mod:`aural.models.degrade`.
+
+Rules:
+
+- Every file named in RESERVED.txt (``../shared/data/RESERVED.txt``, else the copy
+  ``models/reserved.txt``), every file of the packages reserved whole (alsa-utils,
+  linphone-common, codec2-examples, lmms-common), and every file whose bytes equal a reserved
+  file's (packages ship one sound under several names: megaglest's rain.ogg is in six tilesets)
+  is excluded before anything else.  Duplicates (same bytes) are kept once.
+- Train/dev split by source file: a file is in dev when the first byte of sha1(its content) is
+  < 256 * dev_fraction (stable across machines and runs; 10 % by default).  The sources of the
+  test clips (tests/data/SOURCES.txt) are always dev, never train.
+- Examples are deterministic: example ``i`` of split ``s`` comes from
+  ``numpy.random.default_rng([seed, s, i])``; the dev set is a fixed list of examples.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .degrade import Degrader
+
+__all__ = ["Recipe", "reserved_files", "load_audio", "SPLITS"]
+
+REPO = Path(__file__).resolve().parent.parent
+SPLITS = {"train": 0, "dev": 1}
+RESERVED_PREFIXES = ("/usr/share/sounds/alsa/", "/usr/share/sounds/linphone/", "/usr/share/codec2/",
+                     "/usr/share/lmms/")
+SPEECH_GLOBS = ("/usr/share/games/fillets-ng/sound/*/cs/*.ogg",)
+MUSIC_GLOBS = ("/usr/share/sonic-pi/samples/*.flac",)
+NOISE_GLOBS = ("/usr/share/games/megaglest/tilesets/*/sounds/*.ogg",
+               "/usr/share/games/megaglest/tilesets/*/sounds/*.wav",
+               "/usr/share/sonic-pi/samples/ambi_*.flac", "/usr/share/sonic-pi/samples/vinyl_*.flac",
+               "/usr/share/games/supertux2/sounds/rain.wav",
+               "/usr/share/games/supertux2/sounds/waterfall.wav")
+
+
+def _reserved_path() -> Path:
+    env = os.environ.get("AURAL_RESERVED")
+    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "RESERVED.txt",
+                                               Path(__file__).resolve().parent / "reserved.txt"]:
+        if p.is_file():
+            return p
+    raise FileNotFoundError("RESERVED.txt not found (set AURAL_RESERVED)")
+
+
+@lru_cache(maxsize=1)
+def reserved_files() -> frozenset[str]:
+    """Absolute paths kept for evaluation (from RESERVED.txt)."""
+    out = set()
+    for line in _reserved_path().read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            continue
+        for tok in line.split():
+            if tok.startswith("/"):
+                out.add(os.path.normpath(tok))
+    return frozenset(out)
+
+
+def is_reserved(path: str) -> bool:
+    p = os.path.normpath(os.path.realpath(path)) if os.path.exists(path) else os.path.normpath(path)
+    return (p in reserved_files() or os.path.normpath(path) in reserved_files()
+            or any(p.startswith(r) or path.startswith(r) for r in RESERVED_PREFIXES))
+
+
+def _test_sources() -> set[str]:
+    f = REPO / "tests" / "data" / "SOURCES.txt"
+    out = set()
+    if f.is_file():
+        for line in f.read_text(encoding="utf-8").splitlines():
+            for tok in line.split():
+                if tok.startswith("/"):
+                    out.add(os.path.normpath(tok))
+    return out
+
+
+@lru_cache(maxsize=None)
+def content_hash(path: str) -> str:
+    """sha1 of a file's bytes (packages ship the same sound under several names and symlinks)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def reserved_hashes() -> frozenset[str]:
+    """Content hashes of the reserved files present on this machine."""
+    return frozenset(content_hash(p) for p in reserved_files() if os.path.isfile(p))
+
+
+def _in_dev(key: str, dev_fraction: float) -> bool:
+    return hashlib.sha1(key.encode()).digest()[0] < 256 * dev_fraction
+
+
+def load_audio(path: str, sample_rate: int) -> np.ndarray:
+    """Decode, mix to mono, resample (polyphase) to sample_rate, float32."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    if sr != sample_rate:
+        g = math.gcd(int(sr), int(sample_rate))
+        x = resample_poly(x, sample_rate // g, sr // g).astype(np.float32)
+    return np.ascontiguousarray(x, np.float32)
+
+
+@dataclass
+class Recipe:
+    """Train/dev file lists and the paired-example generator.
+
+    sample_rate: model rate.  seconds: example length.  seed: everything random derives from it.
+    music_fraction: share of clean examples drawn from music rather than speech.
+    max_files: cap per kind and split (a random but seeded subset) to bound decode time/memory.
+    """
+
+    sample_rate: int = 16000
+    seconds: float = 2.0
+    seed: int = 0
+    dev_fraction: float = 0.1
+    music_fraction: float = 0.2
+    max_files: int = 400
+    dev_examples: int = 64
+    degrader_kw: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._cache: dict[str, np.ndarray] = {}
+        self._lists = {kind: self._split(globs) for kind, globs in
+                       (("speech", SPEECH_GLOBS), ("music", MUSIC_GLOBS), ("noise", NOISE_GLOBS))}
+        # music excludes the noise-like samples
+        for split in SPLITS:
+            self._lists["music"][split] = [f for f in self._lists["music"][split]
+                                           if not os.path.basename(f).startswith(("ambi_", "vinyl_"))]
+        self._degraders: dict[str, Degrader] = {}
+
+    def _split(self, globs) -> dict[str, list[str]]:
+        files = sorted({os.path.normpath(f) for g in globs for f in glob.glob(g) if os.path.isfile(f)})
+        bad = reserved_hashes()
+        tests = {content_hash(f) for f in _test_sources() if os.path.isfile(f)}
+        out: dict[str, list[str]] = {"train": [], "dev": []}
+        seen: set[str] = set()
+        for f in files:
+            if is_reserved(f):
+                continue
+            h = content_hash(f)
+            if h in bad or h in seen:  # same sound as a reserved file, or a duplicate
+                continue
+            seen.add(h)
+            # split by content, so copies of one sound can never sit on both sides
+            out["dev" if (h in tests or _in_dev(h, self.dev_fraction)) else "train"].append(f)
+        rng = np.random.default_rng(self.seed)
+        for k in out:
+            if len(out[k]) > self.max_files:
+                idx = np.sort(rng.choice(len(out[k]), self.max_files, replace=False))
+                out[k] = [out[k][i] for i in idx]
+        return out
+
+    def files(self, kind: str, split: str) -> list[str]:
+        return list(self._lists[kind][split])
+
+    def summary(self) -> dict:
+        return {k: {s: len(v) for s, v in d.items()} for k, d in self._lists.items()}
+
+    def audio(self, path: str) -> np.ndarray:
+        if path not in self._cache:
+            self._cache[path] = load_audio(path, self.sample_rate)
+        return self._cache[path]
+
+    def degrader(self, split: str) -> Degrader:
+        if split not in self._degraders:
+            noises = [self.audio(f) for f in self.files("noise", split)]
+            noises = [x for x in noises if len(x) > self.sample_rate // 10 and np.any(x)]
+            sp = self.files("speech", split)
+            rng = np.random.default_rng([self.seed, SPLITS[split], 999])
+            pick = rng.choice(len(sp), min(len(sp), 24), replace=False) if sp else []
+            self._degraders[split] = Degrader(self.sample_rate, noises, [self.audio(sp[i]) for i in pick],
+                                              **self.degrader_kw)
+        return self._degraders[split]
+
+    def _excerpt(self, rng: np.random.Generator, split: str) -> tuple[np.ndarray, str]:
+        n = int(round(self.seconds * self.sample_rate))
+        music = self.files("music", split)
+        kind = "music" if (music and rng.random() < self.music_fraction) else "speech"
+        files = self.files(kind, split)
+        if not files:
+            raise RuntimeError(f"no {kind} files for {split}: run scripts/setup.d/50-data.sh")
+        for _ in range(10):
+            x = self.audio(files[int(rng.integers(0, len(files)))])
+            if len(x) < n:
+                x = np.pad(x, (0, n - len(x)))
+            s = int(rng.integers(0, len(x) - n + 1))
+            seg = x[s:s + n]
+            if np.sqrt(np.mean(seg ** 2)) > 1e-3 * (np.max(np.abs(seg)) + 1e-9) and np.max(np.abs(seg)) > 1e-3:
+                return seg, kind
+        return seg, kind
+
+    def example(self, split: str, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(degraded, clean target, meta) for example i of split (deterministic)."""
+        rng = np.random.default_rng([self.seed, SPLITS[split], int(i)])
+        clean, kind = self._excerpt(rng, split)
+        y, t, meta = self.degrader(split)(clean, rng)
+        meta["source"] = kind
+        return y, t, meta
+
+    def batch(self, split: str, start: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        ex = [self.example(split, start + k) for k in range(size)]
+        return np.stack([e[0] for e in ex]), np.stack([e[1] for e in ex])
+
+    def dev_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fixed development set (same examples every epoch and run)."""
+        return self.batch("dev", 0, self.dev_examples)
