@@ -63,7 +63,10 @@ def export_onnx(model: StreamingModel, path: str | os.PathLike, batch: int = 1,
     out_names = ["audio_out"] + [n + "_out" for n in names]
     dyn = {n: {0: "batch"} for n in in_names + out_names}
     os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-    with torch.no_grad():
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation/shape chatter
         torch.onnx.export(_Step(model), (x, *states), path, input_names=in_names,
                           output_names=out_names, dynamic_axes=dyn, opset_version=OPSET,
                           dynamo=False, do_constant_folding=True)

@@ -1,0 +1,118 @@
+"""``aural train`` and ``aural export``: train a neural enhancer, export it to streaming ONNX.
+
+Both need torch (``pip install 'aural[train]'``); it is imported only when they run.
+
+    aural train dsunet --out runs/ds --epochs 10 --steps-per-epoch 100 --batch 8
+    aural train wavenet --out runs/wn --model-arg channels=24 --model-arg layers=9
+    aural train dsunet --out runs/ds --epochs 20 --resume      # continue from runs/ds/last.pt
+    aural export runs/ds/best.pt -o models/weights/dsunet-small.onnx
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from .common import CliError
+
+
+def _need_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise CliError(f"this command needs torch ({e}): pip install 'aural[train]'") from None
+
+
+def _model_args(items) -> dict:
+    out = {}
+    for it in items or ():
+        if "=" not in it:
+            raise CliError(f"--model-arg wants KEY=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            if "," in v:
+                out[k.strip()] = [json.loads(t) for t in v.split(",")]
+            else:
+                out[k.strip()] = v
+    return out
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a neural enhancer (WaveNet or Dual-Step U-Net; needs torch)",
+                       description="Train a causal enhancer on pairs made by the degradation "
+                                   "simulator from the data recipe (see docs/models.md). Prints "
+                                   "progress, validates on the fixed dev set after every epoch, "
+                                   "writes OUT/last.pt (every epoch), OUT/best.pt (best dev "
+                                   "SI-SDR) and OUT/history.json.")
+    p.add_argument("kind", choices=("wavenet", "dsunet"), help="model family")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, history)")
+    p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="model constructor argument, JSON value (e.g. channels=[16,16,32,32], "
+                        "layers=9); repeatable")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=2.0, help="example length (s)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--w-sisdr", type=float, default=0.5, help="weight of the SI-SDR loss term")
+    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--max-files", type=int, default=400, help="files per kind and split")
+    p.add_argument("--music-fraction", type=float, default=0.2)
+    p.add_argument("--dev-examples", type=int, default=32)
+    p.add_argument("--save-every", type=int, default=0, help="also save last.pt every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--export", metavar="ONNX", help="export best.pt to this ONNX file at the end")
+    p.set_defaults(func=run_train)
+
+    e = sub.add_parser("export", help="export a trained checkpoint to streaming ONNX (needs torch)",
+                       description="Write the model's streaming step as ONNX with every layer's "
+                                   "state (conv caches, STFT buffers) as named inputs/outputs, "
+                                   "check it against torch in onnxruntime, and print its facts.")
+    e.add_argument("checkpoint", help="a .pt written by aural train")
+    e.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    e.add_argument("--no-ema", action="store_true", help="export the raw weights, not the EMA copy")
+    e.set_defaults(func=run_export)
+
+
+def run_train(args) -> int:
+    _need_torch()
+    from aural.models.train import TrainConfig, train
+
+    cfg = TrainConfig(kind=args.kind, model=_model_args(args.model_arg), out=args.out,
+                      sample_rate=args.sample_rate, seconds=args.seconds, batch=args.batch,
+                      epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, lr=args.lr,
+                      w_sisdr=args.w_sisdr, seed=args.seed, threads=args.threads,
+                      max_files=args.max_files, music_fraction=args.music_fraction,
+                      dev_examples=args.dev_examples, save_every=args.save_every)
+    try:
+        hist = train(cfg, resume=args.resume)
+    except (TypeError, ValueError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
+    if hist:
+        h = hist[-1]
+        print(f"epoch {h['epoch']}: dev SI-SDR {h['dev_sisdr']:.2f} dB "
+              f"(improvement {h['dev_sisdri']:+.2f} dB)")
+    if args.export:
+        _export(os.path.join(args.out, "best.pt"), args.export, ema=True)
+    return 0
+
+
+def _export(ckpt: str, out: str, ema: bool) -> None:
+    from aural.models.export import export_onnx, load_checkpoint_model
+
+    if not os.path.isfile(ckpt):
+        raise CliError(f"no checkpoint {ckpt}")
+    model = load_checkpoint_model(ckpt, use_ema=ema)
+    export_onnx(model, out)
+    d = model.describe()
+    print(f"{out}: {d['kind']}, {d['parameters']} parameters, {d['sample_rate']} Hz, hop {d['hop']}, "
+          f"model latency {d['latency']} samples, {os.path.getsize(out) / 1024:.0f} KiB")
+
+
+def run_export(args) -> int:
+    _need_torch()
+    _export(args.checkpoint, args.output, ema=not args.no_ema)
+    return 0
