@@ -1,0 +1,59 @@
+"""``aural info FILE``: format, rate, channels, duration, levels, loudness, blind SNR and hum."""
+from __future__ import annotations
+
+import numpy as np
+
+from aural.engine.io import AudioFileError, audio_info, iter_blocks
+from aural.engine.metrics import LevelMeter, detect_hum
+
+from .common import fmt_db, fmt_time
+
+HUM_SECONDS = 60.0  # hum is looked for in the first minute
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="show an audio file's format, levels, loudness, SNR and hum",
+                       description="Read an audio file (streaming) and print its format, sample "
+                                   "rate, channels, duration, peak and RMS level, integrated "
+                                   "loudness, a blind SNR estimate and whether mains hum is "
+                                   f"present (looked for in the first {HUM_SECONDS:.0f} s).")
+    p.add_argument("file", help="audio file (WAV, FLAC, OGG, MP3, ...)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    info = audio_info(args.file)
+    if info.frames == 0:
+        raise AudioFileError(args.file, "contains no audio frames")
+    sr, ch = info.sample_rate, info.channels
+    meter = LevelMeter(sr, ch, loudness=True)
+    head: list[np.ndarray] = []
+    kept = 0
+    for blk in iter_blocks(args.file, 65536):
+        meter.add(blk)
+        if kept < HUM_SECONDS * sr:
+            head.append(blk[:, : int(HUM_SECONDS * sr) - kept])
+            kept += head[-1].shape[1]
+    hum = detect_hum(np.concatenate(head, axis=1), sr)
+    rows = [
+        ("file", args.file),
+        ("format", info.format_name),
+        ("sample rate", f"{sr} Hz"),
+        ("channels", str(ch)),
+        ("duration", f"{meter.frames / sr:.3f} s ({fmt_time(meter.frames / sr)}), {meter.frames} frames"),
+        ("peak", fmt_db(meter.peak_dbfs, "dBFS")),
+        ("RMS", fmt_db(meter.rms_dbfs, "dBFS")),
+        ("loudness", fmt_db(meter.lufs, "LUFS")),
+        ("est. SNR", fmt_db(meter.snr_db, "dB") + "  (blind, from quiet vs active frames)"),
+    ]
+    if hum is None:
+        rows.append(("hum", "none detected"))
+    else:
+        hs = ", ".join(f"{k * hum['f0']:g}" for k in hum["harmonics"])
+        rows.append(("hum", f"yes: {hum['f0']:g} Hz mains (peaks at {hs} Hz, "
+                            f"{hum['prominence_db']:.0f} dB above their surroundings, "
+                            f"{hum['level_dbfs']:.1f} dBFS)"))
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{w}}  {v}")
+    return 0

@@ -1,0 +1,196 @@
+"""Presets: processor graphs described in JSON.
+
+A preset is the ``to_dict()`` form of a graph, with an optional one-line ``description``::
+
+    {"description": "live microphone voice",
+     "type": "Chain", "name": "voice",
+     "nodes": [
+        {"type": "Butterworth", "name": "highpass", "params": {"mode": "highpass", "cutoff_hz": 80}},
+        {"type": "Wiener", "params": {"floor_db": -22}, "mix": 0.9},
+        {"type": "Mix", "gains_db": [0, -6], "branches": [{"type": "Gain"}, {"type": "Gain"}]}
+     ]}
+
+Node keys: ``type`` (a class registered with :func:`aural.engine.register`), ``name``,
+``params``, ``bypass``, ``mix``; a ``Chain`` has ``nodes``, a ``Mix`` has ``branches`` and
+``gains_db``.  Anything else is an error that names the key and the node.
+
+    chain = load_preset("voice")             # shipped name, or a path to a .json file
+    chain = from_dict(json.load(f))
+    chain.save("mine.json")                  # the reverse (Chain.save / Mix.save)
+    apply_settings(chain, ["wiener.floor_db=-20", "limiter.bypass=on"])
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from .graph import Chain, Mix
+from .params import ParamError
+from .processor import REGISTRY, Processor
+
+__all__ = ["PresetError", "PRESET_DIR", "from_dict", "load_preset", "list_presets",
+           "preset_description", "read_preset", "apply_settings", "parse_setting"]
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+_COMMON_KEYS = {"type", "name", "bypass", "mix", "description"}
+_KEYS = {"Chain": _COMMON_KEYS | {"nodes"}, "Mix": _COMMON_KEYS | {"branches", "gains_db"}}
+
+
+class PresetError(ValueError):
+    """A preset that cannot be found, parsed or built.  The message is one line."""
+
+
+def _registry() -> dict[str, type]:
+    import aural.engine.processors  # noqa: F401  (importing registers every processor class)
+    try:  # the plugin bridge registers its node types too, when it is there
+        import aural.plugins  # noqa: F401
+    except Exception:
+        pass
+    return REGISTRY
+
+
+def from_dict(d: dict, where: str = "preset") -> Processor:
+    """Build a processor (usually a Chain) from its ``to_dict()`` form.
+
+    Raises :class:`PresetError` naming the node for an unknown type, key or parameter."""
+    if not isinstance(d, dict):
+        raise PresetError(f"{where}: a node must be a JSON object, got {type(d).__name__}")
+    reg = _registry()
+    kind = d.get("type")
+    if kind is None:
+        raise PresetError(f"{where}: node has no \"type\"")
+    cls = reg.get(kind)
+    if cls is None:
+        known = ", ".join(sorted(reg))
+        raise PresetError(f"{where}: unknown processor type {kind!r} (known: {known})")
+    name = d.get("name")
+    label = f"{where} > {name or kind}"
+    allowed = _KEYS.get(kind, _COMMON_KEYS | {"params"})
+    extra = sorted(set(d) - allowed)
+    if extra:
+        raise PresetError(f"{label}: unknown key {extra[0]!r} for a {kind} node "
+                          f"(allowed: {', '.join(sorted(allowed - {'description'}))})")
+    kw: dict[str, Any] = {}
+    if name is not None:
+        if not isinstance(name, str) or not name or "." in name or "/" in name:
+            raise PresetError(f"{label}: name must be a non-empty string without '.' or '/'")
+        kw["name"] = name
+    if "bypass" in d:
+        if not isinstance(d["bypass"], bool):
+            raise PresetError(f"{label}: bypass must be true or false")
+        kw["bypass"] = d["bypass"]
+    if "mix" in d:
+        if isinstance(d["mix"], bool) or not isinstance(d["mix"], (int, float)) or not 0 <= d["mix"] <= 1:
+            raise PresetError(f"{label}: mix must be a number from 0 to 1")
+        kw["mix"] = float(d["mix"])
+    try:
+        if kind == "Chain":
+            nodes = d.get("nodes", [])
+            if not isinstance(nodes, list):
+                raise PresetError(f"{label}: nodes must be a list")
+            children = [from_dict(n, label) for n in nodes]
+            return Chain(children, **kw)
+        if kind == "Mix":
+            branches = d.get("branches", [])
+            if not isinstance(branches, list):
+                raise PresetError(f"{label}: branches must be a list")
+            children = [from_dict(b, label) for b in branches]
+            gains = d.get("gains_db")
+            if gains is not None and (not isinstance(gains, list) or len(gains) != len(children)):
+                raise PresetError(f"{label}: gains_db must be a list with one gain per branch")
+            return Mix(children, gains_db=gains, **kw)
+        params = d.get("params", {})
+        if not isinstance(params, dict):
+            raise PresetError(f"{label}: params must be an object")
+        return cls(**kw, **params)
+    except PresetError:
+        raise
+    except ParamError as e:
+        raise PresetError(f"{label}: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise PresetError(f"{label}: {e}") from None
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped presets."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def _locate(name_or_path: str | os.PathLike) -> Path:
+    s = os.fspath(name_or_path)
+    p = Path(s)
+    is_path = s.endswith(".json") or os.sep in s or bool(os.altsep and os.altsep in s)
+    if not is_path:
+        shipped = PRESET_DIR / f"{s}.json"
+        if shipped.is_file():
+            return shipped
+    if p.is_file():
+        return p
+    if is_path:
+        raise PresetError(f"{s}: no such preset file")
+    raise PresetError(f"unknown preset {s!r} (shipped: {', '.join(list_presets()) or 'none'}; "
+                      f"or give the path of a .json file)")
+
+
+def read_preset(name_or_path: str | os.PathLike) -> dict:
+    """The JSON object of a shipped preset name or a preset file."""
+    p = _locate(name_or_path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PresetError(f"{p}: cannot read ({e})") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PresetError(f"{p}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    if not isinstance(d, dict):
+        raise PresetError(f"{p}: a preset must be a JSON object")
+    return d
+
+
+def preset_description(name_or_path: str | os.PathLike) -> str:
+    """The preset's one-line description ('' if it has none)."""
+    return str(read_preset(name_or_path).get("description", ""))
+
+
+def load_preset(name_or_path: str | os.PathLike) -> Chain:
+    """Build the graph of a shipped preset (``"voice"``, ``"music"``, ``"vinyl"``) or a file.
+
+    A preset whose top node is not a Chain is wrapped in one, so the result is always a Chain."""
+    d = read_preset(name_or_path)
+    where = Path(os.fspath(name_or_path)).stem
+    node = from_dict(d, where)
+    if not isinstance(node, Chain):
+        node = Chain([node], name=where)
+    return node
+
+
+def parse_setting(item: str) -> tuple[str, str]:
+    """Split ``"node.param=value"`` into (address, value)."""
+    addr, sep, value = item.partition("=")
+    addr, value = addr.strip(), value.strip()
+    if not sep or not addr or not value:
+        raise PresetError(f"bad setting {item!r}: expected node.param=value")
+    return addr, value
+
+
+def apply_settings(graph: Processor, items: Iterable[str]) -> list[tuple[str, str, Any]]:
+    """Apply ``node.param=value`` settings; returns (address, given, applied) per item.
+
+    ``applied`` differs from ``given`` when the value was clipped to the parameter's range.
+    Raises :class:`PresetError` for an unknown node or parameter or a value that means nothing."""
+    done = []
+    for item in items:
+        addr, value = parse_setting(item)
+        if "." not in addr and isinstance(graph, (Chain, Mix)):
+            raise PresetError(f"bad setting {item!r}: name the node, e.g. "
+                              f"{next((p for p, _ in graph.nodes()), 'node')}.{addr}={value}")
+        try:
+            applied = graph.set(addr, value)
+        except ParamError as e:
+            raise PresetError(f"bad setting {item!r}: {e}") from None
+        done.append((addr, value, applied))
+    return done
