@@ -24,7 +24,7 @@ import numpy as np
 from aural.engine.hop import HopProcessor
 from aural.engine.processor import register
 
-from .runtime import OnnxStreamer, read_info, resolve_model
+from .runtime import OnnxStreamer, _providers_for, read_info, resolve_model
 
 __all__ = ["NeuralEnhancer", "DEFAULT_MODEL"]
 
@@ -48,6 +48,7 @@ class NeuralEnhancer(HopProcessor):
         self.model = str(model)
         self.provider = str(provider)
         self.threads = int(threads)
+        _providers_for(self.provider)  # a missing provider is an error at construction, clearly
         self.model_path = resolve_model(self.model)
         self.info = read_info(self.model_path)
         self.hop = self.info.hop

@@ -185,7 +185,7 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         step, history = int(ck["step"]), list(ck["history"])
-        best = max([h["dev_sisdr"] for h in history], default=-math.inf)
+        best = max([h["dev_sisdr"] for h in history if h["epoch"] > 0], default=-math.inf)
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {last} at step {step} (epoch {step // cfg.steps_per_epoch})")
     data = data if data is not None else _make_data(cfg)
@@ -202,6 +202,11 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         torch.save(ck, tmp)
         os.replace(tmp, path)
 
+    if step == 0 and not history:  # the untrained baseline, epoch 0
+        ev = evaluate(ema, dev_x, dev_s, cfg)
+        history.append({"epoch": 0, "step": 0, "train_loss": None, **ev, "seconds": 0.0})
+        log(f"epoch 0: dev {ev['dev_loss']:.4f} dev SI-SDR {ev['dev_sisdr']:.2f} dB "
+            f"(improvement {ev['dev_sisdri']:+.2f} dB)")
     model.train()
     t0, run_loss, n_loss = time.time(), 0.0, 0
     start_step = step

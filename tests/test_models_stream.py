@@ -1,0 +1,233 @@
+"""Streaming ONNX Runtime vs the one-pass torch model: parity, latency, reset, providers.
+
+Needs torch (the ``train`` extra) to build and export the models under test."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from aural.models.dsunet import DualStepUNet  # noqa: E402
+from aural.models.enhancer import NeuralEnhancer  # noqa: E402
+from aural.models.export import export_onnx  # noqa: E402
+from aural.models.runtime import OnnxStreamer, ProviderError  # noqa: E402
+from aural.models.wavenet import WaveNet  # noqa: E402
+from helpers import stream  # noqa: E402
+
+SR = 16000
+BLOCKS = [1, 7, 128, 333, 4096]
+
+
+def _perturbed(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.15 * torch.randn(p.shape, generator=g))
+    return model.eval()
+
+
+def _models():
+    return {
+        "wavenet": lambda: WaveNet(hop=128, channels=12, skip_channels=12, layers=7),
+        "wavenet-hop96": lambda: WaveNet(hop=96, channels=8, skip_channels=8, kernel=3, layers=4, stacks=2),
+        "dsunet": lambda: DualStepUNet(n_fft=256, hop=128, channels=(8, 8, 16, 16), dilations=(1, 2)),
+        "dsunet-hop64": lambda: DualStepUNet(n_fft=256, hop=64, channels=(8, 8), kt=3, dilations=(1, 4),
+                                             stages=2, channels2=(4, 8)),
+    }
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("onnx")
+    out = {}
+    for i, (name, make) in enumerate(_models().items()):
+        m = _perturbed(make(), i)
+        out[name] = (m, export_onnx(m, d / f"{name}.onnx"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def signal():
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    x, sr = sf.read("tests/data/speech_b.flac", dtype="float32")
+    x = resample_poly(x[:sr], 160, 221).astype(np.float32)[:12000]
+    rng = np.random.default_rng(0)
+    x2 = (0.5 * x + 0.05 * rng.standard_normal(len(x))).astype(np.float32)
+    return np.stack([x + 0.02 * rng.standard_normal(len(x)).astype(np.float32), x2[::-1].copy()])
+
+
+def _torch_ref(model, x):
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("name", list(_models()))
+def test_streamed_onnx_equals_one_pass_torch(exported, signal, name):
+    model, path = exported[name]
+    ref = _torch_ref(model, signal)  # delayed by model.latency
+    assert np.abs(ref).max() > 0.05  # not a trivial output
+    ne = NeuralEnhancer(model=path)
+    lat = model.hop - 1  # the host adapter's part; ref already holds the model's own delay
+    for b in BLOCKS:
+        y = stream(ne, signal, SR, b, max_block=4096)
+        assert ne.latency_samples == lat + model.latency
+        err = np.abs(y[:, lat:] - ref[:, :-lat]).max()
+        assert err < 1e-4, f"host block {b}: max |onnx stream - torch| = {err:.2e}"
+    # varying block sizes, and the whole-signal call (latency-compensated)
+    y = stream(ne, signal, SR, [1, 333, 7, 4096, 128, 50], max_block=4096)
+    assert np.abs(y[:, lat:] - ref[:, :-lat]).max() < 1e-4
+    whole = ne(signal, SR, buffer_size=333)
+    n = signal.shape[1] - model.latency
+    assert np.abs(whole[:, :n] - ref[:, model.latency:]).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", list(_models()))
+def test_impulse_latency_equals_declared(exported, name):
+    """Untrained models pass audio through: the impulse comes out exactly at the latency."""
+    model = _models()[name]()
+    if isinstance(model, DualStepUNet):  # stage-1 mask 1, stage 2 identity
+        with torch.no_grad():
+            model.unet1.up[-1].weight.zero_()
+            model.unet1.up[-1].bias.fill_(40.0)
+    path = export_onnx(model.eval(), exported[name][1].replace(".onnx", "-id.onnx"))
+    for b in (1, 7, 333):
+        ne = NeuralEnhancer(model=path)
+        x = np.zeros((1, 4000), np.float32)
+        x[0, 10] = 1.0
+        y = stream(ne, x, SR, b)
+        peak = int(np.argmax(np.abs(y[0])))
+        assert peak - 10 == ne.latency_samples, (b, peak)
+        assert y[0, peak] == pytest.approx(1.0, abs=1e-5)
+        rest = np.delete(y[0], peak)
+        assert np.abs(rest).max() < 1e-5
+
+
+@pytest.mark.parametrize("name", ["wavenet", "dsunet"])
+def test_trained_like_model_is_causal(exported, name):
+    """With random weights, an impulse at t0 changes no output emitted before t0 (the stream is
+    causal).  The waveform model's effect starts exactly at the declared latency; an STFT
+    model's mask change also reaches the earlier samples of the impulse's frame (its latency is
+    the alignment delay, checked with the identity model above)."""
+    model, path = exported[name]
+    ne = NeuralEnhancer(model=path)
+    rng = np.random.default_rng(3)
+    base = (0.1 * rng.standard_normal((1, 3000))).astype(np.float32)
+    imp = base.copy()
+    t0 = 1000
+    imp[0, t0] += 0.5
+    yb = stream(ne, base, SR, 7)
+    yi = stream(ne, imp, SR, 7)
+    d = np.abs(yi[0] - yb[0])
+    lat = ne.latency_samples
+    assert d[:t0].max() == 0.0
+    if name == "wavenet":
+        assert d[: t0 + lat].max() == 0.0
+        assert d[t0 + lat] > 1e-3
+    else:
+        first = t0 + lat - (model.n_fft - 1)  # the impulse frame's first emitted sample
+        assert d[:max(first, 0)].max() == 0.0
+        assert d[t0 + lat] > 1e-3
+
+
+@pytest.mark.parametrize("name", ["wavenet", "dsunet"])
+def test_reset_gives_identical_output(exported, signal, name):
+    _, path = exported[name]
+    ne = NeuralEnhancer(model=path)
+    a = stream(ne, signal, SR, 333).copy()
+    ne.reset()
+    b = np.concatenate([ne.process(np.ascontiguousarray(signal[:, i:i + 333])).copy()
+                        for i in range(0, signal.shape[1], 333)], axis=1)
+    assert np.array_equal(a, b)
+    s = OnnxStreamer(path, channels=2)
+    y1 = s.process(signal).copy()
+    s.run(np.ones((2, s.hop), np.float32))  # dirty the state
+    y2 = s.process(signal)  # process() resets first
+    assert np.array_equal(y1, y2)
+
+
+def test_channels_are_independent(exported, signal):
+    _, path = exported["dsunet"]
+    ne = NeuralEnhancer(model=path)
+    both = stream(ne, signal, SR, 128)
+    one = stream(ne, signal[1:], SR, 128)
+    assert np.abs(both[1:] - one).max() < 1e-6
+
+
+def test_cuda_provider_missing_is_a_clear_error(exported, monkeypatch):
+    import onnxruntime as ort
+
+    _, path = exported["wavenet"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(ProviderError, match=r"CUDAExecutionProvider.*onnxruntime-gpu"):
+        NeuralEnhancer(model=path, provider="cuda")
+    with pytest.raises(ProviderError, match="CUDAExecutionProvider"):
+        OnnxStreamer(path, provider="cuda")
+    with pytest.raises(ProviderError, match="unknown provider"):
+        OnnxStreamer(path, provider="tpu")
+
+
+def test_cuda_provider_that_falls_back_is_refused(exported, monkeypatch):
+    """onnxruntime silently falls back to CPU when CUDA libraries fail to load: refuse that."""
+    import onnxruntime as ort
+
+    _, path = exported["wavenet"]
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    real = ort.InferenceSession
+
+    def fake(p, so=None, providers=None):
+        return real(p, so, providers=["CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", fake)
+    with pytest.raises(ProviderError, match="did not enable CUDAExecutionProvider"):
+        OnnxStreamer(path, provider="cuda")
+
+
+def test_inference_never_imports_torch(exported):
+    _, path = exported["dsunet"]
+    code = ("import sys, numpy as np\n"
+            "from aural.models import NeuralEnhancer\n"
+            f"ne = NeuralEnhancer(model={path!r})\n"
+            "y = ne(np.zeros((1, 1000), np.float32), 16000)\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+def test_onnx_has_named_states_and_metadata(exported):
+    import onnx
+
+    model, path = exported["dsunet"]
+    m = onnx.load(path)
+    ins = [i.name for i in m.graph.input]
+    outs = [o.name for o in m.graph.output]
+    names = [n for n, _ in model.state_specs()]
+    assert ins == ["audio"] + names and outs == ["audio_out"] + [n + "_out" for n in names]
+    assert "stft_in" in names and "ola" in names and any(n.startswith("unet2_") for n in names)
+    meta = {p.key: p.value for p in m.metadata_props}
+    assert meta["latency"] == str(model.latency) and meta["hop"] == "128" and meta["kind"] == "dsunet"
+
+
+def test_sample_rate_mismatch_is_an_error(exported):
+    _, path = exported["wavenet"]
+    ne = NeuralEnhancer(model=path)
+    with pytest.raises(ValueError, match="16000 Hz"):
+        ne.prepare(48000, 1, 256)
+
+
+def test_preset_round_trip(exported):
+    from aural.engine.processor import REGISTRY
+
+    _, path = exported["wavenet"]
+    ne = NeuralEnhancer(model=path, name="nn")
+    d = ne.to_dict()
+    assert d["type"] == "NeuralEnhancer" and d["params"]["model"] == path
+    again = REGISTRY[d["type"]](name=d["name"], **d["params"])
+    assert again.model == path and again.provider == "cpu"
