@@ -13,6 +13,7 @@ PACKAGES = {
     "aural.models": "models",
     "aural.plugins": "plugins",
     "aural.realtime": "realtime",
+    "aural.web": "web",
 }
 
 setup(
@@ -24,7 +25,8 @@ setup(
     python_requires=">=3.10",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
-    package_data={"aural.engine": ["presets/*.json"], "aural": ["examples/*"]},
+    package_data={"aural.engine": ["presets/*.json"], "aural": ["examples/*"],
+                  "aural.web": ["templates/*", "static/*", "static/vendor/*"]},
     include_package_data=True,
     install_requires=[
         "numpy>=1.24",
@@ -41,6 +43,8 @@ setup(
         "gpu": ["onnxruntime-gpu"],
         "live": ["sounddevice>=0.4", "python-osc>=1.8"],
         "dev": ["pytest>=7", "ruff"],
+        # aural serve: the web page (Flask); playwright drives Debian's chromium in its tests.
+        "web": ["flask>=3.0"],
     },
     entry_points={"console_scripts": ["aural = aural.cli.main:main"]},
 )

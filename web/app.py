@@ -1,0 +1,285 @@
+"""The Flask application: the page, the JSON API and the server-sent progress events.
+
+    app = create_app(jobs_dir="/var/lib/aural/jobs", max_upload_mb=500, keep_hours=24)
+    app.run()                              # or aural.web.serve(...), or ``aural serve``
+
+API (all JSON; errors are ``{"error": "message for a person"}`` with a 4xx status):
+
+==========================================  ================================================
+``GET  /api/config``                        limits and choices the page needs
+``GET  /api/presets``                       presets with their adjustable controls
+``POST /api/jobs``                          multipart: ``file``, ``preset``, ``params`` (JSON
+                                            object ``{"node.param": value}``), ``output``
+                                            (wav|flac) -> 202 and the job
+``GET  /api/jobs``                          recent jobs, newest first
+``GET  /api/jobs/<id>``                     one job: status, progress, eta_s, figures, error
+``GET  /api/jobs/<id>/events``              text/event-stream of the job until it ends
+``POST /api/jobs/<id>/cancel``              cancel a queued or running job
+``DELETE /api/jobs/<id>``                   remove an ended job and its files
+``GET  /api/jobs/<id>/audio/original``      the upload (or a WAV copy browsers can play)
+``GET  /api/jobs/<id>/audio/enhanced``      the result, for playing
+``GET  /api/jobs/<id>/download``            the result as an attachment
+``GET  /api/jobs/<id>/peaks``               waveform peaks of both signals
+``GET  /api/jobs/<id>/spectrogram/<which>`` spectrogram data (original|enhanced)
+==========================================  ================================================
+
+Cross-site requests that change something are refused (their ``Origin`` must be this server),
+and when the server listens on loopback only loopback host names are answered (no DNS rebinding).
+"""
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import urlsplit
+
+from flask import Flask, Request, Response, current_app, jsonify, render_template, request, send_file
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .catalog import describe_presets
+from .jobs import TERMINAL, JobError, JobManager
+from .pipeline import MIME, OUTPUT_FORMATS
+
+__all__ = ["create_app", "default_jobs_dir"]
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def default_jobs_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "aural", "jobs")
+
+
+class _UploadRequest(Request):
+    """Uploaded files are streamed straight into the jobs directory (never into memory or a
+    path the user chooses); any that no job takes are deleted when the request ends."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None,
+                         content_length=None):
+        f = current_app.extensions["aural.jobs"].incoming_file()
+        self.__dict__.setdefault("_aural_tmp", []).append(f)
+        return f
+
+
+def _hostname(host: str | None) -> str:
+    """'example.org:8000' -> 'example.org', '[::1]:8000' -> '[::1]'."""
+    h = (host or "").lower()
+    if h.startswith("["):
+        return h.split("]")[0] + "]"
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def _error(message: str, status: int):
+    resp = jsonify(error=message)
+    resp.status_code = status
+    return resp
+
+
+def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: float = 500.0,
+               keep_hours: float = 24.0, workers: int = 1, max_duration_h: float = 6.0,
+               allowed_hosts: set[str] | None = None, start_workers: bool = True) -> Flask:
+    """Build the app with its :class:`JobManager` (in ``app.extensions["aural.jobs"]``).
+
+    allowed_hosts: host names (without port) answered; None answers any."""
+    app = Flask("aural.web", root_path=HERE, static_folder="static", template_folder="templates")
+    app.request_class = _UploadRequest
+    app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 1024 * 1024)
+    app.config["JSON_SORT_KEYS"] = False
+    manager = JobManager(jobs_dir or default_jobs_dir(), workers=workers,
+                         keep_seconds=keep_hours * 3600.0, max_duration_s=max_duration_h * 3600.0)
+    app.extensions["aural.jobs"] = manager
+    if start_workers:
+        manager.start()
+    limit_mb = max_upload_mb
+
+    def config_json() -> dict:
+        return {
+            "max_upload_bytes": app.config["MAX_CONTENT_LENGTH"],
+            "max_upload_mb": limit_mb,
+            "keep_hours": keep_hours,
+            "max_duration_h": max_duration_h,
+            "outputs": [{"id": k, "label": v[3]} for k, v in OUTPUT_FORMATS.items()],
+            "accepted": ["WAV", "FLAC", "OGG", "MP3"],
+        }
+
+    # ------------------------------------------------------------------ guards
+    @app.before_request
+    def _guards():
+        if allowed_hosts is not None:
+            if _hostname(request.host) not in allowed_hosts:
+                return _error("Host not allowed.", 403)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.headers.get("Origin")
+            if origin and origin != "null":
+                if urlsplit(origin).netloc.lower() != (request.host or "").lower():
+                    return _error("Cross-site request refused.", 403)
+            elif origin == "null":
+                return _error("Cross-site request refused.", 403)
+        return None
+
+    @app.after_request
+    def _headers(resp: Response):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "style-src 'self' 'unsafe-inline'; script-src 'self'; worker-src 'self' blob:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+        return resp
+
+    @app.teardown_request
+    def _drop_unused_uploads(exc):
+        for f in request.__dict__.get("_aural_tmp", []):
+            try:
+                f.close()
+            except Exception:
+                pass
+            try:
+                os.unlink(f.name)
+            except FileNotFoundError:
+                pass
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(e):
+        n = request.content_length
+        size = f"The file is {n / 1048576:.0f} MB; " if n else "The file is too large; "
+        return _error(f"{size}the limit is {limit_mb:g} MB.", 413)
+
+    @app.errorhandler(JobError)
+    def _job_error(e: JobError):
+        return _error(str(e), e.status)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException):
+        if request.path.startswith("/api/"):
+            return _error(e.description or e.name, e.code or 500)
+        return e
+
+    # ------------------------------------------------------------------ page
+    @app.get("/")
+    @app.get("/job/<job_id>")
+    def index(job_id: str | None = None):
+        return render_template("index.html", config=config_json())
+
+    # ------------------------------------------------------------------ API
+    @app.get("/api/config")
+    def api_config():
+        return jsonify(config_json())
+
+    @app.get("/api/presets")
+    def api_presets():
+        return jsonify(describe_presets())
+
+    @app.post("/api/jobs")
+    def api_create():
+        files = request.files.getlist("file")
+        if not files:
+            return _error("No file was sent: choose an audio file.", 400)
+        if len(files) != 1:
+            return _error("Send one file per job.", 400)
+        fs = files[0]
+        stream = fs.stream
+        path = getattr(stream, "name", None)
+        if not isinstance(path, str):  # werkzeug kept it in memory: spill it to the jobs dir
+            tmp = manager.incoming_file()
+            request.__dict__.setdefault("_aural_tmp", []).append(tmp)
+            fs.save(tmp)
+            stream, path = tmp, tmp.name
+        stream.flush()
+        if os.path.getsize(path) == 0:
+            return _error("The file is empty.", 400)
+        try:
+            params = json.loads(request.form.get("params") or "{}")
+        except ValueError:
+            return _error("Parameters are not valid JSON.", 400)
+        preset = request.form.get("preset") or ""
+        output = request.form.get("output") or "wav"
+        job = manager.create(path, fs.filename, preset, params, output)
+        resp = jsonify(job)
+        resp.status_code = 202
+        resp.headers["Location"] = f"/api/jobs/{job['id']}"
+        return resp
+
+    @app.get("/api/jobs")
+    def api_list():
+        return jsonify(manager.list())
+
+    @app.get("/api/jobs/<job_id>")
+    def api_job(job_id: str):
+        return jsonify(manager.get(job_id))
+
+    @app.post("/api/jobs/<job_id>/cancel")
+    def api_cancel(job_id: str):
+        return jsonify(manager.cancel(job_id))
+
+    @app.delete("/api/jobs/<job_id>")
+    def api_delete(job_id: str):
+        manager.delete(job_id)
+        return jsonify(deleted=job_id)
+
+    @app.get("/api/jobs/<job_id>/events")
+    def api_events(job_id: str):
+        manager.get(job_id)  # 404 before the stream starts
+
+        def stream():
+            version = -1
+            while True:
+                snap, version = manager.wait(job_id, version, timeout=15.0)
+                if snap is None:
+                    yield 'event: gone\ndata: {"error": "The job was removed."}\n\n'
+                    return
+                yield f"data: {json.dumps(snap)}\n\n"
+                if snap["status"] in TERMINAL:
+                    return
+
+        return Response(stream(), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    def _done_job(job_id: str) -> dict:
+        job = manager.get_internal(job_id)
+        if job["status"] != "done":
+            raise JobError(f"The job is not finished ({job['status']}).", 409)
+        return job
+
+    @app.get("/api/jobs/<job_id>/audio/<which>")
+    def api_audio(job_id: str, which: str):
+        if which == "original":
+            job = manager.get_internal(job_id)
+            if job.get("preview"):
+                return send_file(manager.file_path(job_id, "original.wav"), mimetype="audio/wav",
+                                 conditional=True, max_age=3600)
+            mime = MIME.get(job["input"]["format"], "application/octet-stream")
+            return send_file(manager.file_path(job_id, "input"), mimetype=mime,
+                             conditional=True, max_age=3600)
+        if which == "enhanced":
+            job = _done_job(job_id)
+            return send_file(manager.file_path(job_id, job["output_file"]),
+                             mimetype=OUTPUT_FORMATS[job["output"]][2], conditional=True,
+                             max_age=3600)
+        return _error("Unknown track: use original or enhanced.", 404)
+
+    @app.get("/api/jobs/<job_id>/download")
+    def api_download(job_id: str):
+        job = _done_job(job_id)
+        return send_file(manager.file_path(job_id, job["output_file"]),
+                         mimetype=OUTPUT_FORMATS[job["output"]][2], as_attachment=True,
+                         download_name=job["output_name"], conditional=True)
+
+    @app.get("/api/jobs/<job_id>/peaks")
+    def api_peaks(job_id: str):
+        _done_job(job_id)
+        return send_file(manager.file_path(job_id, "peaks.json"), mimetype="application/json",
+                         conditional=True, max_age=3600)
+
+    @app.get("/api/jobs/<job_id>/spectrogram/<which>")
+    def api_spectrogram(job_id: str, which: str):
+        _done_job(job_id)
+        names = {"original": "spectrogram-original.json", "enhanced": "spectrogram-enhanced.json"}
+        if which not in names:
+            return _error("Unknown track: use original or enhanced.", 404)
+        return send_file(manager.file_path(job_id, names[which]), mimetype="application/json",
+                         conditional=True, max_age=3600)
+
+    return app

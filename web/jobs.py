@@ -1,0 +1,423 @@
+"""Jobs: a folder per job under the jobs directory, a queue, worker threads and clean-up.
+
+Layout of a job (the folder name is the job id, 32 random hex digits; nothing the user sends
+ever becomes part of a path)::
+
+    <jobs>/<id>/meta.json                 status, settings, progress, figures (written atomically)
+    <jobs>/<id>/input                     the upload, exactly as received
+    <jobs>/<id>/enhanced.wav|.flac        the result (written atomically by the worker)
+    <jobs>/<id>/original.wav              browser-playable copy, only for AIFF/CAF/ADPCM uploads
+    <jobs>/<id>/peaks.json, spectrogram-*.json   what the page draws
+
+On start every ``meta.json`` is read back: finished jobs are served again and jobs that were
+queued or running when the server stopped are queued again, from the start.  Jobs that ended
+(done, error, cancelled) more than ``keep_seconds`` ago are deleted by a clean-up thread.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import re
+import secrets
+import shutil
+import threading
+import time
+from typing import Any, Callable
+
+from . import pipeline
+
+__all__ = ["JobManager", "JobError", "ID_RE", "TERMINAL"]
+
+log = logging.getLogger("aural.web")
+
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+TERMINAL = ("done", "error", "cancelled")
+PUBLIC = ("id", "name", "status", "created", "started", "finished", "preset", "params", "output",
+          "input", "progress", "eta_s", "speed", "error", "figures", "clipped_samples",
+          "queue_position", "cancel_requested", "output_name")
+NOTIFY_S = 0.1  # at most this often a progress change wakes the event streams
+
+
+class JobError(Exception):
+    """A request on a job that cannot be served; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _safe_display_name(name: Any) -> str:
+    """The upload's file name for display and the download name only (never a path)."""
+    s = str(name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    s = "".join(c for c in s if c.isprintable() and c not in '"<>|:*?\r\n\t')
+    s = s.strip(" .")[:120]
+    return s or "recording"
+
+
+class JobManager:
+    """Owns the jobs directory.  Thread-safe; start() launches the workers and the clean-up."""
+
+    def __init__(self, root: str | os.PathLike, workers: int = 1, keep_seconds: float = 86400.0,
+                 max_duration_s: float = 6 * 3600.0,
+                 process: Callable[..., dict] = pipeline.process) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self.incoming = os.path.join(self.root, ".incoming")
+        os.makedirs(self.incoming, exist_ok=True)
+        self.n_workers = max(1, int(workers))
+        self.keep_seconds = float(keep_seconds)
+        self.max_duration_s = float(max_duration_s)
+        self._process = process
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._jobs: dict[str, dict] = {}
+        self._version: dict[str, int] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._order: list[str] = []  # queued ids, in order
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._seq = 0
+        self._load()
+
+    # ------------------------------------------------------------------ paths
+    def job_dir(self, job_id: str) -> str:
+        if not isinstance(job_id, str) or not ID_RE.match(job_id):
+            raise JobError("No such job.", 404)
+        return os.path.join(self.root, job_id)
+
+    def file_path(self, job_id: str, name: str) -> str:
+        """Path of one of a job's own files (``name`` comes from code, never from a request)."""
+        return os.path.join(self.job_dir(job_id), name)
+
+    # ------------------------------------------------------------------ persistence
+    def _load(self) -> None:
+        found = []
+        for entry in os.listdir(self.root):
+            if not ID_RE.match(entry):
+                continue
+            meta = os.path.join(self.root, entry, "meta.json")
+            try:
+                with open(meta, encoding="utf-8") as f:
+                    job = json.load(f)
+                if job.get("id") != entry:
+                    raise ValueError("id mismatch")
+            except (OSError, ValueError) as e:
+                log.warning("job %s: unreadable metadata (%s); removing it", entry, e)
+                shutil.rmtree(os.path.join(self.root, entry), ignore_errors=True)
+                continue
+            found.append(job)
+        found.sort(key=lambda j: j.get("created", 0))
+        requeue = []
+        for job in found:
+            jid = job["id"]
+            if job.get("status") == "done":
+                out = job.get("output_file")
+                if not out or not os.path.isfile(os.path.join(self.root, jid, out)):
+                    job.update(status="error", error="The result file is missing.")
+            elif job.get("status") not in TERMINAL:  # queued or running when the server stopped
+                job.update(status="queued", progress=0.0, eta_s=None, speed=None, started=None,
+                           cancel_requested=False)
+                requeue.append(jid)
+            self._jobs[jid] = job
+            self._version[jid] = 0
+            self._cancel[jid] = threading.Event()
+            self._save(job)
+        for jid in requeue:
+            self._enqueue(jid)
+        if requeue:
+            log.info("re-queued %d unfinished job(s)", len(requeue))
+
+    def _save(self, job: dict) -> None:
+        d = os.path.join(self.root, job["id"])
+        if os.path.isdir(d):
+            pipeline.write_json_atomic(os.path.join(d, "meta.json"), job)
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> "JobManager":
+        if self._threads:
+            return self
+        self._stop.clear()
+        for i in range(self.n_workers):
+            t = threading.Thread(target=self._worker, name=f"aural-web-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._janitor, name="aural-web-cleanup", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the workers: a running job is interrupted and stays queued for the next start."""
+        self._stop.set()
+        for ev in list(self._cancel.values()):
+            ev.set()
+        for _ in range(self.n_workers):
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []
+
+    # ------------------------------------------------------------------ creating
+    def incoming_file(self):
+        """A new temporary file in the jobs directory for an upload being received."""
+        import tempfile
+        return tempfile.NamedTemporaryFile(dir=self.incoming, prefix="up-", delete=False)
+
+    def create(self, upload_path: str, filename: Any, preset: str, params: dict,
+               output: str) -> dict:
+        """Turn a received upload (a file in ``incoming``) into a queued job.
+
+        Validates by decoding; raises :class:`JobError` (the upload is removed) on bad input."""
+        try:
+            if output not in pipeline.OUTPUT_FORMATS:
+                raise JobError(f"Unknown output format {str(output)[:20]!r}: choose "
+                               f"{' or '.join(pipeline.OUTPUT_FORMATS)}.")
+            from .catalog import CatalogError, build_chain
+            try:
+                build_chain(preset, params)  # validates the preset name and every parameter
+            except CatalogError as e:
+                raise JobError(str(e)) from None
+            try:
+                info = pipeline.inspect_upload(upload_path, self.max_duration_s)
+            except ValueError as e:
+                raise JobError(str(e), 415) from None
+            jid = secrets.token_hex(16)
+            d = os.path.join(self.root, jid)
+            os.mkdir(d)
+            os.replace(upload_path, os.path.join(d, "input"))
+        except BaseException:
+            try:
+                os.unlink(upload_path)
+            except FileNotFoundError:
+                pass
+            raise
+        name = _safe_display_name(filename)
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        job = {
+            "id": jid, "name": name, "status": "queued", "created": time.time(),
+            "started": None, "finished": None, "preset": preset, "params": params or {},
+            "output": output, "input": info, "progress": 0.0, "eta_s": None, "speed": None,
+            "error": None, "figures": None, "clipped_samples": None, "cancel_requested": False,
+            "output_file": None,
+            "output_name": f"{stem}-enhanced.{output}",
+        }
+        with self._lock:
+            self._jobs[jid] = job
+            self._version[jid] = 0
+            self._cancel[jid] = threading.Event()
+            self._save(job)
+            self._enqueue_locked(jid)
+            self._bump(jid)
+            return self._public(job)
+
+    def _enqueue(self, jid: str) -> None:
+        with self._lock:
+            self._enqueue_locked(jid)
+
+    def _enqueue_locked(self, jid: str) -> None:
+        self._order.append(jid)
+        self._queue.put(jid)
+
+    # ------------------------------------------------------------------ reading
+    def _public(self, job: dict) -> dict:
+        out = {k: job.get(k) for k in PUBLIC}
+        if job["status"] == "queued":
+            try:
+                out["queue_position"] = self._order.index(job["id"]) + 1
+            except ValueError:
+                out["queue_position"] = None
+        return out
+
+    def get(self, job_id: str) -> dict:
+        self.job_dir(job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise JobError("No such job. It may have been removed after its keep time.", 404)
+            return self._public(job)
+
+    def get_internal(self, job_id: str) -> dict:
+        self.job_dir(job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise JobError("No such job.", 404)
+            return dict(job)
+
+    def list(self, limit: int = 50) -> list[dict]:
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: j.get("created", 0), reverse=True)
+            return [self._public(j) for j in jobs[:limit]]
+
+    def wait(self, job_id: str, version: int, timeout: float) -> tuple[dict | None, int]:
+        """Block until the job's version differs from ``version`` (or timeout); returns
+        (public snapshot or None if the job is gone, version)."""
+        self.job_dir(job_id)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                job = self._jobs.get(job_id)
+                if job is None:
+                    return None, -1
+                v = self._version.get(job_id, 0)
+                if v != version:
+                    return self._public(job), v
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return self._public(job), v
+                self._changed.wait(left)
+
+    def _bump(self, jid: str) -> None:
+        """Mark a change (lock held) and wake the event streams."""
+        self._version[jid] = self._version.get(jid, 0) + 1
+        self._changed.notify_all()
+
+    # ------------------------------------------------------------------ changing
+    def cancel(self, job_id: str) -> dict:
+        self.job_dir(job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise JobError("No such job.", 404)
+            if job["status"] == "queued":
+                job.update(status="cancelled", finished=time.time(), eta_s=None)
+                if job_id in self._order:
+                    self._order.remove(job_id)
+                self._save(job)
+                for other in self._order:
+                    self._bump(other)  # queue positions moved
+            elif job["status"] == "running":
+                job["cancel_requested"] = True
+                self._cancel[job_id].set()
+            else:
+                raise JobError(f"The job has already ended ({job['status']}).", 409)
+            self._bump(job_id)
+            return self._public(job)
+
+    def delete(self, job_id: str) -> None:
+        self.job_dir(job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise JobError("No such job.", 404)
+            if job["status"] not in TERMINAL:
+                raise JobError("The job is still queued or running: cancel it first.", 409)
+            del self._jobs[job_id]
+            self._cancel.pop(job_id, None)
+            self._bump(job_id)
+        shutil.rmtree(os.path.join(self.root, job_id), ignore_errors=True)
+
+    # ------------------------------------------------------------------ workers
+    def _worker(self) -> None:
+        while not self._stop.is_set():
+            jid = self._queue.get()
+            if jid is None:
+                return
+            with self._lock:
+                job = self._jobs.get(jid)
+                if jid in self._order:
+                    self._order.remove(jid)
+                if job is None or job["status"] != "queued":
+                    continue
+                job.update(status="running", started=time.time(), progress=0.0)
+                self._save(job)
+                self._bump(jid)
+                for other in self._order:
+                    self._bump(other)
+                cancel = self._cancel[jid]
+                settings = (job["preset"], job["params"], job["output"])
+            self._run(jid, cancel, *settings)
+
+    def _run(self, jid: str, cancel: threading.Event, preset: str, params: dict,
+             output: str) -> None:
+        d = os.path.join(self.root, jid)
+        t0 = time.monotonic()
+        last = [0.0]
+        sr = self._jobs[jid]["input"]["sample_rate"]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            p = min(done / total, 0.999)
+            el = now - t0
+            with self._lock:
+                job = self._jobs.get(jid)
+                if job is None:
+                    return
+                job["progress"] = p
+                job["speed"] = round(done / sr / el, 2) if el > 0 else None
+                job["eta_s"] = round(el * (1.0 - p) / p, 1) if p > 0 and el > 0.2 else None
+                if now - last[0] >= NOTIFY_S:
+                    last[0] = now
+                    self._bump(jid)
+
+        status, error, result = "done", None, {}
+        try:
+            result = self._process(d, preset, params, output, progress, cancel.is_set)
+        except pipeline.Cancelled:
+            status = "cancelled"
+        except ValueError as e:  # decoding problems found while streaming, bad settings
+            status, error = "error", str(e)
+        except Exception as e:  # noqa: BLE001 - a job failure must never kill the worker
+            log.exception("job %s failed", jid)
+            status, error = "error", f"Processing failed: {type(e).__name__}: {e}"
+        if self._stop.is_set() and status == "cancelled":
+            return  # server stopping: leave it queued/running on disk, re-queued on next start
+        if status != "done":
+            for name in ("enhanced.wav", "enhanced.flac", "original.wav"):
+                try:
+                    os.unlink(os.path.join(d, name))
+                except FileNotFoundError:
+                    pass
+        with self._lock:
+            job = self._jobs.get(jid)
+            if job is None:
+                return
+            job.update(status=status, error=error, finished=time.time(), eta_s=None)
+            if status == "done":
+                job.update(progress=1.0, figures=result["figures"],
+                           clipped_samples=result["clipped_samples"],
+                           output_file=result["output_file"], preview=result["preview"],
+                           elapsed_s=round(time.monotonic() - t0, 2))
+            self._save(job)
+            self._bump(jid)
+
+    # ------------------------------------------------------------------ clean-up
+    def cleanup(self, now: float | None = None) -> int:
+        """Delete jobs that ended more than ``keep_seconds`` ago and stale partial uploads.
+        Returns the number of jobs removed."""
+        now = time.time() if now is None else now
+        removed = []
+        with self._lock:
+            for jid, job in list(self._jobs.items()):
+                ended = job.get("finished") or job.get("created") or now
+                if job["status"] in TERMINAL and now - ended > self.keep_seconds:
+                    del self._jobs[jid]
+                    self._cancel.pop(jid, None)
+                    self._bump(jid)
+                    removed.append(jid)
+        for jid in removed:
+            shutil.rmtree(os.path.join(self.root, jid), ignore_errors=True)
+        try:
+            for name in os.listdir(self.incoming):
+                p = os.path.join(self.incoming, name)
+                try:
+                    if now - os.path.getmtime(p) > max(self.keep_seconds, 3600.0):
+                        os.unlink(p)
+                except OSError:
+                    pass
+        except FileNotFoundError:
+            os.makedirs(self.incoming, exist_ok=True)
+        if removed:
+            log.info("removed %d old job(s)", len(removed))
+        return len(removed)
+
+    def _janitor(self) -> None:
+        interval = min(max(self.keep_seconds / 4.0, 1.0), 600.0)
+        while not self._stop.is_set():
+            try:
+                self.cleanup()
+            except Exception:  # noqa: BLE001
+                log.exception("clean-up failed")
+            self._stop.wait(interval)

@@ -1,0 +1,683 @@
+/* aural web page: upload, live progress, A/B comparison.  No build step, no framework. */
+(function () {
+  "use strict";
+
+  const $ = (id) => document.getElementById(id);
+  const config = JSON.parse($("aural-config").textContent);
+  const state = {
+    presets: [],
+    preset: null,
+    values: {},          // address -> current control value
+    file: null,
+    job: null,
+    events: null,
+    pollTimer: null,
+    players: {},         // original / enhanced WaveSurfer instances
+    active: "enhanced",
+    playing: false,
+    ready: { original: false, enhanced: false },
+  };
+  window.aural = state;  // for tests and the curious
+
+  // ------------------------------------------------------------------ helpers
+  function fmtBytes(n) {
+    if (n >= 1073741824) return (n / 1073741824).toFixed(2) + " GB";
+    if (n >= 1048576) return (n / 1048576).toFixed(1) + " MB";
+    if (n >= 1024) return Math.round(n / 1024) + " KB";
+    return n + " bytes";
+  }
+  function fmtTime(s, tenths) {
+    if (!isFinite(s) || s < 0) s = 0;
+    const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+    let sec = s % 60;
+    let ss = tenths ? sec.toFixed(1) : String(Math.floor(sec));
+    if (parseFloat(ss) >= 60) ss = tenths ? "59.9" : "59";
+    if ((tenths && sec < 10) || (!tenths && sec < 10)) ss = "0" + ss;
+    return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + ss;
+  }
+  function fmtEta(s) {
+    if (s == null || !isFinite(s)) return "";
+    if (s < 1.5) return "about a second left";
+    if (s < 60) return "about " + Math.round(s) + " s left";
+    if (s < 3600) return "about " + Math.round(s / 60) + " min left";
+    return "about " + (s / 3600).toFixed(1) + " h left";
+  }
+  function rel(ts) {
+    const d = Date.now() / 1000 - ts;
+    if (d < 60) return "just now";
+    if (d < 3600) return Math.round(d / 60) + " min ago";
+    if (d < 86400) return Math.round(d / 3600) + " h ago";
+    return new Date(ts * 1000).toLocaleDateString();
+  }
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const kid of kids) if (kid != null) e.append(kid);
+    return e;
+  }
+  async function api(path, opts) {
+    const r = await fetch(path, opts);
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = null; }
+    if (!r.ok) {
+      const err = new Error((body && body.error) || ("The server answered " + r.status + "."));
+      err.status = r.status;
+      throw err;
+    }
+    return body;
+  }
+  function showError(box, msg) {
+    box.textContent = msg;
+    box.hidden = !msg;
+  }
+  function label(name) {
+    return String(name).replace(/_(db|hz|ms|s|pct)$/i, "").replace(/_/g, " ");
+  }
+
+  // ------------------------------------------------------------------ upload form
+  const drop = $("drop"), fileInput = $("file"), uploadError = $("upload-error");
+  $("limits-note").textContent = "WAV, FLAC, OGG or MP3 · up to " + config.max_upload_mb + " MB";
+  for (const o of config.outputs) $("output").append(el("option", { value: o.id, text: o.label }));
+
+  function chooseFile(f) {
+    showError(uploadError, "");
+    if (!f) return;
+    if (f.size > config.max_upload_bytes) {
+      state.file = null;
+      $("start").disabled = true;
+      showError(uploadError, "“" + f.name + "” is " + fmtBytes(f.size) + "; the limit is " +
+        config.max_upload_mb + " MB. Trim or export it at a lower bit rate and try again.");
+      return;
+    }
+    if (f.size === 0) {
+      showError(uploadError, "“" + f.name + "” is empty.");
+      return;
+    }
+    state.file = f;
+    $("file-name").textContent = f.name;
+    $("file-size").textContent = fmtBytes(f.size);
+    $("drop-empty").hidden = true;
+    $("drop-chosen").hidden = false;
+    $("start").disabled = !state.preset;
+  }
+  fileInput.addEventListener("change", () => chooseFile(fileInput.files[0]));
+  drop.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); }
+  });
+  for (const ev of ["dragenter", "dragover"]) {
+    drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const ev of ["dragleave", "dragend"]) drop.addEventListener(ev, () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    const files = e.dataTransfer && e.dataTransfer.files;
+    if (files && files.length > 1) showError(uploadError, "Drop one file at a time.");
+    else if (files && files.length) chooseFile(files[0]);
+  });
+  // a file dropped outside the zone must not navigate away from the page
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+
+  // ------------------------------------------------------------------ presets and controls
+  function renderPresets() {
+    const list = $("preset-list");
+    list.textContent = "";
+    const preferred = ["podcast", "voice", "speech", "dialogue"];
+    let pick = state.presets.find((p) => preferred.includes(p.name) && !p.error) ||
+      state.presets.find((p) => !p.error);
+    for (const p of state.presets) {
+      const input = el("input", { type: "radio", name: "preset", value: p.name, disabled: !!p.error });
+      input.addEventListener("change", () => selectPreset(p));
+      if (pick && p.name === pick.name) input.checked = true;
+      list.append(el("label", { class: "preset", "data-preset": p.name }, input,
+        el("span", { class: "p-name", text: p.name }),
+        el("span", { class: "p-desc", text: p.description || "" })));
+    }
+    if (pick) selectPreset(pick);
+  }
+
+  function selectPreset(p) {
+    state.preset = p;
+    state.values = {};
+    for (const c of p.controls) state.values[c.address] = c.value;
+    renderControls();
+    $("start").disabled = !state.file;
+  }
+
+  function sliderMap(c) {
+    const log = c.scale === "log" && c.min > 0;
+    const steps = c.kind === "int" ? Math.max(1, c.max - c.min) : 1000;
+    return {
+      steps,
+      toPos: (v) => log ? Math.round(Math.log(v / c.min) / Math.log(c.max / c.min) * steps)
+                        : Math.round((v - c.min) / (c.max - c.min) * steps),
+      toVal: (pos) => {
+        let v = log ? c.min * Math.pow(c.max / c.min, pos / steps) : c.min + (c.max - c.min) * pos / steps;
+        if (c.kind === "int") return Math.round(v);
+        const mag = Math.abs(v);
+        return parseFloat(v.toFixed(mag >= 100 ? 0 : mag >= 10 ? 1 : 2));
+      },
+    };
+  }
+
+  function fmtValue(c, v) {
+    if (c.kind === "bool") return v ? "on" : "off";
+    if (c.kind === "choice") return String(v);
+    const n = Number(v);
+    const s = Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2);
+    return s + (c.unit ? " " + c.unit : "");
+  }
+
+  function changedParams() {
+    const out = {};
+    if (!state.preset) return out;
+    for (const c of state.preset.controls) {
+      if (state.values[c.address] !== c.value) out[c.address] = state.values[c.address];
+    }
+    return out;
+  }
+
+  function updateAdjustCount() {
+    const n = Object.keys(changedParams()).length;
+    $("adjust-count").textContent = n ? "(" + n + " changed)" : "";
+  }
+
+  function renderControls() {
+    const box = $("controls");
+    box.textContent = "";
+    const p = state.preset;
+    $("adjust").hidden = !p || !p.controls.length;
+    if (!p) return;
+    const groups = new Map();
+    for (const c of p.controls) {
+      if (!groups.has(c.node)) groups.set(c.node, []);
+      groups.get(c.node).push(c);
+    }
+    for (const [node, controls] of groups) {
+      const bypass = controls.find((c) => c.name === "bypass");
+      const title = el("div", { class: "node-title" }, el("span", { text: label(node) }));
+      if (bypass) {
+        const cb = el("input", { type: "checkbox", "data-address": bypass.address });
+        cb.checked = !state.values[bypass.address];
+        cb.addEventListener("change", () => { state.values[bypass.address] = !cb.checked; updateAdjustCount(); });
+        title.append(el("label", {}, cb, "on"));
+      }
+      box.append(title);
+      for (const c of controls) {
+        if (c.name === "bypass") continue;
+        box.append(renderControl(c));
+      }
+    }
+    updateAdjustCount();
+  }
+
+  function renderControl(c) {
+    const val = el("span", { class: "c-val", text: fmtValue(c, state.values[c.address]) });
+    const wrap = el("div", { class: "ctl", title: c.doc || "" }, el("span", { class: "c-name", text: label(c.name) }), val);
+    const mark = () => {
+      wrap.classList.toggle("changed", state.values[c.address] !== c.value);
+      val.textContent = fmtValue(c, state.values[c.address]);
+      updateAdjustCount();
+    };
+    if (c.kind === "choice") {
+      const sel = el("select", { "data-address": c.address, "aria-label": label(c.name) });
+      for (const ch of c.choices) sel.append(el("option", { value: ch, text: ch }));
+      sel.value = state.values[c.address];
+      sel.addEventListener("change", () => { state.values[c.address] = sel.value; mark(); });
+      wrap.append(sel);
+    } else if (c.kind === "bool") {
+      const cb = el("input", { type: "checkbox", "data-address": c.address, "aria-label": label(c.name) });
+      cb.checked = !!state.values[c.address];
+      cb.addEventListener("change", () => { state.values[c.address] = cb.checked; mark(); });
+      wrap.append(cb);
+    } else if (c.min != null && c.max != null && c.max > c.min) {
+      const m = sliderMap(c);
+      const r = el("input", { type: "range", min: 0, max: m.steps, step: 1, "data-address": c.address, "aria-label": label(c.name) });
+      r.value = m.toPos(state.values[c.address]);
+      r.addEventListener("input", () => { state.values[c.address] = m.toVal(Number(r.value)); mark(); });
+      wrap.append(r);
+    } else {
+      const n = el("input", { type: "number", step: "any", "data-address": c.address, "aria-label": label(c.name) });
+      n.value = state.values[c.address];
+      n.addEventListener("change", () => { state.values[c.address] = Number(n.value); mark(); });
+      wrap.append(n);
+    }
+    mark();
+    return wrap;
+  }
+
+  $("reset-controls").addEventListener("click", () => state.preset && selectPreset(state.preset));
+
+  // ------------------------------------------------------------------ submitting
+  $("upload-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!state.file || !state.preset) return;
+    showError(uploadError, "");
+    const fd = new FormData();
+    fd.append("file", state.file, state.file.name);
+    fd.append("preset", state.preset.name);
+    fd.append("params", JSON.stringify(changedParams()));
+    fd.append("output", $("output").value);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/jobs");
+    xhr.responseType = "json";
+    showJobView({ name: state.file.name, status: "uploading", preset: state.preset.name });
+    setProgress(0, "Uploading…", "");
+    xhr.upload.onprogress = (ev) => {
+      if (ev.lengthComputable) {
+        const p = ev.loaded / ev.total;
+        setProgress(p, "Uploading…", fmtBytes(ev.loaded) + " of " + fmtBytes(ev.total));
+      }
+    };
+    $("cancel-btn").onclick = () => { xhr.abort(); };
+    xhr.onabort = () => { showUploadView(); showError(uploadError, "Upload cancelled."); };
+    xhr.onerror = () => {
+      showUploadView();
+      showError(uploadError, "The upload failed: the connection to aural was lost" +
+        (state.file && state.file.size > config.max_upload_bytes * 0.9 ? " (the file may be over the " + config.max_upload_mb + " MB limit)." : "."));
+    };
+    xhr.onload = () => {
+      const body = xhr.response || {};
+      if (xhr.status === 202 && body.id) {
+        history.pushState({ job: body.id }, "", "/job/" + body.id);
+        followJob(body);
+        loadRecent();
+      } else {
+        showUploadView();
+        showError(uploadError, body.error || ("The upload was refused (" + xhr.status + ")."));
+      }
+    };
+    xhr.send(fd);
+  });
+
+  // ------------------------------------------------------------------ views
+  function showUploadView() {
+    stopFollowing();
+    destroyPlayers();
+    state.job = null;
+    $("upload-view").hidden = false;
+    $("job-view").hidden = true;
+  }
+
+  function showJobView(job) {
+    $("upload-view").hidden = true;
+    $("job-view").hidden = false;
+    $("job-name").textContent = job.name || "Recording";
+    $("progress-box").hidden = false;
+    $("result").hidden = true;
+    $("cancel-btn").hidden = false;
+    showError($("job-error"), "");
+    renderJobMeta(job);
+  }
+
+  function renderJobMeta(job) {
+    const bits = [];
+    if (job.preset) bits.push("Preset: " + job.preset);
+    const i = job.input;
+    if (i) {
+      bits.push(fmtTime(i.duration, false));
+      bits.push((i.sample_rate / 1000).toFixed(i.sample_rate % 1000 ? 1 : 0) + " kHz");
+      bits.push(i.channels === 1 ? "mono" : i.channels === 2 ? "stereo" : i.channels + " channels");
+      bits.push(i.format);
+    }
+    $("job-meta").textContent = bits.join(" · ");
+  }
+
+  function setProgress(p, stage, eta, waiting) {
+    const pct = Math.max(0, Math.min(100, Math.floor(p * 100)));
+    $("bar-fill").style.width = pct + "%";
+    $("bar").setAttribute("aria-valuenow", String(pct));
+    $("bar").classList.toggle("waiting", !!waiting);
+    $("pct").textContent = waiting ? "" : pct + "%";
+    $("stage").textContent = stage;
+    $("eta").textContent = eta || "";
+  }
+
+  function stopFollowing() {
+    if (state.events) { state.events.close(); state.events = null; }
+    if (state.pollTimer) { clearTimeout(state.pollTimer); state.pollTimer = null; }
+  }
+
+  function followJob(job) {
+    stopFollowing();
+    state.job = job;
+    showJobView(job);
+    $("cancel-btn").onclick = cancelJob;
+    updateJob(job);
+    if (["done", "error", "cancelled"].includes(job.status)) return;
+    if (window.EventSource) {
+      const es = new EventSource("/api/jobs/" + job.id + "/events");
+      state.events = es;
+      es.onmessage = (ev) => {
+        const j = JSON.parse(ev.data);
+        updateJob(j);
+        if (["done", "error", "cancelled"].includes(j.status)) stopFollowing();
+      };
+      es.addEventListener("gone", () => { stopFollowing(); jobGone(); });
+      es.onerror = () => { if (state.events === es) { es.close(); state.events = null; poll(job.id); } };
+    } else {
+      poll(job.id);
+    }
+  }
+
+  function poll(id) {
+    state.pollTimer = setTimeout(async () => {
+      try {
+        const j = await api("/api/jobs/" + id);
+        updateJob(j);
+        if (!["done", "error", "cancelled"].includes(j.status)) poll(id);
+      } catch (e) {
+        if (e.status === 404) jobGone(); else poll(id);
+      }
+    }, 1000);
+  }
+
+  function jobGone() {
+    $("progress-box").hidden = true;
+    $("result").hidden = true;
+    showError($("job-error"), "This job no longer exists. Finished jobs are kept for " + config.keep_hours + " hours.");
+  }
+
+  async function cancelJob() {
+    if (!state.job) return;
+    $("cancel-btn").disabled = true;
+    try {
+      const j = await api("/api/jobs/" + state.job.id + "/cancel", { method: "POST" });
+      updateJob(j);
+    } catch (e) {
+      showError($("job-error"), e.message);
+    } finally {
+      $("cancel-btn").disabled = false;
+    }
+  }
+
+  function updateJob(j) {
+    if (!state.job || state.job.id !== j.id) return;
+    const prev = state.job.status;
+    state.job = j;
+    renderJobMeta(j);
+    $("job-view").dataset.status = j.status;
+    if (j.status === "queued") {
+      const ahead = (j.queue_position || 1) - 1;
+      setProgress(0, "Waiting in the queue", ahead > 0 ? ahead + (ahead === 1 ? " file" : " files") + " ahead of this one" : "Starting…", true);
+    } else if (j.status === "running") {
+      const bits = [];
+      if (j.eta_s != null) bits.push(fmtEta(j.eta_s));
+      if (j.speed) bits.push(j.speed.toFixed(1) + "× real time");
+      setProgress(j.progress, j.cancel_requested ? "Cancelling…" : "Enhancing…", bits.join(" · "));
+    } else if (j.status === "done") {
+      setProgress(1, "Done", j.elapsed_s ? "" : "");
+      $("cancel-btn").hidden = true;
+      if (prev !== "done" || !state.players.enhanced) showResult(j);
+    } else if (j.status === "error") {
+      $("progress-box").hidden = true;
+      showError($("job-error"), j.error || "Processing failed.");
+    } else if (j.status === "cancelled") {
+      setProgress(j.progress || 0, "Cancelled", "Nothing was saved. Choose “New file” to start again.");
+      $("cancel-btn").hidden = true;
+    }
+    if (prev !== j.status && ["done", "error", "cancelled"].includes(j.status)) loadRecent();
+  }
+
+  // ------------------------------------------------------------------ result: players
+  function destroyPlayers() {
+    for (const w of Object.values(state.players)) { try { w.destroy(); } catch (e) { /* gone */ } }
+    state.players = {};
+    state.playing = false;
+    state.ready = { original: false, enhanced: false };
+    $("play").classList.remove("playing");
+    for (const id of ["wave-original", "wave-enhanced", "spec-original", "spec-enhanced"]) $(id).textContent = "";
+  }
+
+  async function showResult(j) {
+    destroyPlayers();
+    $("progress-box").hidden = true;
+    $("result").hidden = false;
+    const base = "/api/jobs/" + j.id;
+    let peaks;
+    try {
+      peaks = await api(base + "/peaks");
+    } catch (e) {
+      showError($("job-error"), "The result cannot be shown: " + e.message);
+      return;
+    }
+    const sr = peaks.sample_rate;
+    const colors = {
+      original: { wave: "#a8b3c4", progress: "#475569" },
+      enhanced: { wave: "#7dd3c8", progress: "#0d9488" },
+    };
+    for (const which of ["original", "enhanced"]) {
+      const spec = WaveSurfer.Spectrogram.create({
+        container: $("spec-" + which),
+        height: 110,
+        labels: true,
+        labelsBackground: "rgba(0,0,0,0.35)",
+        labelsColor: "#e2e8f0",
+        labelsHzColor: "#cbd5e1",
+        frequenciesDataUrl: base + "/spectrogram/" + which,
+        sampleRate: sr,
+        frequencyMin: 0,
+        frequencyMax: sr / 2,
+        scale: "mel",
+        colorMap: "roseus",
+      });
+      const ws = WaveSurfer.create({
+        container: $("wave-" + which),
+        height: 80,
+        waveColor: colors[which].wave,
+        progressColor: colors[which].progress,
+        cursorColor: "#0f172a",
+        cursorWidth: 2,
+        barWidth: 2,
+        barGap: 1,
+        barRadius: 2,
+        normalize: false,
+        dragToSeek: true,
+        url: base + "/audio/" + which,
+        peaks: [peaks[which].peaks],
+        duration: peaks[which].duration,
+        plugins: [spec],
+      });
+      ws.on("ready", () => { state.ready[which] = true; });
+      ws.on("interaction", (t) => { syncOthers(which, t); });
+      ws.on("timeupdate", (t) => onTime(which, t));
+      ws.on("finish", () => { if (which === state.active) stopAll(false); });
+      state.players[which] = ws;
+      const f = j.figures && j.figures[which];
+      $(which + "-info").textContent = f ? fmtTime(f.duration_s, true) : "";
+    }
+    $("t-dur").textContent = fmtTime(peaks.enhanced.duration, true);
+    setActive(state.active);
+    renderFigures(j);
+    const dl = $("download");
+    dl.href = base + "/download";
+    dl.setAttribute("download", j.output_name || "");
+    const out = config.outputs.find((o) => o.id === j.output);
+    dl.textContent = "Download enhanced " + (out ? out.label.split(",")[0] : "");
+    const notes = [j.output_name];
+    if (j.clipped_samples) notes.push(j.clipped_samples + " samples were clipped at full scale");
+    $("download-note").textContent = notes.join(" · ");
+  }
+
+  function other(which) { return which === "original" ? "enhanced" : "original"; }
+
+  function syncOthers(which, t) {
+    const o = state.players[other(which)];
+    if (o && Math.abs(o.getCurrentTime() - t) > 0.01) o.setTime(t);
+    $("t-cur").textContent = fmtTime(t, true);
+  }
+
+  function onTime(which, t) {
+    if (which !== state.active) return;
+    $("t-cur").textContent = fmtTime(t, true);
+    const o = state.players[other(which)];
+    if (state.playing && o && Math.abs(o.getCurrentTime() - t) > 0.08) o.setTime(t);
+  }
+
+  function setActive(which) {
+    const prev = state.active;
+    state.active = which;
+    const a = state.players[which], b = state.players[other(which)];
+    if (a && b && prev !== which) {
+      const t = b.getCurrentTime();
+      if (Math.abs(a.getCurrentTime() - t) > 0.03) a.setTime(t);
+    }
+    applyVolume();
+    for (const w of ["original", "enhanced"]) {
+      $("track-" + w).classList.toggle("active", w === which);
+      $("ab-" + w).classList.toggle("on", w === which);
+      $("ab-" + w).setAttribute("aria-pressed", String(w === which));
+    }
+  }
+
+  function applyVolume() {
+    const v = Number($("volume").value);
+    for (const [w, ws] of Object.entries(state.players)) {
+      ws.setVolume(v);
+      ws.setMuted(w !== state.active);
+    }
+  }
+
+  async function playAll() {
+    const a = state.players[state.active], b = state.players[other(state.active)];
+    if (!a || !b) return;
+    const t = a.getCurrentTime();
+    if (Math.abs(b.getCurrentTime() - t) > 0.01) b.setTime(t);
+    state.playing = true;
+    $("play").classList.add("playing");
+    $("play").setAttribute("aria-label", "Pause");
+    try {
+      await Promise.all([a.play(), b.play()]);
+    } catch (e) {
+      state.playing = false;
+      $("play").classList.remove("playing");
+      showError($("job-error"), "Playback failed: " + e.message);
+    }
+  }
+
+  function pauseAll() {
+    state.playing = false;
+    for (const ws of Object.values(state.players)) ws.pause();
+    $("play").classList.remove("playing");
+    $("play").setAttribute("aria-label", "Play");
+    const a = state.players[state.active], b = state.players[other(state.active)];
+    if (a && b) b.setTime(a.getCurrentTime());
+  }
+
+  function stopAll(rewind) {
+    pauseAll();
+    if (rewind !== false) for (const ws of Object.values(state.players)) ws.setTime(0);
+    if (rewind !== false) $("t-cur").textContent = fmtTime(0, true);
+  }
+
+  $("play").addEventListener("click", () => (state.playing ? pauseAll() : playAll()));
+  $("stop").addEventListener("click", () => stopAll(true));
+  $("ab-original").addEventListener("click", () => setActive("original"));
+  $("ab-enhanced").addEventListener("click", () => setActive("enhanced"));
+  $("track-original").addEventListener("click", () => setActive("original"));
+  $("track-enhanced").addEventListener("click", () => setActive("enhanced"));
+  $("volume").addEventListener("input", applyVolume);
+  document.addEventListener("keydown", (e) => {
+    if ($("result").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" && t.type !== "range" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) return;
+    const k = e.key.toLowerCase();
+    if (k === " " || k === "k") { e.preventDefault(); state.playing ? pauseAll() : playAll(); }
+    else if (k === "a" || k === "1") setActive("original");
+    else if (k === "b" || k === "2") setActive("enhanced");
+    else if (k === "s") stopAll(true);
+  });
+
+  function renderFigures(j) {
+    const tb = document.querySelector("#figures-table tbody");
+    tb.textContent = "";
+    const f = j.figures || {};
+    const o = f.original || {}, n = f.enhanced || {};
+    const rows = [
+      ["Loudness", "loudness_lufs", "LUFS", 0],
+      ["Est. SNR", "snr_db", "dB", 1],
+      ["Noise floor", "noise_floor_dbfs", "dBFS", -1],
+      ["Peak", "peak_dbfs", "dBFS", 0],
+      ["RMS level", "rms_dbfs", "dBFS", 0],
+    ];
+    const fmt = (v, unit) => (v == null ? "—" : v.toFixed(1) + " " + unit);
+    for (const [name, key, unit, better] of rows) {
+      const a = o[key], b = n[key];
+      let change = "—", cls = "";
+      if (a != null && b != null) {
+        const d = b - a;
+        change = (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(d).toFixed(1) + " " + (unit === "LUFS" ? "LU" : "dB");
+        if (better && Math.abs(d) >= 0.5) cls = d * better > 0 ? "better" : "worse";
+      }
+      tb.append(el("tr", { "data-figure": key }, el("td", { text: name }), el("td", { text: fmt(a, unit) }),
+        el("td", { text: fmt(b, unit) }), el("td", { class: cls, text: change })));
+    }
+  }
+
+  // ------------------------------------------------------------------ recent jobs, routing
+  async function loadRecent() {
+    let jobs;
+    try { jobs = await api("/api/jobs"); } catch (e) { return; }
+    const ul = $("recent-list");
+    ul.textContent = "";
+    for (const j of jobs.slice(0, 12)) {
+      const a = el("a", { href: "/job/" + j.id, text: j.name });
+      a.addEventListener("click", (e) => {
+        e.preventDefault();
+        history.pushState({ job: j.id }, "", "/job/" + j.id);
+        openJob(j.id);
+      });
+      ul.append(el("li", {}, a, el("span", { class: "muted small", text: (j.preset || "") + " · " + rel(j.created) }),
+        el("span", { class: "badge " + j.status, text: j.status })));
+    }
+    $("recent").hidden = jobs.length === 0;
+  }
+
+  async function openJob(id) {
+    stopFollowing();
+    destroyPlayers();
+    try {
+      const j = await api("/api/jobs/" + id);
+      followJob(j);
+    } catch (e) {
+      state.job = { id };
+      showJobView({ name: "Job not found" });
+      jobGone();
+      $("cancel-btn").hidden = true;
+    }
+  }
+
+  function route() {
+    const m = location.pathname.match(/^\/job\/([0-9a-f]{32})$/);
+    if (m) openJob(m[1]); else showUploadView();
+  }
+
+  $("new-btn").addEventListener("click", () => {
+    history.pushState({}, "", "/");
+    showUploadView();
+  });
+  $("home-link").addEventListener("click", (e) => {
+    e.preventDefault();
+    history.pushState({}, "", "/");
+    showUploadView();
+  });
+  window.addEventListener("popstate", route);
+
+  async function init() {
+    try {
+      state.presets = await api("/api/presets");
+    } catch (e) {
+      showError(uploadError, "Presets could not be loaded: " + e.message);
+    }
+    renderPresets();
+    route();
+    loadRecent();
+  }
+  init();
+})();
