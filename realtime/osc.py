@@ -400,17 +400,40 @@ def default_saver(name: str, graph: Processor) -> str:
 
 
 # ---------------------------------------------------------------------------- server
+def raise_priority(priority: int | None) -> bool:
+    """Put the calling thread in SCHED_FIFO at ``priority`` (Linux; needs root or an rtprio
+    limit).  A thread that shares the GIL with the audio callback must not be preempted by
+    ordinary processes while it holds the GIL: the callback would wait for it (priority
+    inversion).  Returns False, changing nothing, where it is not allowed."""
+    if priority is None or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(priority)))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 class OscServer:
     """UDP OSC server on its own thread (python-osc for the wire format).
 
     host: 127.0.0.1 by default (pass 0.0.0.0 to open it); port 0 picks a free port (``.port``).
     rcvbuf: socket receive buffer in bytes (4 MiB by default: the kernel default loses about 10%
     of a 10k-message burst on loopback).
+    gate: called before each piece of work; by default the LiveStream's ``yield_to_audio``, so the
+    server runs only in the gaps between audio callbacks and never holds the GIL when the audio
+    thread wants it.
     """
 
     def __init__(self, namespace: Namespace, host: str = "127.0.0.1", port: int = 9000,
-                 rcvbuf: int = 4 << 20) -> None:
+                 rcvbuf: int = 4 << 20, gate: Callable[[], None] | None = None,
+                 priority: int | None = 1) -> None:
         self.namespace = namespace
+        if gate is None:
+            gate = getattr(namespace.target, "yield_to_audio", None)
+        self.gate = gate or (lambda: None)
+        self.priority = priority
+        self.rt = False
         namespace.send = self.send
         self.host = host
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -458,6 +481,7 @@ class OscServer:
         self.stop()
 
     def _loop(self) -> None:
+        self.rt = raise_priority(self.priority)
         recv = self.sock.recvfrom
         while self._running:
             try:
@@ -474,6 +498,7 @@ class OscServer:
     def handle_datagram(self, data: bytes, addr: tuple) -> None:
         from pythonosc.osc_packet import OscPacket, ParseError
         self.received += 1
+        self.gate()
         try:
             packet = OscPacket(data)
         except (ParseError, Exception) as exc:  # noqa: BLE001
@@ -481,8 +506,10 @@ class OscServer:
             self.send(addr, "/aural/error", ["", f"malformed OSC packet: {exc}"])
             return
         ns = self.namespace
+        gate = self.gate
         for timed in packet.messages:  # timetags are not waited for (strict_timing=False)
             msg = timed.message
+            gate()
             self.messages += 1
             for address, args in ns.handle(msg.address, msg.params, addr):
                 if address == "/aural/error":

@@ -20,7 +20,9 @@ __all__ = ["StatusThread"]
 
 class StatusThread:
     def __init__(self, live, osc=None, interval: float = 0.1, out: TextIO | None = None,
-                 line: bool = True, line_every: float = 0.25) -> None:
+                 line: bool = True, line_every: float = 0.25, priority: int | None = 1) -> None:
+        self.priority = priority
+        self.rt = False
         self.live = live
         self.osc = osc
         self.interval = float(interval)
@@ -48,12 +50,17 @@ class StatusThread:
             self.out.flush()
 
     def _run(self) -> None:
+        from .osc import raise_priority
+        self.rt = raise_priority(self.priority)
         tick = 0
         while not self._stop.wait(self.interval):
             self.step(tick)
             tick += 1
 
     def step(self, tick: int = 0) -> None:
+        gate = getattr(self.live, "yield_to_audio", None)
+        if gate is not None:
+            gate()
         snap = self.live.snapshot()
         self.last = snap
         for ev in self.live.events_since():

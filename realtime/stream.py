@@ -286,6 +286,8 @@ class LiveStream:
     clock: optional function returning seconds since the current audio cycle began (e.g. a JACK
     client's ``frames_since_cycle_start / rate``), recorded per block as the wake-up lateness.
     ring_blocks: per-block history kept for the status thread and benchmarks (a power of two).
+    gate: make ``yield_to_audio`` (called by the OSC and status threads before each piece of
+    work) wait for the gap after a callback; False turns the gate off (for measurements).
     """
 
     def __init__(self, chain: Processor, samplerate: int = 48000, blocksize: int = 128, *,
@@ -294,7 +296,7 @@ class LiveStream:
                  latency: str | float = "low", switch_interval: float | None = 0.0002,
                  freeze_gc: bool = True, overload: bool = True, overload_ratio: float = 0.9,
                  overload_blocks: float = 24.0, clock: Callable[[], float] | None = None,
-                 ring_blocks: int = 1 << 16) -> None:
+                 ring_blocks: int = 1 << 16, gate: bool = True) -> None:
         if not isinstance(chain, Processor):
             raise TypeError("LiveStream needs an aural Processor (e.g. a Chain)")
         self.samplerate = int(samplerate)
@@ -332,6 +334,9 @@ class LiveStream:
         self._status_counts = np.zeros(_NCOUNT, np.int64)
         self._events_read = 0
         self.warm_seconds = 0.0
+        self.gate = gate
+        self._busy = False
+        self._t_cb = 0.0
         self._set_chain(chain, warm=False)
 
     # ------------------------------------------------------------------ graph
@@ -409,6 +414,8 @@ class LiveStream:
     # ------------------------------------------------------------------ the callback
     def _callback(self, indata, outdata, frames, time_info, status) -> None:
         t0 = time.perf_counter()
+        self._busy = True
+        self._t_cb = t0
         counters = self.counters
         try:
             wake = self.clock() if self.clock is not None else 0.0
@@ -443,6 +450,25 @@ class LiveStream:
             if self._last_error is None:
                 self._last_error = e
                 self._post(EVENT_CALLBACK_ERROR, -1, 0.0)
+        self._busy = False
+
+    def yield_to_audio(self, work: float = 0.0003, poll: float = 0.0001) -> None:
+        """Called by other Python threads (OSC, status) before a short piece of work: returns when
+        the callback is not running and the next one is not due within ``work`` seconds, so that
+        the work never holds the GIL when the audio thread needs it.  Without a running stream,
+        or with a stalled one, it returns at once."""
+        if not self.gate or self._stream is None:
+            return
+        period = self.period
+        pc = time.perf_counter
+        sleep = time.sleep
+        while True:
+            since = pc() - self._t_cb
+            if since > 2.0 * period:  # no callback for a while: stream stopped or stalled
+                return
+            if not self._busy and period - since > work:
+                return
+            sleep(poll)
 
     def _count_status(self, status) -> None:
         c = self.counters
