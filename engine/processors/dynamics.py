@@ -38,7 +38,6 @@ class Gain(Processor):
 # --------------------------------------------------------------------------- compressor
 _LOG_TO_DB = 20.0 / math.log(10.0)
 _DB_TO_LOG = math.log(10.0) / 20.0
-_FLOOR_DB = -200.0
 
 
 @njit(cache=True, nogil=True)
@@ -67,28 +66,35 @@ def _compress(x, out, st, thr: float, ratio: float, knee: float, a_att: float, a
     yl = st[1]
     mk = st[2]
     worst = 0.0
+    quiet = math.exp((thr - 0.5 * knee) * _DB_TO_LOG)  # below this peak: no gain reduction
+    mk_lin = math.exp(makeup_db * _DB_TO_LOG)
     for i in range(n):
         pk = 0.0
         for ch in range(c):
             v = abs(x[ch, i])
             if v > pk:
                 pk = v
-        xg = math.log(pk) * _LOG_TO_DB if pk > 1e-10 else _FLOOR_DB
-        xl = xg - _gain_computer(xg, thr, ratio, knee)
+        if pk <= quiet:
+            xl = 0.0
+        else:
+            xg = math.log(pk) * _LOG_TO_DB
+            xl = xg - _gain_computer(xg, thr, ratio, knee)
         r = a_rel * y1 + (1.0 - a_rel) * xl
         y1 = xl if xl > r else r
         yl = a_att * yl + (1.0 - a_att) * y1
-        if yl < 1e-12:
+        if yl < 1e-6:  # dB: below float32 resolution
             yl = 0.0
-        if y1 < 1e-12:
+        if y1 < 1e-6:
             y1 = 0.0
         if yl > worst:
             worst = yl
         mk = makeup_db + a_mk * (mk - makeup_db)
         if abs(mk - makeup_db) < 1e-9:
             mk = makeup_db
-        gdb = mk - yl
-        g = 1.0 if gdb == 0.0 else math.exp(gdb * _DB_TO_LOG)
+        if yl == 0.0 and mk == makeup_db:
+            g = mk_lin
+        else:
+            g = math.exp((mk - yl) * _DB_TO_LOG)
         for ch in range(c):
             out[ch, i] = g * x[ch, i]
     st[0] = y1
