@@ -233,3 +233,44 @@ class OnnxStreamer:
         for s in range(0, total, h):
             y[:, s:s + h] = self.run(xp[:, s:s + h])
         return y[:, :n]
+
+
+def bench(model: str | os.PathLike, block: int = 128, seconds: float = 3.0, channels: int = 1,
+          provider: str = "cpu") -> dict:
+    """Time the streaming processor on host blocks of ``block`` frames (one onnxruntime thread).
+
+    Returns microseconds per block (median of 5 runs), the real-time factor and the latency."""
+    import time
+
+    from .enhancer import NeuralEnhancer
+
+    ne = NeuralEnhancer(model=model, provider=provider)
+    ne.prepare(ne.info.sample_rate, channels, block)
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal((channels, block))).astype(np.float32)
+    n = max(1, int(seconds * ne.info.sample_rate / block))
+    for _ in range(min(n, 200)):
+        ne.process(x)
+    runs = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(n // 5 + 1):
+            ne.process(x)
+        runs.append((time.perf_counter() - t) / (n // 5 + 1))
+    us = float(np.median(runs)) * 1e6
+    block_us = block / ne.info.sample_rate * 1e6
+    return {"model": os.path.basename(ne.model_path), "kind": ne.info.kind, "block": block,
+            "channels": channels, "us_per_block": us, "rtf": us / block_us,
+            "latency_samples": ne.latency_samples,
+            "latency_ms": 1000.0 * ne.latency_samples / ne.info.sample_rate,
+            "parameters": int(ne.info.meta.get("parameters", 0))}
+
+
+if __name__ == "__main__":  # python -m aural.models.runtime MODEL [MODEL ...]
+    import sys
+
+    for m in sys.argv[1:] or shipped_models():
+        r = bench(m)
+        print(f"{r['model']}: {r['kind']}, {r['parameters']} params, {r['us_per_block']:.1f} us per "
+              f"{r['block']}-frame block (RTF {r['rtf']:.3f}), latency {r['latency_samples']} samples "
+              f"({r['latency_ms']:.1f} ms)")
