@@ -259,7 +259,9 @@ def test_loudness_of_reference_tones(sr):
         _, h = sosfreqz(spec, [f], fs=48000)
         expect = -0.691 + 10 * np.log10(0.5) + 20 * np.log10(abs(h[0]))
         got = integrated_loudness(np.sin(2 * np.pi * f * t), sr)
-        assert abs(got - expect) < (0.02 if sr == 48000 else 0.1), (f, got, expect)
+        # native-rate designs drift from the 48 kHz curve at low rates (as in libebur128)
+        tol = 0.02 if sr == 48000 else 0.05 if sr >= 44100 else 0.2
+        assert abs(got - expect) < tol, (f, got, expect)
 
 
 def test_loudness_gating_ebu_3341():
