@@ -68,8 +68,9 @@ def _clamp_edges(mode: int, lo: float, hi: float, sr: float):
     if mode >= 2:
         lo = min(max(lo, MIN_HZ), top / MIN_BAND_RATIO)
         hi = min(max(hi, lo * MIN_BAND_RATIO), top)
-    else:
+    else:  # high_hz is unused; keep it finite and in range all the same
         lo = min(max(lo, MIN_HZ), top)
+        hi = min(max(hi, MIN_HZ), top)
     return lo, hi
 
 
@@ -576,8 +577,8 @@ class Butterworth(_GlidedSos):
     ``cutoff_hz`` is the -3 dB frequency of a lowpass/highpass and the lower -3 dB edge of a band
     mode; ``high_hz`` is the upper edge (band modes only).  A band filter of order N has N
     biquads (2N poles, like ``scipy.signal.butter(N, [lo, hi], 'bandpass')``).  Frequencies glide
-    in log-frequency over ``smoothing_ms`` (sections redesigned every 32 samples while moving);
-    ``mode`` and ``order`` switch at once.  ``sos`` holds the current sections."""
+    in log-frequency over ``smoothing_ms`` (sections redesigned every 32 samples while moving,
+    coefficients ramped per sample in between); ``mode`` and ``order`` switch at once.  ``sos`` holds the current sections."""
 
     params = (
         Param("mode", "highpass", kind="choice", choices=MODES, doc="filter type"),
