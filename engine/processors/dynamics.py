@@ -195,14 +195,22 @@ def _limit(x, out, delay, dq_val, dq_idx, hbuf, st, ist, ceiling: float, ceil32:
                 pk = v
         g = ceiling / pk if pk > ceiling else 1.0
         # sliding minimum over the last L+1 required gains
-        while cnt > 0 and dq_val[(head + cnt - 1) % cap] >= g:
+        j = head + cnt  # one past the back (ring index without a modulo)
+        if j >= cap:
+            j -= cap
+        while cnt > 0:
+            b = j - 1 if j > 0 else cap - 1
+            if dq_val[b] < g:
+                break
+            j = b
             cnt -= 1
-        j = (head + cnt) % cap
         dq_val[j] = g
         dq_idx[j] = t
         cnt += 1
         while dq_idx[head] <= t - win:
-            head = (head + 1) % cap
+            head += 1
+            if head == cap:
+                head = 0
             cnt -= 1
         m = dq_val[head]
         # instant attack, exponential release
