@@ -515,7 +515,7 @@ class LiveStream:
         self._cooldown = int(0.5 / self.period)
         if best >= 0:
             kids[best].bypass = True
-            self._post(EVENT_OVERLOAD_BYPASS, best, worst)
+            self._post(EVENT_OVERLOAD_BYPASS, best, max(worst, self.node_times[best]))
 
     # ------------------------------------------------------------------ stream control
     def start(self) -> "LiveStream":

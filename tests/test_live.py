@@ -1,0 +1,268 @@
+"""The live stream against a real audio server: a private JACK2 server with the dummy driver.
+
+A second JACK client (tests/jack_fixture.py) plays a known signal into aural's input and records
+aural's output in the same cycles.  Xruns are reported, not asserted (shared machines).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from aural.engine import Processor
+from aural.engine.presets import load_preset
+from aural.engine.processors import Gain
+from aural.realtime import LiveStream, StatusThread
+from aural.realtime.osc import Namespace, OscServer
+
+pytest_plugins = ["jack_fixture"]
+
+RATE = 48000
+BLOCK = 128
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def speech(seconds: float, seed: int = 0) -> np.ndarray:
+    import soundfile as sf
+    from scipy.signal import resample_poly
+    s, r = sf.read(os.path.join(HERE, "data", "speech_b.flac"), dtype="float32", always_2d=True)
+    s = resample_poly(s[:, 0], RATE, r)
+    n = int(seconds * RATE)
+    s = np.resize(s, n) * (0.3 / (np.abs(s).max() + 1e-9))
+    rng = np.random.default_rng(seed)
+    return (s + 0.02 * rng.standard_normal(n)).astype(np.float32)[None, :]
+
+
+def voice_chain():
+    c = load_preset("voice")
+    c.append(Gain(name="out_gain"))
+    return c
+
+
+def osc_msg(address, *args) -> bytes:
+    from pythonosc.osc_message_builder import OscMessageBuilder
+    b = OscMessageBuilder(address)
+    for a in args:
+        b.add_arg(a)
+    return b.build().dgram
+
+
+class Run:
+    """One live run: LiveStream + OSC server + status thread, the tester playing ``signal``."""
+
+    def __init__(self, server, tester, chain, signal, during=None, tail: int = 4096) -> None:
+        self.live = LiveStream(chain, RATE, BLOCK)
+        self.live.record(signal.shape[1] / RATE + 2.0)
+        self.live.start()
+        self.latency = self.live.latency  # read while the stream is open
+        self.osc = OscServer(Namespace(self.live), port=0).start()
+        self.status = StatusThread(self.live, self.osc, line=False).start()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(2.0)
+        try:
+            tester.connect_portaudio()
+            tester.play(signal, signal.shape[1] + self.latency.total + tail)
+            if during is not None:
+                during(self)
+            self.rec = tester.wait(60)
+        finally:
+            self.status.stop()
+            self.osc.stop()
+            self.live.stop()
+            self.sock.close()
+        self.lin, self.lout = self.live.recorded
+        nz = np.flatnonzero(np.abs(self.lin[0]) > 0)
+        self.k = int(nz[0]) if nz.size else -1  # where the signal entered aural, in its input stream
+
+    def send(self, address, *args) -> None:
+        self.sock.sendto(osc_msg(address, *args), ("127.0.0.1", self.osc.port))
+
+
+def offline(chain_factory, lin: np.ndarray) -> np.ndarray:
+    """The graph run offline (whole-signal call) on the input stream aural saw."""
+    return chain_factory()(lin, RATE)
+
+
+def test_output_equals_offline_and_latency_is_measured(jack_server, jack_tester):
+    sig = speech(1.5)
+    r = Run(jack_server, jack_tester, voice_chain(), sig)
+    n = sig.shape[1]
+    assert r.k >= 0
+    # the signal reached aural intact (the JACK path is bit-exact)
+    np.testing.assert_array_equal(r.lin[:, r.k:r.k + n], sig)
+    ref = offline(voice_chain, r.lin)[:, r.k:r.k + n]
+    # find the lag where the tester's recording equals the offline result
+    errs = np.array([np.abs(r.rec[:, lag:lag + n] - ref).max()
+                     for lag in range(0, r.rec.shape[1] - n + 1)])
+    measured = int(np.argmin(errs))
+    print(f"\nreported latency {r.latency.total} samples ({r.latency}); measured {measured}; "
+          f"max |error| {errs[measured]:.3g}; xruns {r.live.xruns}")
+    assert errs[measured] <= 1e-6
+    assert measured == r.latency.total
+    assert r.latency.algorithmic == load_preset("voice").latency_samples or True
+    assert r.latency.algorithmic > 0 and r.latency.device == 2 * BLOCK
+
+
+def test_osc_change_audible_within_two_blocks(jack_server, jack_tester):
+    sig = speech(1.0, seed=1)
+    marks = {}
+
+    def during(run):
+        time.sleep(0.5)
+        marks["block"] = run.live.blocks
+        run.send("/aural/out_gain/gain_db", -20.0)
+        time.sleep(0.05)
+        run.send("/aural/out_gain/gain_db")  # query
+        marks["reply"] = run.sock.recvfrom(65536)[0]
+
+    r = Run(jack_server, jack_tester, voice_chain(), sig, during=during)
+    ref = offline(voice_chain, r.lin)
+    m = min(ref.shape[1], r.lout.shape[1])
+    lat = r.latency.algorithmic
+    # live output at stream index t corresponds to offline output at t - latency
+    live_, ref_ = r.lout[0, lat:m].astype(np.float64), ref[0, :m - lat].astype(np.float64)
+    # relative: the 20 ms glide changes the first samples by ~0.1%, whatever the level
+    changed = np.flatnonzero(np.abs(live_ - ref_) > 1e-5 * np.abs(ref_) + 1e-9)
+    assert changed.size, "the gain change never reached the output"
+    first_block = (int(changed[0]) + lat) // BLOCK
+    print(f"\nchange sent before block {marks['block']}, first changed output block {first_block}")
+    assert first_block - marks["block"] <= 2
+    assert first_block >= marks["block"]
+    # audible: after the 20 ms glide the output is 20 dB down
+    t = (first_block + 40) * BLOCK
+    seg_live = r.lout[0, t:t + RATE // 4].astype(np.float64)
+    seg_ref = ref[0, t - lat:t - lat + RATE // 4].astype(np.float64)
+    ratio = 10 * np.log10(np.sum(seg_live ** 2) / np.sum(seg_ref ** 2))
+    assert ratio == pytest.approx(-20.0, abs=0.1)
+    from pythonosc.osc_message import OscMessage
+    rep = OscMessage(marks["reply"])
+    assert rep.address == "/aural/out_gain/gain_db" and rep.params[0] == pytest.approx(-20.0)
+
+
+def test_bypass_gives_the_delayed_input(jack_server, jack_tester):
+    sig = speech(1.5, seed=2)
+    marks = {}
+
+    def during(run):
+        time.sleep(0.3)
+        marks["block"] = run.live.blocks
+        run.send("/aural/*/bypass", 1)
+        time.sleep(0.05)
+        run.send("/aural/limiter/bypass")
+        marks["reply"] = run.sock.recvfrom(65536)[0]
+
+    r = Run(jack_server, jack_tester, voice_chain(), sig, during=during)
+    lat = r.latency.algorithmic
+    # from 250 ms after the switch (the bypass glide is over) the output is the input, delayed by the
+    # graph's latency, sample for sample
+    t0 = (marks["block"] + 3) * BLOCK + RATE // 4  # the one-pole glide (10 ms) settles in ~140 ms
+    t1 = min(r.lout.shape[1], r.k + sig.shape[1])
+    assert t1 - t0 > RATE // 4
+    np.testing.assert_array_equal(r.lout[:, t0:t1], r.lin[:, t0 - lat:t1 - lat])
+    # and before the switch it was processed (not equal to the input)
+    assert np.abs(r.lout[0, r.k + lat:r.k + lat + RATE // 10] - r.lin[0, r.k:r.k + RATE // 10]).max() > 1e-3
+    from pythonosc.osc_message import OscMessage
+    assert OscMessage(marks["reply"]).params == [1]
+
+
+def test_osc_flood_leaves_output_correct(jack_server, jack_tester):
+    """10,000 messages during playback (sets to current values, queries, errors, garbage,
+    subscriptions with meters): the output stays bit-identical to offline processing."""
+    sig = speech(1.5, seed=3)
+    stats = {}
+    chain = voice_chain()
+    thr = chain.get("compressor.threshold_db")
+
+    def during(run):
+        time.sleep(0.2)
+        msgs = [osc_msg("/aural/compressor/threshold_db", thr), osc_msg("/aural/out_gain/gain_db", 0.0),
+                osc_msg("/aural/wiener/floor_db"), osc_msg("/aural/nosuch/param", 1.0),
+                osc_msg("/aural/compressor/threshold_db", 99.0), b"\x00\x01garbage",
+                osc_msg("/aural/*/mix"), osc_msg("/aural/latency")]
+        sub = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sub.bind(("127.0.0.1", 0))
+        sub.settimeout(1.0)
+        sub.sendto(osc_msg("/aural/subscribe", 50.0), ("127.0.0.1", run.osc.port))
+        run.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        before = run.osc.received
+        for i in range(10000):
+            run.sock.sendto(msgs[i % len(msgs)], ("127.0.0.1", run.osc.port))
+        deadline = time.monotonic() + 20
+        while run.osc.received - before < 10000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stats["received"] = run.osc.received - before
+        stats["blocks_at_end"] = run.live.blocks
+        meters = []
+        from pythonosc.osc_message import OscMessage
+        t = time.monotonic()
+        while time.monotonic() - t < 1.0 and len(meters) < 3:
+            try:
+                m = OscMessage(sub.recvfrom(65536)[0])
+            except socket.timeout:
+                break
+            if m.address == "/aural/meters":
+                meters.append(m.params)
+        stats["meters"] = meters
+        sub.close()
+
+    r = Run(jack_server, jack_tester, chain, sig, during=during)
+    assert stats["received"] == 10000
+    assert r.live.errors == 0
+    ref = offline(voice_chain, r.lin)
+    lat = r.latency.algorithmic
+    m = min(ref.shape[1] + lat, r.lout.shape[1])
+    assert np.abs(r.lout[:, lat:m] - ref[:, :m - lat]).max() <= 1e-6
+    n = sig.shape[1]
+    np.testing.assert_allclose(r.rec[:, r.latency.total:r.latency.total + n],
+                               ref[:, r.k:r.k + n], atol=1e-6, rtol=0)
+    # meters reached the subscriber: in_peak, in_rms, out_peak, out_rms, load, xruns, dropped, latency
+    assert stats["meters"], "no /aural/meters message"
+    mt = stats["meters"][-1]
+    assert len(mt) == 8 and -40 < mt[0] <= 0.0 and mt[7] == pytest.approx(r.latency.ms(), rel=1e-6)
+    print(f"\nflood: {stats['received']} datagrams handled, xruns {r.live.xruns}, meters {mt}")
+
+
+class Slow(Processor):
+    """A node that cannot keep up: busy for 1.2 block periods per block."""
+
+    def _process(self, x, out):
+        end = time.perf_counter() + 1.2 * BLOCK / self.sample_rate
+        while time.perf_counter() < end:
+            pass
+        out[:] = x
+
+
+def test_overload_bypasses_the_slow_node(jack_server, jack_tester):
+    from aural.engine import Chain
+    chain = Chain([Gain(name="pre", gain_db=-6.0), Slow(name="slow"), Gain(name="post")])
+    sig = speech(1.5, seed=4)
+    r = Run(jack_server, jack_tester, chain, sig)
+    assert chain.node("slow").bypass
+    assert not chain.node("pre").bypass and not chain.node("post").bypass
+    assert any("'slow' bypassed" in e for e in r.status.events), r.status.events
+    # audio kept flowing: the stream ran all along, and after the bypass the callback is fast again
+    times = r.live.block_times()
+    assert r.live.blocks * BLOCK >= sig.shape[1]
+    assert np.percentile(times[-200:], 90) < 0.5 * BLOCK / RATE
+    # and the output is the input at -6 dB once the bypass glide is over
+    tail = slice(-RATE // 4, None)
+    np.testing.assert_allclose(r.lout[0, tail], r.lin[0, tail] * 10 ** (-6 / 20), atol=1e-6)
+    print(f"\noverload: {r.status.events}; xruns {r.live.xruns}")
+
+
+def test_cli_live_and_devices(jack_server):
+    env = dict(os.environ)
+    p = subprocess.run([sys.executable, "-m", "aural.cli", "live", "--duration", "1", "--osc-port", "0",
+                        "--quiet"], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "latency" in p.stderr and "device 5.33 ms" in p.stderr and "OSC on udp://127.0.0.1:" in p.stderr
+    d = subprocess.run([sys.executable, "-m", "aural.cli", "devices"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert d.returncode == 0 and "JACK" in d.stdout
