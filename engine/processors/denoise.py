@@ -1,0 +1,488 @@
+"""Noise reduction on the shared streaming STFT: :class:`Wiener` and :class:`SpectralGate`.
+
+Both run on :class:`aural.engine.stft.Stft` inside a :class:`HopProcessor`: frame size
+``default_fft_size(sample_rate)`` (16 ms rounded up to a power of two: 1024 at 44.1/48 kHz, 256 at
+16 kHz), hop of half a frame with sqrt-Hann analysis/synthesis windows.  Declared latency
+``hop - 1 + n_fft - hop = n_fft - 1`` samples (21.3 ms at 48 kHz).
+
+The noise PSD is tracked blindly per channel and bin (:mod:`aural.engine.noise_psd`: IMCRA or
+minimum statistics), so no noise-only clip is needed and the processors adapt to slowly changing
+noise.  Everything a hop does after the FFT runs in one Numba kernel that allocates nothing.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..hop import HopProcessor
+from ..noise_psd import _FM, GAM, NOISE, SPP, TRACKERS, NoiseTracker, lsa_factor, track_frame
+from ..params import Param
+from ..processor import register
+from ..stft import Stft, default_fft_size
+
+__all__ = ["Wiener", "SpectralGate", "RULES"]
+
+RULES = ("omlsa", "lsa", "wiener")
+
+# gain-kernel coefficient slots
+_C_ALPHA = 0    # decision-directed alpha (per hop)
+_C_STRENGTH = 1
+_C_FLOOR = 2    # linear gain floor
+_C_RULE = 3
+_C_XIMIN = 4
+_C_LINK = 5
+_C_ZTHR = 6     # Esch-Vary: passed-power threshold
+_C_PSI = 7      # Esch-Vary: largest half-width in bins
+_C_N = 8
+
+# gain state fields gs[ch, f, k]
+_G_DD = 0       # previous |A|^2 / lambda (decision-directed memory)
+_G_GAIN = 1     # gain of the current frame
+_G_N = 2
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _wiener_frame(spec, st, ring, ic, sc, tcf, twork, gs, gcf, pw, scratch) -> None:
+    """Track the noise and apply the suppression gain to spec (channels, bins) in place."""
+    c, b = spec.shape
+    alpha = gcf[_C_ALPHA]
+    strength = gcf[_C_STRENGTH]
+    floor = gcf[_C_FLOOR]
+    rule = int(gcf[_C_RULE])
+    ximin = gcf[_C_XIMIN]
+    lfloor = math.log(floor)
+    inv_strength = 1.0 / strength
+    for ch in range(c):
+        for k in range(b):
+            z = spec[ch, k]
+            pw[k] = z.real * z.real + z.imag * z.imag
+        # the tracker leaves gamma = |Y|^2 / noise(previous frame) in st[:, GAM]
+        active = track_frame(ch, pw, st, ring, ic, sc, tcf, twork)
+        for k in range(b):
+            gam = st[ch, GAM, k] * inv_strength if active else 0.0
+            if gam > 1e10:
+                gam = 1e10
+            g1 = gam - 1.0
+            if g1 < 0.0:
+                g1 = 0.0
+            xi = alpha * gs[ch, _G_DD, k] + (1.0 - alpha) * g1
+            if xi < ximin:
+                xi = ximin
+            gw = xi / (1.0 + xi)
+            gh = gw
+            if rule != 2:
+                # log-spectral amplitude gain
+                gh = gw * lsa_factor(gam * gw)
+                if gh > 1.0:
+                    gh = 1.0
+            g = gh
+            if rule == 0:
+                # OM-LSA: G = G_lsa^p * G_min^(1-p)
+                p = st[ch, SPP, k]
+                if p <= 0.0:
+                    g = floor
+                elif p < 1.0:
+                    g = math.exp(p * math.log(gh) + (1.0 - p) * lfloor)
+            if g < floor:
+                g = floor
+            if g > 1.0:
+                g = 1.0
+            gs[ch, _G_GAIN, k] = g
+            if active:
+                gs[ch, _G_DD, k] = gh * gh * gam
+    if gcf[_C_LINK] > 0.0 and c > 1:
+        inv = 1.0 / c
+        for k in range(b):
+            s = 0.0
+            for ch in range(c):
+                s += gs[ch, _G_GAIN, k]
+            s *= inv
+            for ch in range(c):
+                gs[ch, _G_GAIN, k] = s
+    zthr = gcf[_C_ZTHR]
+    psi = gcf[_C_PSI]
+    for ch in range(c):
+        if zthr > 0.0 and psi > 0.0:
+            # Esch & Vary (2009): in frames where the filter passes little power (noise only),
+            # smooth the gain over frequency with a width growing as the passed power falls;
+            # isolated gain peaks (musical tones) are diluted, speech frames are untouched.
+            num = 0.0
+            den = 0.0
+            for k in range(b):
+                z = spec[ch, k]
+                pk = z.real * z.real + z.imag * z.imag
+                gk = gs[ch, _G_GAIN, k]
+                num += gk * gk * pk
+                den += pk
+            if den > 0.0:
+                zeta = num / den
+                if zeta < zthr:
+                    n = int((1.0 - zeta / zthr) * psi + 0.5)
+                    if n > 0:
+                        _box_smooth(gs[ch, _G_GAIN], scratch, n)
+        for k in range(b):
+            spec[ch, k] *= gs[ch, _G_GAIN, k]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _box_smooth(g, acc, n: int) -> None:
+    """g[k] = mean of g over bins k-n..k+n (clipped to the valid range); acc: scratch (b+1)."""
+    b = g.shape[0]
+    acc[0] = 0.0
+    for k in range(b):
+        acc[k + 1] = acc[k] + g[k]
+    for k in range(b):
+        lo = k - n
+        hi = k + n + 1
+        if lo < 0:
+            lo = 0
+        if hi > b:
+            hi = b
+        g[k] = (acc[hi] - acc[lo]) / (hi - lo)
+
+# gate coefficient slots
+_K_NSTD = 0
+_K_THR = 1       # threshold offset in dB
+_K_FLOOR = 2     # linear gain of gated bins
+_K_ATT = 3       # mask time smoothing: attack coefficient per hop
+_K_REL = 4       # release coefficient per hop
+_K_NF = 5        # frequency smoothing half-width in bins
+_K_STAT = 6      # noise-statistics update rate per hop
+_K_N = 7
+
+# gate state fields gt[ch, f, k]
+_T_MEAN = 0      # mean of 10 log10(|Y|^2 / noise) over noise-only frames (dB)
+_T_VAR = 1       # its variance (dB^2)
+_T_MASK = 2      # time-smoothed mask
+_T_RAW = 3       # frequency-smoothed raw mask of the current frame
+_T_N = 4
+
+#: mean and variance of 10 log10(E) for E ~ Exp(1): the dB statistics of Gaussian noise
+_GAUSS_DB_MEAN = -2.5068
+_GAUSS_DB_VAR = 31.0215
+_DB_PER_NEPER2 = 10.0 / math.log(10.0)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _gate_frame(spec, st, ring, ic, sc, tcf, twork, gt, kcf, norm, pw, scratch) -> None:
+    """Spectral gating of spec (channels, bins) in place with tracked noise statistics."""
+    c, b = spec.shape
+    nstd = kcf[_K_NSTD]
+    thr = kcf[_K_THR]
+    floor = kcf[_K_FLOOR]
+    att = kcf[_K_ATT]
+    rel = kcf[_K_REL]
+    nf = int(kcf[_K_NF])
+    rate = kcf[_K_STAT]
+    for ch in range(c):
+        for k in range(b):
+            z = spec[ch, k]
+            pw[k] = z.real * z.real + z.imag * z.imag
+        active = track_frame(ch, pw, st, ring, ic, sc, tcf, twork)
+        # raw mask: the bin is above the noise mean + n_std * noise std (all in dB); the noise
+        # statistics are learned where the tracker finds no speech (weight 1 - p)
+        for k in range(b):
+            if not active:
+                gt[ch, _T_RAW, k] = 0.0
+                continue
+            gam = st[ch, GAM, k]
+            if gam < 1e-30:
+                gam = 1e-30
+            d = _DB_PER_NEPER2 * math.log(gam)
+            m = gt[ch, _T_MEAN, k]
+            var = gt[ch, _T_VAR, k]
+            gt[ch, _T_RAW, k] = 1.0 if d > m + nstd * math.sqrt(var) + thr else 0.0
+            w = rate * st[ch, NOISE, k]
+            if w > 0.0:
+                dev = d - m
+                if dev > 30.0:
+                    dev = 30.0  # a stray loud frame must not inflate the statistics
+                elif dev < -60.0:
+                    dev = -60.0
+                gt[ch, _T_MEAN, k] = m + w * dev
+                var = var + w * (dev * dev - var)
+                if var < 0.25:
+                    var = 0.25
+                gt[ch, _T_VAR, k] = var
+        # smoothing over frequency: triangle of half-width nf (two box filters), edge-normalised
+        if nf > 0:
+            raw = gt[ch, _T_RAW]
+            acc = 0.0
+            for k in range(b):
+                acc += raw[k]
+                if k > nf:
+                    acc -= raw[k - nf - 1]
+                scratch[k] = acc
+            acc = 0.0
+            for k in range(b - 1, -1, -1):
+                acc += scratch[k]
+                if k + nf + 1 < b:
+                    acc -= scratch[k + nf + 1]
+                raw[k] = acc * norm[k]
+        # smoothing over time (causal one-pole, separate attack and release) and the gain
+        for k in range(b):
+            r = gt[ch, _T_RAW, k]
+            m = gt[ch, _T_MASK, k]
+            a = att if r > m else rel
+            m = r + a * (m - r)
+            if m < 1e-9:
+                m = 0.0  # no denormals in the decaying mask
+            gt[ch, _T_MASK, k] = m
+            spec[ch, k] *= floor + (1.0 - floor) * m
+
+
+@njit(cache=True, nogil=True)
+def _tri_norm(norm, nf: int) -> None:
+    """norm[k] = 1 / (sum of the triangle weights nf+1-|d| that fall inside 0..len-1 around k)."""
+    b = norm.shape[0]
+    for k in range(b):
+        tot = 0.0
+        for d in range(-nf, nf + 1):
+            if 0 <= k + d < b:
+                tot += nf + 1 - abs(d)
+        norm[k] = 1.0 / tot
+
+
+def _db(x: float) -> float:
+    return float(10.0 ** (x / 20.0))
+
+
+class _Glide:
+    """A parameter value that glides to its target once per hop (one-pole, ``tau_s``)."""
+
+    __slots__ = ("value", "target", "coef")
+
+    def __init__(self, value: float, hop_s: float, tau_s: float) -> None:
+        self.value = self.target = float(value)
+        self.coef = math.exp(-hop_s / tau_s)
+
+    @property
+    def moving(self) -> bool:
+        return self.value != self.target
+
+    def step(self) -> float:
+        t = self.target
+        v = t + self.coef * (self.value - t)
+        self.value = t if abs(v - t) <= 1e-6 * max(abs(t), 1e-3) else v
+        return self.value
+
+    def jump(self) -> None:
+        self.value = self.target
+
+
+class _SpectralDenoiser(HopProcessor):
+    """Shared STFT + tracker plumbing of the two noise reducers."""
+
+    #: hop as a fraction of the frame
+    overlap = 2
+
+    def _prepare_hop(self) -> None:
+        n_fft = default_fft_size(self.sample_rate)
+        self.n_fft = n_fft
+        self.hop = n_fft // self.overlap
+        self.stft = Stft(self.channels, n_fft, self.hop)
+        nb = self.stft.n_bins
+        self.tracker = NoiseTracker(self.channels, nb, self.hop, self.sample_rate,
+                                    int(self.v("tracker")))
+        self._pw = np.zeros(nb)
+        self._w1 = np.zeros(nb + 1)
+        self._hop_s = self.hop / float(self.sample_rate)
+
+    def _hop_latency(self) -> int:
+        return self.stft.latency
+
+    def _reset_hop(self) -> None:
+        self.stft.reset()
+        self.tracker.reset()
+
+    def _on_param(self, name: str, value: float) -> None:
+        if name == "tracker" and self.prepared:
+            self.tracker.set_method(int(value))
+
+    # ------------------------------------------------------------------ inspection
+    def noise_estimate(self) -> np.ndarray:
+        """Tracked noise PSD (channels, n_fft//2+1) in |STFT|^2 units of this processor's frames
+        (white noise of variance s2 reads ``s2 * sum(window**2)``)."""
+        return self.tracker.noise.copy()
+
+    def noise_psd_per_sample(self) -> np.ndarray:
+        """Tracked noise PSD normalised to the variance per sample: white noise of variance s2
+        reads s2 in every bin."""
+        return self.tracker.noise / float(np.sum(self.stft.win_a ** 2))
+
+
+@register
+class Wiener(_SpectralDenoiser):
+    """Blind single-channel noise reduction: IMCRA noise tracking + decision-directed OM-LSA gain.
+
+    Per channel and bin, the noise PSD is tracked without a noise clip (``tracker``), the a-priori
+    SNR is estimated by the decision-directed rule (``dd_alpha``), and the gain is, by ``rule``:
+
+    - ``omlsa`` (default): Cohen's optimally-modified log-spectral amplitude estimator, the
+      log-MMSE (LSA) gain raised to the speech-presence probability and the floor to its
+      complement: G = G_lsa^p * G_floor^(1-p);
+    - ``lsa``: Ephraim-Malah log-spectral amplitude gain;
+    - ``wiener``: xi / (1 + xi).
+
+    The gain never goes below ``floor_db`` (attenuation limit) nor above 1; ``strength`` scales the
+    noise estimate (over-subtraction).  The decision-directed recursion and a light 3-bin gain
+    smoothing keep musical noise down.  ``link`` applies the channel-averaged gain to every
+    channel (keeps a stereo image steady).  With ``floor_db = 0`` the output is the input delayed
+    by ``latency_samples``.
+    """
+
+    params = (
+        Param("floor_db", -22.0, unit="dB", range=(-60.0, 0.0), smoothing_ms=50.0,
+              doc="lowest gain (most attenuation) applied to a bin"),
+        Param("strength", 1.0, unit="x", range=(0.25, 4.0), smoothing_ms=50.0,
+              doc="over-subtraction: multiplies the noise estimate"),
+        Param("dd_alpha", 0.97, range=(0.5, 0.999),
+              doc="decision-directed a-priori SNR smoothing (at a 10 ms hop)"),
+        Param("tracker", "mcra", kind="choice", choices=TRACKERS,
+              doc="noise PSD tracker: IMCRA or minimum statistics"),
+        Param("rule", "omlsa", kind="choice", choices=RULES,
+              doc="gain rule: OM-LSA, log-MMSE (LSA) or Wiener"),
+        Param("link", False, kind="bool", doc="apply the channel-averaged gain to all channels"),
+    )
+
+    _DD_REF_S = 0.010
+    _ZTHR = 0.2
+    _PSI_HZ = 600.0
+
+    def _prepare_hop(self) -> None:
+        super()._prepare_hop()
+        nb = self.stft.n_bins
+        self._gs = np.zeros((self.channels, _G_N, nb))
+        self._gcf = np.zeros(_C_N)
+        self._floor = _Glide(_db(self.v("floor_db")), self._hop_s, 0.05)
+        self._strength = _Glide(self.v("strength"), self._hop_s, 0.05)
+        self._update_coefs()
+
+    def _update_coefs(self) -> None:
+        g = self._gcf
+        a = self.v("dd_alpha")
+        g[_C_ALPHA] = a ** (self._hop_s / self._DD_REF_S)
+        g[_C_STRENGTH] = self._strength.value
+        g[_C_FLOOR] = self._floor.value
+        g[_C_RULE] = self.v("rule")
+        g[_C_XIMIN] = 10 ** (-25.0 / 10.0)
+        g[_C_LINK] = self.v("link")
+        g[_C_ZTHR] = self._ZTHR
+        g[_C_PSI] = self._PSI_HZ / (self.sample_rate / self.n_fft)
+
+    def _reset_hop(self) -> None:
+        super()._reset_hop()
+        self._gs[:] = 0.0
+        self._gs[:, _G_GAIN] = 1.0
+        self._floor.jump()
+        self._strength.jump()
+        self._update_coefs()
+
+    def _on_param(self, name: str, value: float) -> None:
+        super()._on_param(name, value)
+        if not self.prepared:
+            return
+        if name == "floor_db":
+            self._floor.target = _db(value)
+        elif name == "strength":
+            self._strength.target = value
+        elif name in ("dd_alpha", "rule", "link"):
+            self._update_coefs()
+
+    def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
+        # parameter glides advance once per hop (block-size invariant)
+        if self._floor.moving or self._strength.moving:
+            self._gcf[_C_FLOOR] = self._floor.step()
+            self._gcf[_C_STRENGTH] = self._strength.step()
+        spec = self.stft.analyze(x)
+        t = self.tracker
+        _wiener_frame(spec, t.st, t.ring, t.ic, t.sc, t.cf, t.work, self._gs, self._gcf,
+                      self._pw, self._w1)
+        self.stft.synthesize(out)
+
+
+@register
+class SpectralGate(_SpectralDenoiser):
+    """Spectral gating (the noisereduce method) with blindly tracked noise statistics.
+
+    Per channel and bin, the noise PSD is tracked online (``tracker``) and the mean and standard
+    deviation of the noise level in dB are learned where the tracker finds no speech.  A bin
+    passes when its level exceeds ``mean + n_std * std + threshold_db``; the binary mask is
+    smoothed over frequency (triangle of half-width ``smooth_hz``) and over time (causal
+    one-pole: closes with time constant ``smooth_ms``, opens three times faster), and gated bins
+    are attenuated by ``reduction_db``.  Causal: latency ``n_fft - 1`` like :class:`Wiener`.
+    """
+
+    params = (
+        Param("n_std", 1.5, range=(0.0, 6.0),
+              doc="threshold above the noise mean, in standard deviations of the noise (dB)"),
+        Param("threshold_db", 0.0, unit="dB", range=(-20.0, 30.0), doc="extra threshold offset"),
+        Param("reduction_db", 24.0, unit="dB", range=(0.0, 80.0), smoothing_ms=50.0,
+              doc="attenuation of gated bins"),
+        Param("smooth_ms", 50.0, unit="ms", range=(0.0, 500.0),
+              doc="mask smoothing over time (release time constant)"),
+        Param("smooth_hz", 500.0, unit="Hz", range=(0.0, 4000.0),
+              doc="mask smoothing over frequency (half-width of the triangle)"),
+        Param("tracker", "mcra", kind="choice", choices=TRACKERS,
+              doc="noise PSD tracker: IMCRA or minimum statistics"),
+    )
+
+    #: attack time constant of the mask as a fraction of smooth_ms (release)
+    _ATTACK = 1.0 / 3.0
+    #: time constant of the learned noise dB statistics
+    _STAT_S = 1.0
+
+    def _prepare_hop(self) -> None:
+        super()._prepare_hop()
+        nb = self.stft.n_bins
+        self._gt = np.zeros((self.channels, _T_N, nb))
+        self._kcf = np.zeros(_K_N)
+        self._norm = np.ones(nb)
+        self._floor = _Glide(_db(-self.v("reduction_db")), self._hop_s, 0.05)
+        self._update_coefs()
+        self._reset_gate()
+
+    def _update_coefs(self) -> None:
+        k = self._kcf
+        k[_K_NSTD] = self.v("n_std")
+        k[_K_THR] = self.v("threshold_db")
+        k[_K_FLOOR] = self._floor.value
+        ms = self.v("smooth_ms") * 1e-3
+        k[_K_ATT] = math.exp(-self._hop_s / (ms * self._ATTACK)) if ms > 0 else 0.0
+        k[_K_REL] = math.exp(-self._hop_s / ms) if ms > 0 else 0.0
+        nf = int(round(self.v("smooth_hz") / (self.sample_rate / self.n_fft)))
+        nf = min(nf, self.stft.n_bins - 1)
+        k[_K_NF] = nf
+        k[_K_STAT] = 1.0 - math.exp(-self._hop_s / self._STAT_S)
+        _tri_norm(self._norm, nf)
+
+    def _reset_gate(self) -> None:
+        self._gt[:] = 0.0
+        self._gt[:, _T_MEAN] = _GAUSS_DB_MEAN
+        self._gt[:, _T_VAR] = _GAUSS_DB_VAR
+
+    def _reset_hop(self) -> None:
+        super()._reset_hop()
+        self._reset_gate()
+        self._floor.jump()
+        self._kcf[_K_FLOOR] = self._floor.value
+
+    def _on_param(self, name: str, value: float) -> None:
+        super()._on_param(name, value)
+        if not self.prepared:
+            return
+        if name == "reduction_db":
+            self._floor.target = _db(-value)
+        elif name in ("n_std", "threshold_db", "smooth_ms", "smooth_hz"):
+            self._update_coefs()
+
+    def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
+        if self._floor.moving:
+            self._kcf[_K_FLOOR] = self._floor.step()
+        spec = self.stft.analyze(x)
+        t = self.tracker
+        _gate_frame(spec, t.st, t.ring, t.ic, t.sc, t.cf, t.work, self._gt, self._kcf,
+                    self._norm, self._pw, self._w1)
+        self.stft.synthesize(out)
