@@ -279,16 +279,17 @@ def detect_hum(x: np.ndarray, sample_rate: float, mains: tuple[float, ...] = (50
                harmonics: int = 6, threshold_db: float = 10.0) -> dict | None:
     """Look for mains hum: narrow, steady peaks at ``f0`` and its harmonics.
 
-    Averages the power spectrum (Welch, < 1 Hz resolution) and, for each mains frequency, measures
-    how far the strongest bin within +-1.5 Hz of each harmonic rises above the median of the
-    bins 4-12 Hz away.  Hum is reported when at least two of the first ``harmonics`` harmonics
-    rise more than ``threshold_db``.  Returns ``None`` or a dict: ``f0`` (Hz), ``harmonics`` (the
+    Averages the power spectrum (Welch, <= 1 Hz resolution) and, for each mains frequency,
+    measures how far the strongest bin within +-1.5 Hz of each harmonic rises above the median of
+    the bins 4-12 Hz away.  Hum is reported when at least two of the first ``harmonics`` harmonics
+    rise more than ``threshold_db``, or the fundamental or second harmonic alone rises 10 dB more
+    (the threshold is 6 dB higher when fewer than 4 spectra could be averaged).  Returns ``None`` or a dict: ``f0`` (Hz), ``harmonics`` (the
     numbers that stand out), ``prominence_db`` (of the strongest), ``level_dbfs`` (their summed
     power).  Speech and music pitches move, so they average out; a held bass note may not."""
     from scipy.signal import welch
 
     a = np.atleast_2d(np.asarray(x, dtype=np.float64)).mean(axis=0)
-    nper = 1 << int(math.ceil(math.log2(max(sample_rate, 16.0) * 1.25)))
+    nper = 1 << int(math.ceil(math.log2(max(sample_rate, 16.0))))  # <= 1 Hz resolution
     if a.size < nper // 2:
         return None
     nper = min(nper, 1 << int(math.floor(math.log2(a.size))))
@@ -315,7 +316,7 @@ def detect_hum(x: np.ndarray, sample_rate: float, mains: tuple[float, ...] = (50
                 found.append(k)
                 proms.append(prom)
                 power += float(p[near].sum())  # the peak's energy spread by the window
-        strong = any(k <= 2 and pr > 2.0 * threshold_db for k, pr in zip(found, proms))
+        strong = any(k <= 2 and pr > threshold_db + 10.0 for k, pr in zip(found, proms))
         if len(found) >= 2 or strong:
             score = sum(proms)
             if best is None or score > best[0]:

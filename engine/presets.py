@@ -30,13 +30,18 @@ from .graph import Chain, Mix
 from .params import ParamError
 from .processor import REGISTRY, Processor
 
-__all__ = ["PresetError", "PRESET_DIR", "from_dict", "load_preset", "list_presets",
-           "preset_description", "read_preset", "apply_settings", "parse_setting"]
+__all__ = ["PresetError", "PRESET_DIR", "SHAPING", "from_dict", "load_preset", "list_presets",
+           "preset_description", "read_preset", "apply_settings", "parse_setting",
+           "shaping_only"]
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 _COMMON_KEYS = {"type", "name", "bypass", "mix", "description"}
 _KEYS = {"Chain": _COMMON_KEYS | {"nodes"}, "Mix": _COMMON_KEYS | {"branches", "gains_db"}}
+
+
+#: node types that shape the sound (EQ, dynamics, gain, graphs) rather than repair it
+SHAPING = frozenset({"Butterworth", "ParametricEQ", "Compressor", "Limiter", "Gain", "Chain", "Mix"})
 
 
 class PresetError(ValueError):
@@ -194,3 +199,18 @@ def apply_settings(graph: Processor, items: Iterable[str]) -> list[tuple[str, st
             raise PresetError(f"bad setting {item!r}: {e}") from None
         done.append((addr, value, applied))
     return done
+
+
+def shaping_only(graph: Processor) -> Processor:
+    """A copy of ``graph`` with every repairing node (denoisers, de-hum, de-click, ...: any type
+    not in :data:`SHAPING`) bypassed.  Bypassed nodes keep their latency, so the copy stays
+    aligned with the full graph.
+
+    Use: score a preset against a clean reference passed through ``shaping_only(chain)``, so
+    that the preset's EQ and dynamics (which change the waveform on purpose) do not count as
+    damage, only what the repair left or broke."""
+    copy = from_dict(graph.to_dict())
+    for _, node in copy.walk():
+        if type(node).__name__ not in SHAPING:
+            node.bypass = True
+    return copy

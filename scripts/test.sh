@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# `make test`: set up, then run the whole test suite.  Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest -q tests/ "$@"

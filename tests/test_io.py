@@ -1,0 +1,213 @@
+"""engine.io: reading every format, atomic writing, streaming, latency-compensated file processing."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from aural.engine import Chain, Processor
+from aural.engine.io import (AudioFileError, AudioWriter, audio_info, iter_blocks, process_file,
+                             read_audio, write_audio)
+from aural.engine.processors import Gain
+from conftest import sha256
+
+
+def _signal(sr: int, channels: int, seconds: float = 0.25) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    return np.stack([0.4 * np.sin(2 * np.pi * (440 + 110 * c) * t) for c in range(channels)]
+                    ).astype(np.float32)
+
+
+def _only(folder) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+FORMATS = [("WAV", "PCM_16", "wav", 1 / 32768), ("WAV", "FLOAT", "wav", 0.0),
+           ("FLAC", "PCM_24", "flac", 1e-6), ("OGG", "VORBIS", "ogg", 0.05),
+           ("MP3", "MPEG_LAYER_III", "mp3", None)]
+# MP3 holds at most 2 channels at <= 48 kHz (a limit of the format)
+READ_CASES = [(*f, c, sr) for f in FORMATS for c in (1, 2, 3) for sr in (8000, 44100, 96000)
+              if f[0] != "MP3" or (c <= 2 and sr <= 48000)]
+
+
+@pytest.mark.parametrize("fmt,subtype,ext,tol,channels,sr", READ_CASES)
+def test_read_formats(tmp_path, fmt, subtype, ext, tol, channels, sr):
+    x = _signal(sr, channels)
+    p = tmp_path / f"x.{ext}"
+    sf.write(p, x.T, sr, format=fmt, subtype=subtype)
+    y, got_sr = read_audio(p)
+    assert got_sr == sr
+    assert y.dtype == np.float32 and y.ndim == 2 and y.shape[0] == channels
+    if fmt == "MP3":  # the decoder adds/trims padding; check it is the same tone
+        assert abs(y.shape[1] - x.shape[1]) < 3000
+        spec = np.abs(np.fft.rfft(y[0]))
+        assert abs(np.argmax(spec) * sr / y.shape[1] - 440) < 10
+        return
+    assert y.shape == x.shape
+    if tol:
+        assert np.max(np.abs(y - x)) <= tol
+    else:
+        np.testing.assert_array_equal(y, x)
+    info = audio_info(p)
+    assert (info.format, info.sample_rate, info.channels, info.frames) == (fmt, sr, channels, x.shape[1])
+
+
+def test_read_errors_are_one_line(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + os.urandom(200))
+    (tmp_path / "corrupt.flac").write_bytes(b"fLaC" + os.urandom(300))
+    (tmp_path / "notes.txt").write_text("not audio at all\n" * 20)
+    (tmp_path / "folder.wav").mkdir()
+    sf.write(tmp_path / "noframes.wav", np.zeros((0, 1), np.float32), 16000)
+    cases = {"missing.wav": "no such file", "empty.wav": "empty", "corrupt.wav": "corrupt",
+             "corrupt.flac": "corrupt", "notes.txt": "unsupported", "folder.wav": "directory",
+             "noframes.wav": "no audio"}
+    for name, word in cases.items():
+        with pytest.raises(AudioFileError) as e:
+            read_audio(tmp_path / name)
+        msg = str(e.value)
+        assert "\n" not in msg and name in msg and word in msg, msg
+    with pytest.raises(AudioFileError):
+        list(iter_blocks(tmp_path / "corrupt.wav", 100))
+
+
+@pytest.mark.parametrize("ext,subtype,tol", [("wav", "FLOAT", 0.0), ("wav", None, 2 ** -23),
+                                             ("flac", "PCM_16", 2 ** -15), ("flac", None, 2 ** -23)])
+@pytest.mark.parametrize("channels,sr", [(1, 22050), (2, 48000), (6, 96000)])
+def test_write_round_trip(tmp_path, ext, subtype, tol, channels, sr):
+    x = _signal(sr, channels)
+    p = tmp_path / f"out.{ext}"
+    write_audio(p, x, sr, subtype=subtype)
+    y, got = read_audio(p)
+    assert got == sr and y.shape == x.shape
+    assert np.max(np.abs(y - x)) <= tol
+    assert _only(tmp_path) == [p.name]  # no temp file left
+    assert oct(os.stat(p).st_mode & 0o777) != oct(0o600)  # a normal file, not mkstemp's mode
+
+
+def test_write_1d_and_clipping(tmp_path):
+    x = np.array([0.0, 0.5, 1.5, -2.0, 0.25], np.float32)
+    with AudioWriter(tmp_path / "a.wav", 8000, 1, subtype="PCM_24") as w:
+        w.write(x)
+    assert w.clipped == 2 and w.frames == 5
+    y, _ = read_audio(tmp_path / "a.wav")
+    assert np.max(np.abs(y)) <= 1.0 and abs(y[0, 1] - 0.5) < 1e-6
+    write_audio(tmp_path / "b.wav", x, 8000, subtype="FLOAT")  # float keeps overs
+    assert read_audio(tmp_path / "b.wav")[0][0, 3] == -2.0
+
+
+def test_write_is_atomic(tmp_path):
+    dst = tmp_path / "out.wav"
+    write_audio(dst, np.full((1, 100), 0.25, np.float32), 8000)
+    before = sha256(dst)
+    # an error in the middle of a streamed write: old file intact, no temp file
+    with pytest.raises(RuntimeError):
+        with AudioWriter(dst, 8000, 1) as w:
+            w.write(np.zeros((1, 1000), np.float32))
+            raise RuntimeError("boom")
+    assert sha256(dst) == before and _only(tmp_path) == ["out.wav"]
+    # a new destination that fails leaves nothing at all
+    with pytest.raises(ValueError):
+        with AudioWriter(tmp_path / "new.flac", 8000, 2) as w:
+            w.write(np.zeros((3, 10), np.float32))  # wrong channel count
+    assert _only(tmp_path) == ["out.wav"]
+    # abort() drops a write in progress
+    w = AudioWriter(tmp_path / "x.wav", 8000, 1)
+    w.write(np.zeros((1, 10), np.float32))
+    w.abort()
+    assert _only(tmp_path) == ["out.wav"]
+
+
+def test_write_refusals(tmp_path):
+    src = tmp_path / "in.wav"
+    write_audio(src, np.zeros((1, 100), np.float32), 8000)
+    h = sha256(src)
+    with pytest.raises(AudioFileError, match="input"):
+        write_audio(src, np.ones((1, 100), np.float32) * 0.5, 8000, protect=[src])
+    os.symlink(src, tmp_path / "link.wav")
+    with pytest.raises(AudioFileError, match="input"):
+        write_audio(tmp_path / "link.wav", np.zeros((1, 100), np.float32), 8000, protect=[src])
+    with pytest.raises(AudioFileError, match=r"\.mp3"):
+        write_audio(tmp_path / "out.mp3", np.zeros((1, 100), np.float32), 8000)
+    with pytest.raises(AudioFileError, match="FLAC cannot hold FLOAT"):
+        write_audio(tmp_path / "out.flac", np.zeros((1, 100), np.float32), 8000, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match="does not exist"):
+        write_audio(tmp_path / "nope" / "out.wav", np.zeros((1, 100), np.float32), 8000)
+    assert sha256(src) == h and _only(tmp_path) == ["in.wav", "link.wav"]
+
+
+@pytest.mark.parametrize("block", [1, 100, 4096, 10 ** 6])
+def test_iter_blocks_streams_the_file(tmp_path, block):
+    x = _signal(16000, 2, seconds=0.3)
+    p = tmp_path / "x.flac"
+    write_audio(p, x, 16000, subtype="PCM_24")
+    whole, _ = read_audio(p)
+    parts = list(iter_blocks(p, block))
+    assert all(b.shape[1] <= block and b.dtype == np.float32 for b in parts)
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+
+
+class Delay(Processor):
+    """Pure delay of ``n`` samples (a latency the file driver must compensate)."""
+
+    def __init__(self, n: int, **kw) -> None:
+        super().__init__(**kw)
+        self.n = n
+
+    def _prepare(self) -> None:
+        self._buf = np.zeros((self.channels, self.n + self.max_block), np.float32)
+
+    def _reset(self) -> None:
+        self._buf[:] = 0.0
+
+    def _process(self, x, out) -> None:
+        k = x.shape[1]
+        self._buf[:, self.n:self.n + k] = x
+        out[:] = self._buf[:, :k]
+        self._buf[:, :self.n] = self._buf[:, k:k + self.n].copy()
+
+    def _latency(self) -> int:
+        return self.n
+
+
+@pytest.mark.parametrize("latency", [0, 1, 300, 5000])
+@pytest.mark.parametrize("block", [1, 64, 1000, 70000])
+def test_process_file_is_aligned_and_same_length(tmp_path, latency, block):
+    if block == 1 and latency == 5000:
+        block = 3
+    block = min(block, 65536)
+    sr = 8000
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 3001)).astype(np.float32)
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    write_audio(src, x, sr, subtype="FLOAT")
+    seen = []
+    w = process_file(Chain([Delay(latency), Gain(gain_db=-6.0)]), src, dst, block=block,
+                     subtype="FLOAT", on_block=lambda a, b, d, t: seen.append((a.shape[1], d, t)))
+    y, got = read_audio(dst)
+    assert got == sr and y.shape == x.shape and w.frames == x.shape[1]
+    np.testing.assert_allclose(y, x * 10 ** (-6 / 20), atol=1e-6)
+    assert seen[-1][1] == seen[-1][2] == x.shape[1]  # progress reaches the total
+    assert _only(tmp_path) == ["in.wav", "out.wav"]
+
+
+def test_process_file_error_leaves_nothing(tmp_path):
+    class Boom(Processor):
+        calls = 0
+
+        def _process(self, x, out):
+            Boom.calls += 1
+            if Boom.calls > 3:
+                raise RuntimeError("processor failed")
+            out[:] = x
+
+    src = tmp_path / "in.wav"
+    write_audio(src, np.zeros((1, 10000), np.float32), 8000)
+    h = sha256(src)
+    with pytest.raises(RuntimeError):
+        process_file(Boom(), src, tmp_path / "out.wav", block=100)
+    assert _only(tmp_path) == ["in.wav"] and sha256(src) == h
+    with pytest.raises(AudioFileError, match="input"):
+        process_file(Gain(), src, src, block=100)
+    assert sha256(src) == h

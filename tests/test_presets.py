@@ -1,0 +1,218 @@
+"""Presets: JSON <-> graph round trips, clear errors, --set, block invariance and what each shipped
+preset does to a degraded signal."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import aural
+from aural.engine import Chain, Mix
+from aural.engine.metrics import estimate_snr_db, si_sdr
+from aural.engine.presets import (PresetError, apply_settings, from_dict, list_presets,
+                                  load_preset, preset_description, read_preset, shaping_only)
+from aural.engine.processors import Gain
+from conftest import degraded, music, speech
+from helpers import stream
+
+SHIPPED = ["music", "vinyl", "voice"]
+BLOCKS = [1, 7, 64, 333, 4096]
+
+
+def test_shipped_presets_listed_and_described():
+    assert list_presets() == SHIPPED
+    for name in SHIPPED:
+        d = preset_description(name)
+        assert d and "\n" not in d
+        chain = aural.load_preset(name)
+        assert isinstance(chain, Chain) and len(chain) >= 3
+        assert type(chain[-1]).__name__ == "Limiter"  # every preset ends safe
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_round_trip_dict_and_file(tmp_path, name):
+    chain = load_preset(name)
+    d = chain.to_dict()
+    assert from_dict(d).to_dict() == d
+    json.dumps(d)  # serialisable
+    # the file form: Chain.save -> load_preset(path)
+    chain.set("limiter.ceiling_db", -3.0)
+    chain.set("limiter.bypass", True)
+    p = tmp_path / f"{name}.json"
+    chain.save(p)
+    again = load_preset(p)
+    assert again.to_dict() == chain.to_dict()
+    assert again.get("limiter.ceiling_db") == -3.0 and again.node("limiter").bypass
+    # the shipped JSON itself describes the same graph (only the description is extra)
+    shipped = read_preset(name)
+    shipped.pop("description")
+    assert from_dict(shipped).to_dict() == load_preset(name).to_dict()
+
+
+def test_nested_graphs_round_trip():
+    d = {"type": "Chain", "name": "outer", "nodes": [
+        {"type": "Gain", "name": "pre", "params": {"gain_db": -3.0}, "mix": 0.5},
+        {"type": "Mix", "name": "par", "gains_db": [0.0, -6.0], "branches": [
+            {"type": "Gain", "name": "a", "params": {"gain_db": 1.0}},
+            {"type": "Chain", "name": "b", "nodes": [{"type": "Gain", "name": "c", "bypass": True}]}]}]}
+    g = from_dict(d)
+    assert isinstance(g.node("par"), Mix) and g.get("par.b.c.bypass") is True
+    assert g.get("pre.mix") == 0.5 and g.get("par.gain1_db") == -6.0
+    assert from_dict(g.to_dict()).to_dict() == g.to_dict()
+    x = np.random.default_rng(0).standard_normal((1, 1000)).astype(np.float32)
+    y = g(x, 16000)
+    expect = x * (0.5 + 0.5 * 10 ** (-3 / 20))
+    np.testing.assert_allclose(y, expect * 10 ** (1 / 20) + expect * 10 ** (-6 / 20), atol=1e-5)
+
+
+@pytest.mark.parametrize("d,words", [
+    ({"type": "Nope"}, ["'Nope'", "unknown processor type", "Gain"]),
+    ({"nodes": []}, ["no \"type\""]),
+    ({"type": "Chain", "nodes": [{"type": "Gain", "name": "g", "params": {"gian_db": 1}}]},
+     ["g", "gian_db", "gain_db"]),
+    ({"type": "Chain", "nodes": [{"type": "Gain", "prams": {}}]}, ["'prams'", "Gain"]),
+    ({"type": "Chain", "nodes": [{"type": "Gain", "mix": 2}]}, ["mix"]),
+    ({"type": "Chain", "nodes": [{"type": "Gain", "bypass": "yes"}]}, ["bypass"]),
+    ({"type": "Chain", "nodes": [{"type": "Gain", "name": "a.b"}]}, ["name"]),
+    ({"type": "Chain", "nodes": {"type": "Gain"}}, ["nodes must be a list"]),
+    ({"type": "Mix", "branches": [{"type": "Gain"}], "gains_db": [0, 1]}, ["gains_db"]),
+    ({"type": "Chain", "nodes": [{"type": "Gain", "params": {"gain_db": "loud"}}]}, ["'loud'"]),
+    ([1, 2], ["JSON object"]),
+])
+def test_bad_dicts_name_the_problem(d, words):
+    with pytest.raises(PresetError) as e:
+        from_dict(d)
+    msg = str(e.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(PresetError, match="unknown preset 'loud'.*voice"):
+        load_preset("loud")
+    with pytest.raises(PresetError, match="no such preset file"):
+        load_preset(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"type": "Chain", "nodes": [\n  {"type": "Gain",}]}')
+    with pytest.raises(PresetError, match="invalid JSON at line 2"):
+        load_preset(bad)
+    single = tmp_path / "single.json"
+    single.write_text('{"type": "Gain", "name": "g", "params": {"gain_db": -6}}')
+    c = load_preset(single)  # a single node is wrapped in a Chain
+    assert isinstance(c, Chain) and c.get("g.gain_db") == -6.0
+
+
+def test_apply_settings():
+    chain = load_preset("voice")
+    done = apply_settings(chain, ["wiener.floor_db=-12", "limiter.bypass=on",
+                                  "limiter.ceiling_db = -200"])
+    assert chain.get("wiener.floor_db") == -12.0 and chain.node("limiter").bypass
+    assert done[2][2] == -60.0  # clipped to the range, and reported as applied
+    for bad, word in [("wiener.floor_db", "node.param=value"), ("nowhere.x=1", "no node 'nowhere'"),
+                      ("wiener.nothing=1", "nothing"), ("wiener.floor_db=abc", "abc"),
+                      ("floor_db=-3", "name the node"), ("=3", "node.param=value")]:
+        with pytest.raises(PresetError, match=word):
+            apply_settings(chain, [bad])
+
+
+def test_shaping_only_bypasses_repair_and_keeps_alignment():
+    chain = load_preset("vinyl")
+    ref = shaping_only(chain)
+    kept = {type(n).__name__ for _, n in ref.nodes() if not n.bypass}
+    assert kept <= {"Butterworth", "ParametricEQ", "Compressor", "Limiter", "Gain"} and kept
+    assert any(n.bypass for _, n in ref.nodes()) and not any(n.bypass for _, n in chain.nodes())
+    ref.prepare(48000, 1, 512)
+    chain.prepare(48000, 1, 512)
+    assert ref.latency_samples == chain.latency_samples
+
+
+def _invariance_cases():
+    cases = []
+    for name in SHIPPED:
+        for ch in (1, 2):
+            cases += [(name, 48000, ch, b) for b in BLOCKS]
+            cases += [(name, sr, ch, b) for sr in (16000, 44100, 96000) for b in (1, 333)]
+    return cases
+
+
+@pytest.mark.parametrize("name,sr,channels,block", _invariance_cases())
+def test_block_invariance(name, sr, channels, block):
+    """Block-wise output equals one-shot output (1e-5) at every block size, rate and layout."""
+    seconds = 0.3 if block == 1 else 0.6
+    x = degraded(sr, seconds, channels, seed=3)
+    chain = load_preset(name)
+    one = stream(chain, x, sr, x.shape[1]).copy()
+    got = stream(chain, x, sr, block)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, one, atol=1e-5, rtol=0)
+    # varying block sizes in one stream
+    got = stream(chain, x, sr, [block, 3 * block + 1, 1], max_block=3 * block + 1)
+    np.testing.assert_allclose(got, one, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_whole_signal_call_keeps_shape_and_ceiling(name):
+    sr = 48000
+    x = degraded(sr, 1.0, 2, seed=5) * 2.0  # hot: the limiter must work
+    chain = load_preset(name)
+    y = chain(x, sr)
+    assert y.shape == x.shape and y.dtype == np.float32 and np.all(np.isfinite(y))
+    assert np.max(np.abs(y)) <= 10 ** (chain.get("limiter.ceiling_db") / 20) + 1e-4
+
+
+def _score(name, x, clean, sr):
+    chain = load_preset(name)
+    y = chain(x, sr)
+    ref_chain = shaping_only(chain)
+    ref = ref_chain(clean, sr)
+    base = ref_chain(x, sr)
+    return (si_sdr(ref, base), si_sdr(ref, y), estimate_snr_db(base, sr), estimate_snr_db(y, sr))
+
+
+def test_voice_preset_cleans_noisy_speech():
+    sr = 48000
+    clean = speech(sr, 4.0, "a")[None] * 0.5
+    rng = np.random.default_rng(11)
+    t = np.arange(clean.shape[1]) / sr
+    noise = rng.standard_normal(clean.shape)
+    noise *= np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2)) * 10 ** (-8 / 20)  # 8 dB SNR
+    noisy = (clean + noise + 0.01 * np.sin(2 * np.pi * 60 * t)).astype(np.float32)
+    before, after, snr0, snr1 = _score("voice", noisy, clean, sr)
+    assert after > before + 3.0, (before, after)
+    assert snr1 > snr0 + 6.0, (snr0, snr1)
+
+
+def test_music_preset_is_gentle_and_removes_hiss():
+    sr = 44100
+    rng = np.random.default_rng(12)
+    clean = music(sr, 4.0)
+    noise = rng.standard_normal(clean.shape)
+    noise *= np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2)) * 10 ** (-15 / 20)  # 15 dB SNR hiss
+    noisy = (clean + noise).astype(np.float32)
+    before, after, *_ = _score("music", noisy, clean, sr)
+    assert after > before + 2.0, (before, after)
+    # gentle: clean music comes out almost untouched
+    y = load_preset("music")(clean, sr)
+    ref = shaping_only(load_preset("music"))(clean, sr)
+    assert si_sdr(ref, y) > 20.0
+
+
+def test_vinyl_preset_repairs_clicks_and_hiss():
+    sr = 44100
+    clean = speech(sr, 3.0, "d")[None] * 0.6
+    rng = np.random.default_rng(13)
+    x = clean + 0.004 * rng.standard_normal(clean.shape)
+    for pos in rng.integers(sr // 4, clean.shape[1] - sr // 4, 20):
+        x[0, pos:pos + 3] += rng.choice((-0.6, 0.6))
+    x = x.astype(np.float32)
+    before, after, *_ = _score("vinyl", x, clean, sr)
+    assert after > before + 3.0, (before, after)
+
+
+def test_gain_and_processors_are_exported():
+    assert aural.Gain is Gain and aural.Chain is Chain and aural.Mix is Mix
+    for n in aural.PROCESSORS:
+        assert issubclass(getattr(aural, n), aural.Processor)
+    assert {"Gain", "Butterworth", "ParametricEQ", "Wiener", "Compressor", "Limiter"} <= set(aural.PROCESSORS)
