@@ -16,7 +16,7 @@ import os
 from .app import LOOPBACK_NAMES, create_app, default_jobs_dir
 from .jobs import JobManager
 
-__all__ = ["create_app", "serve", "default_jobs_dir", "JobManager", "is_loopback"]
+__all__ = ["JobManager", "create_app", "default_jobs_dir", "is_loopback", "serve"]
 
 
 def is_loopback(host: str) -> bool:

@@ -49,7 +49,7 @@ def mel_band_matrix(n_fft: int, sample_rate: float, bands: int) -> np.ndarray:
     w = np.zeros((bands, nb))
     for i in range(bands):
         lo, hi = edges[i] / bin_hz, edges[i + 1] / bin_hz
-        a, b = int(math.ceil(lo)), int(math.floor(hi))
+        a, b = math.ceil(lo), math.floor(hi)
         if b >= a and a < nb:
             b = min(b, nb - 1)
             w[i, a:b + 1] = 1.0 / (b - a + 1)
@@ -94,7 +94,7 @@ class Analyzer:
         # level: peak, RMS, blind SNR
         self._meter = LevelMeter(self.sr, self.channels, loudness=True)
         # noise floor: mean power per 20 ms frame
-        self._fr = max(1, int(round(self.sr * 0.02)))
+        self._fr = max(1, round(self.sr * 0.02))
         self._fr_acc = 0.0
         self._fr_n = 0
         self._frame_pow: list[float] = []

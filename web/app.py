@@ -10,7 +10,8 @@ API (all JSON; errors are ``{"error": "message for a person"}`` with a 4xx statu
 ``GET  /api/presets``                       presets with their adjustable controls
 ``POST /api/jobs``                          multipart: ``file``, ``preset``, ``params`` (JSON
                                             object ``{"node.param": value}``), ``output``
-                                            (wav|flac) -> 202 and the job
+                                            (wav|flac), ``loudness`` (LUFS or "off", the
+                                            default) -> 202 and the job
 ``GET  /api/jobs``                          recent jobs, newest first
 ``GET  /api/jobs/<id>``                     one job: status, progress, eta_s, figures, error
 ``GET  /api/jobs/<id>/events``              text/event-stream of the job until it ends
@@ -29,10 +30,20 @@ and when the server listens on loopback only loopback host names are answered (n
 from __future__ import annotations
 
 import json
+import logging
 import os
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, current_app, jsonify, render_template, request, send_file
+from flask import (
+    Flask,
+    Request,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+)
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .catalog import describe_presets
@@ -41,6 +52,7 @@ from .pipeline import MIME, OUTPUT_FORMATS
 
 __all__ = ["create_app", "default_jobs_dir"]
 
+log = logging.getLogger("aural.web")
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
@@ -99,15 +111,21 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
             "keep_hours": keep_hours,
             "max_duration_h": max_duration_h,
             "outputs": [{"id": k, "label": v[3]} for k, v in OUTPUT_FORMATS.items()],
+            "loudness_targets": [
+                {"value": "-16", "label": "−16 LUFS · podcast (stereo)"},
+                {"value": "-19", "label": "−19 LUFS · podcast (mono)"},
+                {"value": "-23", "label": "−23 LUFS · broadcast (EBU R 128)"},
+                {"value": "-14", "label": "−14 LUFS · music streaming"},
+                {"value": "off", "label": "Keep the preset's level"},
+            ],
             "accepted": ["WAV", "FLAC", "OGG", "MP3"],
         }
 
     # ------------------------------------------------------------------ guards
     @app.before_request
     def _guards():
-        if allowed_hosts is not None:
-            if _hostname(request.host) not in allowed_hosts:
-                return _error("Host not allowed.", 403)
+        if allowed_hosts is not None and _hostname(request.host) not in allowed_hosts:
+            return _error("Host not allowed.", 403)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("Origin")
             if origin and origin != "null":
@@ -134,8 +152,8 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
         for f in request.__dict__.get("_aural_tmp", []):
             try:
                 f.close()
-            except Exception:
-                pass
+            except OSError:
+                log.warning("could not close an upload file", exc_info=True)
             try:
                 os.unlink(f.name)
             except FileNotFoundError:
@@ -196,7 +214,15 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
             return _error("Parameters are not valid JSON.", 400)
         preset = request.form.get("preset") or ""
         output = request.form.get("output") or "wav"
-        job = manager.create(path, fs.filename, preset, params, output)
+        raw = (request.form.get("loudness") or "off").strip().lower()
+        if raw in ("off", "none", ""):
+            loudness = None
+        else:
+            try:
+                loudness = float(raw)
+            except ValueError:
+                return _error(f"Loudness target {raw[:20]!r} is not a number of LUFS.", 400)
+        job = manager.create(path, fs.filename, preset, params, output, loudness)
         resp = jsonify(job)
         resp.status_code = 202
         resp.headers["Location"] = f"/api/jobs/{job['id']}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from aural.engine import Chain, ParamError, Processor
 
-__all__ = ["CatalogError", "preset_names", "describe_presets", "build_chain", "FALLBACK"]
+__all__ = ["FALLBACK", "CatalogError", "build_chain", "describe_presets", "preset_names"]
 
 #: used only while no preset ships (development): a plain level change.
 FALLBACK = "level"
@@ -96,7 +96,7 @@ def describe_presets() -> list[dict]:
     for n in names:
         try:
             chain, desc, wanted = _load(n)
-        except Exception as e:  # a broken preset is listed as unusable, not a crash of the page
+        except Exception as e:  # noqa: BLE001 - a broken preset is listed, not a crashed page
             out.append({"name": n, "description": f"(cannot load: {e})", "controls": [],
                         "error": str(e)})
             continue
@@ -115,7 +115,7 @@ def build_chain(name: Any, params: Any = None) -> Processor:
                            f"{', '.join(preset_names())}.")
     try:
         chain = _load(name)[0]
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any loader failure becomes a message
         raise CatalogError(f"Preset {name!r} cannot be loaded: {e}") from None
     if params is None:
         params = {}

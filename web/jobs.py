@@ -24,11 +24,12 @@ import secrets
 import shutil
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import pipeline
 
-__all__ = ["JobManager", "JobError", "ID_RE", "TERMINAL"]
+__all__ = ["ID_RE", "TERMINAL", "JobError", "JobManager"]
 
 log = logging.getLogger("aural.web")
 
@@ -36,7 +37,8 @@ ID_RE = re.compile(r"^[0-9a-f]{32}$")
 TERMINAL = ("done", "error", "cancelled")
 PUBLIC = ("id", "name", "status", "created", "started", "finished", "preset", "params", "output",
           "input", "progress", "eta_s", "speed", "error", "figures", "clipped_samples",
-          "queue_position", "cancel_requested", "output_name")
+          "queue_position", "cancel_requested", "output_name", "loudness", "loudness_gain_db",
+          "elapsed_s")
 NOTIFY_S = 0.1  # at most this often a progress change wakes the event streams
 
 
@@ -135,7 +137,7 @@ class JobManager:
             pipeline.write_json_atomic(os.path.join(d, "meta.json"), job)
 
     # ------------------------------------------------------------------ life cycle
-    def start(self) -> "JobManager":
+    def start(self) -> JobManager:
         if self._threads:
             return self
         self._stop.clear()
@@ -166,7 +168,7 @@ class JobManager:
         return tempfile.NamedTemporaryFile(dir=self.incoming, prefix="up-", delete=False)
 
     def create(self, upload_path: str, filename: Any, preset: str, params: dict,
-               output: str) -> dict:
+               output: str, loudness: float | None = None) -> dict:
         """Turn a received upload (a file in ``incoming``) into a queued job.
 
         Validates by decoding; raises :class:`JobError` (the upload is removed) on bad input."""
@@ -174,6 +176,11 @@ class JobManager:
             if output not in pipeline.OUTPUT_FORMATS:
                 raise JobError(f"Unknown output format {str(output)[:20]!r}: choose "
                                f"{' or '.join(pipeline.OUTPUT_FORMATS)}.")
+            if loudness is not None:
+                lo, hi = pipeline.LOUDNESS_RANGE
+                if not (isinstance(loudness, (int, float)) and lo <= loudness <= hi):
+                    raise JobError(f"Loudness target must be {lo:g} to {hi:g} LUFS.")
+                loudness = float(loudness)
             from .catalog import CatalogError, build_chain
             try:
                 build_chain(preset, params)  # validates the preset name and every parameter
@@ -198,7 +205,7 @@ class JobManager:
         job = {
             "id": jid, "name": name, "status": "queued", "created": time.time(),
             "started": None, "finished": None, "preset": preset, "params": params or {},
-            "output": output, "input": info, "progress": 0.0, "eta_s": None, "speed": None,
+            "output": output, "loudness": loudness, "loudness_gain_db": None, "input": info, "progress": 0.0, "eta_s": None, "speed": None,
             "error": None, "figures": None, "clipped_samples": None, "cancel_requested": False,
             "output_file": None,
             "output_name": f"{stem}-enhanced.{output}",
@@ -327,15 +334,15 @@ class JobManager:
                 for other in self._order:
                     self._bump(other)
                 cancel = self._cancel[jid]
-                settings = (job["preset"], job["params"], job["output"])
+                settings = (job["preset"], job["params"], job["output"], job.get("loudness"))
             self._run(jid, cancel, *settings)
 
     def _run(self, jid: str, cancel: threading.Event, preset: str, params: dict,
-             output: str) -> None:
+             output: str, loudness: float | None) -> None:
         d = os.path.join(self.root, jid)
         t0 = time.monotonic()
         last = [0.0]
-        sr = self._jobs[jid]["input"]["sample_rate"]
+        duration = self._jobs[jid]["input"]["duration"]
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
@@ -346,7 +353,7 @@ class JobManager:
                 if job is None:
                     return
                 job["progress"] = p
-                job["speed"] = round(done / sr / el, 2) if el > 0 else None
+                job["speed"] = round(p * duration / el, 2) if el > 0 else None
                 job["eta_s"] = round(el * (1.0 - p) / p, 1) if p > 0 and el > 0.2 else None
                 if now - last[0] >= NOTIFY_S:
                     last[0] = now
@@ -354,18 +361,19 @@ class JobManager:
 
         status, error, result = "done", None, {}
         try:
-            result = self._process(d, preset, params, output, progress, cancel.is_set)
+            result = self._process(d, preset, params, output, progress, cancel.is_set,
+                                   loudness=loudness)
         except pipeline.Cancelled:
             status = "cancelled"
         except ValueError as e:  # decoding problems found while streaming, bad settings
             status, error = "error", str(e)
-        except Exception as e:  # noqa: BLE001 - a job failure must never kill the worker
+        except Exception as e:
             log.exception("job %s failed", jid)
             status, error = "error", f"Processing failed: {type(e).__name__}: {e}"
         if self._stop.is_set() and status == "cancelled":
             return  # server stopping: leave it queued/running on disk, re-queued on next start
         if status != "done":
-            for name in ("enhanced.wav", "enhanced.flac", "original.wav"):
+            for name in ("enhanced.wav", "enhanced.flac", "original.wav", "pass1.wav"):
                 try:
                     os.unlink(os.path.join(d, name))
                 except FileNotFoundError:
@@ -379,6 +387,7 @@ class JobManager:
                 job.update(progress=1.0, figures=result["figures"],
                            clipped_samples=result["clipped_samples"],
                            output_file=result["output_file"], preview=result["preview"],
+                           loudness_gain_db=result.get("loudness_gain_db"),
                            elapsed_s=round(time.monotonic() - t0, 2))
             self._save(job)
             self._bump(jid)
@@ -418,6 +427,6 @@ class JobManager:
         while not self._stop.is_set():
             try:
                 self.cleanup()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("clean-up failed")
             self._stop.wait(interval)

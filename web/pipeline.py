@@ -1,26 +1,44 @@
-"""One job's work: stream the upload through a preset chain block by block, write the enhanced
-file atomically and analyse both signals in the same pass.
+"""One job's work: stream the upload through a preset chain (``aural.engine.io.process_file``,
+latency-compensated, written atomically), optionally to a loudness target, and analyse both
+signals in the same pass.
 
-Runs in a worker thread (never in a request).  ``progress(done_frames, total_frames)`` is called
-after every processed block and ``cancelled()`` is checked before every block, so a cancel
-takes effect within one block (8192 frames).
+Runs in a worker thread (never in a request).  ``progress(done, total)`` is called after every
+processed chunk (64k frames, processed in host blocks of 8192) and ``cancelled()`` is checked
+there too, so a cancel takes effect within one chunk; a cancelled job leaves no output.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-
-from aural.engine.io import AudioFileError, AudioWriter, audio_info, iter_blocks
+from aural.engine import Chain
+from aural.engine.io import (
+    AudioFileError,
+    AudioWriter,
+    audio_info,
+    iter_blocks,
+    process_file,
+)
+from aural.engine.metrics import LevelMeter
+from aural.engine.processors import Gain
 
 from .analysis import Analyzer
 from .catalog import build_chain
 
-__all__ = ["Cancelled", "OUTPUT_FORMATS", "BLOCK", "browser_playable", "inspect_upload",
-           "process", "write_json_atomic"]
+__all__ = [
+    "BLOCK",
+    "LOUDNESS_RANGE",
+    "OUTPUT_FORMATS",
+    "Cancelled",
+    "browser_playable",
+    "inspect_upload",
+    "process",
+    "write_json_atomic",
+]
 
 BLOCK = 8192
 
@@ -29,6 +47,9 @@ OUTPUT_FORMATS = {
     "wav": ("enhanced.wav", "PCM_24", "audio/wav", "WAV, 24-bit"),
     "flac": ("enhanced.flac", "PCM_24", "audio/flac", "FLAC, 24-bit"),
 }
+
+#: loudness targets a job may ask for (LUFS)
+LOUDNESS_RANGE = (-40.0, -5.0)
 
 #: containers the page accepts (decoded by content, never by extension)
 ACCEPTED = {"WAV", "WAVEX", "RF64", "W64", "FLAC", "OGG", "MP3", "AIFF", "CAF"}
@@ -78,7 +99,7 @@ def inspect_upload(path: str, max_duration_s: float) -> dict:
 
 
 def _hms(s: float) -> str:
-    s = int(round(s))
+    s = round(s)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
@@ -110,13 +131,25 @@ def write_json_atomic(path: str, obj) -> None:
         raise
 
 
+def _split_limiter(chain: Chain) -> tuple[Chain, list]:
+    """(chain without a final active Limiter, [that Limiter] or []) for loudness normalising:
+    the gain goes before the limiter so the target is met without overs."""
+    nodes = list(chain.children)
+    if nodes and type(nodes[-1]).__name__ == "Limiter" and not nodes[-1].bypass:
+        return Chain(nodes[:-1], name=chain.name), [nodes[-1]]
+    return chain, []
+
+
 def process(job_dir: str, preset: str, params: dict, output: str,
             progress: Callable[[int, int], None], cancelled: Callable[[], bool],
-            block: int = BLOCK) -> dict:
+            loudness: float | None = None, block: int = BLOCK) -> dict:
     """Enhance ``job_dir/input`` into ``job_dir/<OUTPUT_FORMATS[output][0]>``.
 
-    Also writes ``peaks.json`` and ``spectrogram-{original,enhanced}.json`` and, when browsers
-    cannot play the upload, ``original.wav``.  Returns the result fields of the job."""
+    With ``loudness`` (LUFS) the preset runs in two passes, like ``aural enhance --loudness``:
+    everything before its final limiter into a float file, then the gain that brings it to the
+    target and the limiter.  Also writes ``peaks.json`` and ``spectrogram-{original,enhanced}.json``
+    and, when browsers cannot play the upload, ``original.wav``.  Returns the job's result fields.
+    ``progress(done, total)`` counts frames over all passes."""
     src = os.path.join(job_dir, "input")
     name, subtype, _, _ = OUTPUT_FORMATS[output]
     dst = os.path.join(job_dir, name)
@@ -125,53 +158,62 @@ def process(job_dir: str, preset: str, params: dict, output: str,
     except AudioFileError as e:
         raise ValueError(_reason(e)) from None
     sr, ch = info.sample_rate, info.channels
-    total = max(1, info.frames)
+    frames = max(1, info.frames)
+    passes = 1 if loudness is None else 2
     chain = build_chain(preset, params)
-    chain.prepare(sr, ch, block)
-    lat = chain.latency_samples
-    a_in = Analyzer(sr, ch, total)
-    a_out = Analyzer(sr, ch, total)
+    a_in = Analyzer(sr, ch, frames)
+    a_out = Analyzer(sr, ch, frames)
     preview = None
     if not browser_playable(info.format, info.subtype):
         preview = AudioWriter(os.path.join(job_dir, "original.wav"), sr, ch, subtype="FLOAT")
-    done = 0
-    skip = lat
-    try:
-        with AudioWriter(dst, sr, ch, subtype=subtype, protect=[src]) as w:
-            def emit(y: np.ndarray) -> None:
-                nonlocal skip
-                if skip:
-                    k = min(skip, y.shape[1])
-                    y = y[:, k:]
-                    skip -= k
-                if y.shape[1]:
-                    w.write(y)
-                    a_out.feed(y)
+    tmp = os.path.join(job_dir, "pass1.wav")
+    gain_db = None
 
-            try:
-                for x in iter_blocks(src, block):
-                    if cancelled():
-                        raise Cancelled()
-                    a_in.feed(x)
-                    if preview is not None:
-                        preview.write(x)
-                    emit(chain.process(x))
-                    done += x.shape[1]
-                    progress(done, max(total, done))
-                zeros = np.zeros((ch, block), np.float32)
-                left = lat
-                while left > 0:  # flush the chain's latency so the output has the input's length
-                    m = min(block, left)
-                    emit(chain.process(zeros[:, :m]))
-                    left -= m
-            except AudioFileError as e:
-                raise ValueError(_reason(e)) from None
-            clipped = w.clipped
+    def watcher(stage: int, first: bool, meter):
+        def on_block(x: np.ndarray, y: np.ndarray, done: int, total: int) -> None:
+            if cancelled():
+                raise Cancelled()
+            if first and x.shape[1]:
+                a_in.feed(x)
+                if preview is not None:
+                    preview.write(x)
+            if y.shape[1]:
+                meter.feed(y) if isinstance(meter, Analyzer) else meter.add(y)
+            if x.shape[1]:
+                n = max(total, done)
+                progress(stage * n + done, passes * n)
+        return on_block
+
+    try:
+        try:
+            if loudness is None:
+                w = process_file(chain, src, dst, block=block, subtype=subtype,
+                                 on_block=watcher(0, True, a_out))
+                latency = chain.latency_samples
+            else:
+                main, post = _split_limiter(chain)
+                mid = LevelMeter(sr, ch, loudness=True)
+                process_file(main, src, tmp, block=block, subtype="FLOAT",
+                             on_block=watcher(0, True, mid))
+                measured = mid.lufs
+                gain_db = 0.0 if measured is None or not math.isfinite(measured) else \
+                    float(np.clip(loudness - measured, -40.0, 40.0))
+                stage2 = Chain([Gain(name="loudness", gain_db=gain_db)] + post, name="post")
+                w = process_file(stage2, tmp, dst, block=block, subtype=subtype,
+                                 on_block=watcher(1, False, a_out))
+                latency = main.latency_samples + stage2.latency_samples
+        except AudioFileError as e:
+            raise ValueError(_reason(e)) from None
         if preview is not None:
             preview.close()
     finally:
         if preview is not None:
             preview.abort()
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    done = a_in.frames
     if done == 0:
         raise ValueError("The file decodes but holds no audio.")
     write_json_atomic(os.path.join(job_dir, "spectrogram-original.json"), a_in.spectrogram())
@@ -183,8 +225,9 @@ def process(job_dir: str, preset: str, params: dict, output: str,
     })
     return {
         "frames": done,
-        "latency_samples": lat,
-        "clipped_samples": int(clipped),
+        "latency_samples": int(latency),
+        "clipped_samples": int(w.clipped),
+        "loudness_gain_db": round(gain_db, 2) if gain_db is not None else None,
         "figures": {"original": a_in.figures(), "enhanced": a_out.figures()},
         "output_file": name,
         "preview": preview is not None,

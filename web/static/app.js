@@ -83,6 +83,7 @@
   const drop = $("drop"), fileInput = $("file"), uploadError = $("upload-error");
   $("limits-note").textContent = "WAV, FLAC, OGG or MP3 · up to " + config.max_upload_mb + " MB";
   for (const o of config.outputs) $("output").append(el("option", { value: o.id, text: o.label }));
+  for (const o of config.loudness_targets) $("loudness").append(el("option", { value: o.value, text: o.label }));
 
   function chooseFile(f) {
     showError(uploadError, "");
@@ -170,6 +171,7 @@
     if (c.kind === "bool") return v ? "on" : "off";
     if (c.kind === "choice") return String(v);
     const n = Number(v);
+    if (c.kind === "int") return n.toFixed(0) + (c.unit ? " " + c.unit : "");
     const s = Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2);
     return s + (c.unit ? " " + c.unit : "");
   }
@@ -233,6 +235,7 @@
       wrap.append(sel);
     } else if (c.kind === "bool") {
       const cb = el("input", { type: "checkbox", "data-address": c.address, "aria-label": label(c.name) });
+      wrap.classList.add("bool");
       cb.checked = !!state.values[c.address];
       cb.addEventListener("change", () => { state.values[c.address] = cb.checked; mark(); });
       wrap.append(cb);
@@ -264,6 +267,7 @@
     fd.append("preset", state.preset.name);
     fd.append("params", JSON.stringify(changedParams()));
     fd.append("output", $("output").value);
+    fd.append("loudness", $("loudness").value);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/jobs");
     xhr.responseType = "json";
@@ -318,7 +322,7 @@
 
   function renderJobMeta(job) {
     const bits = [];
-    if (job.preset) bits.push("Preset: " + job.preset);
+    if (job.preset) bits.push("Preset: " + job.preset + (job.loudness != null ? " → " + String(job.loudness).replace("-", "−") + " LUFS" : ""));
     const i = job.input;
     if (i) {
       bits.push(fmtTime(i.duration, false));
@@ -410,7 +414,9 @@
       const bits = [];
       if (j.eta_s != null) bits.push(fmtEta(j.eta_s));
       if (j.speed) bits.push(j.speed.toFixed(1) + "× real time");
-      setProgress(j.progress, j.cancel_requested ? "Cancelling…" : "Enhancing…", bits.join(" · "));
+      const stage = j.cancel_requested ? "Cancelling…"
+        : j.loudness != null && j.progress >= 0.5 ? "Matching loudness…" : "Enhancing…";
+      setProgress(j.progress, stage, bits.join(" · "));
     } else if (j.status === "done") {
       setProgress(1, "Done", j.elapsed_s ? "" : "");
       $("cancel-btn").hidden = true;
@@ -448,6 +454,10 @@
       return;
     }
     const sr = peaks.sample_rate;
+    // one vertical scale for both waveforms, so a level change is seen as it is heard
+    let top = 0;
+    for (const w of ["original", "enhanced"]) for (const v of peaks[w].peaks) top = Math.max(top, Math.abs(v));
+    const barHeight = top > 0 ? Math.min(0.95 / top, 20) : 1;
     const colors = {
       original: { wave: "#a8b3c4", progress: "#475569" },
       enhanced: { wave: "#7dd3c8", progress: "#0d9488" },
@@ -478,6 +488,7 @@
         barGap: 1,
         barRadius: 2,
         normalize: false,
+        barHeight,
         dragToSeek: true,
         url: base + "/audio/" + which,
         peaks: [peaks[which].peaks],
@@ -606,17 +617,18 @@
       ["Peak", "peak_dbfs", "dBFS", 0],
       ["RMS level", "rms_dbfs", "dBFS", 0],
     ];
-    const fmt = (v, unit) => (v == null ? "—" : v.toFixed(1) + " " + unit);
+    const fmt = (v) => (v == null ? "—" : v.toFixed(1).replace("-", "−"));
     for (const [name, key, unit, better] of rows) {
       const a = o[key], b = n[key];
       let change = "—", cls = "";
       if (a != null && b != null) {
         const d = b - a;
-        change = (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(d).toFixed(1) + " " + (unit === "LUFS" ? "LU" : "dB");
+        change = (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(d).toFixed(1);
         if (better && Math.abs(d) >= 0.5) cls = d * better > 0 ? "better" : "worse";
       }
-      tb.append(el("tr", { "data-figure": key }, el("td", { text: name }), el("td", { text: fmt(a, unit) }),
-        el("td", { text: fmt(b, unit) }), el("td", { class: cls, text: change })));
+      tb.append(el("tr", { "data-figure": key },
+        el("td", {}, name, el("span", { class: "unit", text: unit })),
+        el("td", { text: fmt(a) }), el("td", { text: fmt(b) }), el("td", { class: cls, text: change })));
     }
   }
 

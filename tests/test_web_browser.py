@@ -1,0 +1,211 @@
+"""The web page in real headless Chromium (Debian's /usr/bin/chromium driven by Playwright):
+upload the bundled example, watch the progress reach 100 %, see both waveforms and spectrograms
+drawn, play, switch A/B at the same position, change the volume, download and decode the result.
+
+scripts/setup.d/40-web.sh installs chromium and playwright; no browser is ever downloaded."""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+from aural.web import create_app
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "aural", "examples", "speech_noisy.flac")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    app = create_app(tmp_path_factory.mktemp("jobs"), max_upload_mb=5)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    app.extensions["aural.jobs"].stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), "run scripts/setup.d/40-web.sh (installs Debian's chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors
+    yield pg
+    ctx.close()
+
+
+# canvases of WaveSurfer live in its shadow root; the spectrogram plugin's in our container
+CANVAS_INK = """(sel) => {
+  const host = document.querySelector(sel);
+  const roots = [host];
+  for (const e of host.querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
+  let best = 0, canvases = 0;
+  for (const r of roots) for (const c of r.querySelectorAll('canvas')) {
+    if (!c.width || !c.height) continue;
+    canvases++;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const first = [d[0], d[1], d[2], d[3]];
+    let differ = 0;
+    for (let i = 0; i < d.length; i += 4)
+      if (d[i + 3] > 0 && (d[i] !== first[0] || d[i + 1] !== first[1] || d[i + 2] !== first[2] || d[i + 3] !== first[3])) differ++;
+    best = Math.max(best, differ / (d.length / 4));
+  }
+  return {canvases, best};
+}"""
+
+
+def test_enhance_compare_download(server, page, tmp_path):
+    page.goto(server + "/")
+    expect(page.locator(".preset[data-preset=voice] input")).to_be_checked()
+    # record every progress figure the page shows
+    page.evaluate("""() => { window.seen = [];
+      new MutationObserver(() => window.seen.push(document.getElementById('pct').textContent))
+        .observe(document.getElementById('pct'), {childList: true, characterData: true, subtree: true}); }""")
+    page.set_input_files("#file", EXAMPLE)
+    expect(page.locator("#file-name")).to_have_text("speech_noisy.flac")
+    page.click("#start")
+    expect(page.locator("#result")).to_be_visible(timeout=60_000)
+    seen = page.evaluate("window.seen")
+    pcts = [int(s[:-1]) for s in seen if s.endswith("%")]
+    assert pcts and pcts[-1] == 100, seen
+    assert any(0 < p < 100 for p in pcts), seen  # real progress on the way, not a jump
+    assert page.url.startswith(server + "/job/")
+
+    # both waveforms and both spectrograms drawn
+    page.wait_for_function("() => window.aural.ready.original && window.aural.ready.enhanced")
+    page.wait_for_function("() => document.querySelectorAll('#spec-enhanced canvas, #spec-original canvas').length >= 2")
+    page.wait_for_timeout(500)
+    for sel in ("#wave-original", "#wave-enhanced", "#spec-original", "#spec-enhanced"):
+        ink = page.evaluate(CANVAS_INK, sel)
+        assert ink["canvases"] >= 1 and ink["best"] > 0.01, (sel, ink)
+    rows = page.locator("#figures-table tbody tr")
+    expect(rows).to_have_count(5)
+    expect(page.locator("tr[data-figure=snr_db] td").nth(3)).to_have_class("better")
+    # the page asks for -16 LUFS by default (podcast loudness)
+    cell = page.locator("tr[data-figure=loudness_lufs] td").nth(2).text_content()
+    lufs = float(cell.replace("\u2212", "-"))
+    assert abs(lufs + 16.0) < 0.5
+
+    # play: the enhanced track is heard, the original runs muted beside it
+    page.click("#play")
+    page.wait_for_function("() => window.aural.players.enhanced.getCurrentTime() > 1.0", timeout=15_000)
+    state = page.evaluate("""() => ({e: aural.players.enhanced.getCurrentTime(),
+        o: aural.players.original.getCurrentTime(), em: aural.players.enhanced.getMuted(),
+        om: aural.players.original.getMuted(), playing: aural.players.original.isPlaying()})""")
+    assert state["playing"] and not state["em"] and state["om"]
+    assert abs(state["e"] - state["o"]) < 0.2, state
+    # A/B: switch to the original at the same position, keep playing
+    page.click("#ab-original")
+    after = page.evaluate("""() => ({active: aural.active, o: aural.players.original.getCurrentTime(),
+        e: aural.players.enhanced.getCurrentTime(), om: aural.players.original.getMuted(),
+        em: aural.players.enhanced.getMuted()})""")
+    assert after["active"] == "original" and not after["om"] and after["em"]
+    assert abs(after["o"] - after["e"]) < 0.2, after
+    expect(page.locator("#track-original")).to_have_class("track active")
+    expect(page.locator("#ab-original")).to_have_attribute("aria-pressed", "true")
+    t1 = after["o"]
+    page.wait_for_timeout(600)
+    assert page.evaluate("aural.players.original.getCurrentTime()") > t1 + 0.3  # still playing
+    page.keyboard.press("b")  # and back with the keyboard
+    assert page.evaluate("aural.active") == "enhanced"
+    # volume
+    page.evaluate("() => { const v = document.getElementById('volume'); v.value = '0.3';"
+                  " v.dispatchEvent(new Event('input')); }")
+    assert abs(page.evaluate("aural.players.enhanced.getVolume()") - 0.3) < 1e-6
+    # time stamps move
+    assert page.locator("#t-cur").text_content() != "0:00.0"
+    assert page.locator("#t-dur").text_content() == "0:10.7"
+    page.click("#play")  # pause
+    assert page.evaluate("aural.players.enhanced.isPlaying()") is False
+    page.click("#stop")
+    assert page.evaluate("aural.players.enhanced.getCurrentTime()") == 0
+    page.screenshot(path=str(tmp_path / "result.png"), full_page=True)
+
+    # download: decodes, same length and rate, not the input
+    with page.expect_download() as dl:
+        page.click("#download")
+    path = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(path)
+    assert dl.value.suggested_filename == "speech_noisy-enhanced.wav"
+    y, sr = sf.read(path, dtype="float32")
+    x, sr0 = sf.read(EXAMPLE, dtype="float32")
+    assert sr == sr0 and y.shape == x.shape
+    assert np.max(np.abs(y - x)) > 0.05
+    assert page.errors == []
+
+    # the narrow (phone) layout has no sideways scrolling
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(400)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    page.screenshot(path=str(tmp_path / "result-phone.png"), full_page=True)
+    print(f"screenshots: {tmp_path}")
+
+
+def test_errors_shown_on_the_page(server, page, tmp_path):
+    page.goto(server + "/")
+    # not audio: refused by decoding, message on the page
+    junk = tmp_path / "episode.mp3"
+    junk.write_bytes(b"not audio, just text\n" * 200)
+    page.set_input_files("#file", str(junk))
+    page.click("#start")
+    err = page.locator("#upload-error")
+    expect(err).to_be_visible(timeout=15_000)
+    expect(err).to_contain_text("not audio")
+    # too large: the page says so before sending anything (limit 5 MB here)
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"\0" * (6 * 1024 * 1024))
+    page.set_input_files("#file", str(big))
+    expect(err).to_contain_text("the limit is 5 MB")
+    expect(page.locator("#start")).to_be_disabled()
+    # a corrupt file that starts well: the job view shows the decoder's complaint
+    with open(EXAMPLE, "rb") as f:
+        data = bytearray(f.read())
+    k = len(data) // 3
+    data[k:] = np.random.default_rng(3).integers(0, 256, len(data) - k, dtype=np.uint8).tobytes()
+    bad = tmp_path / "broken.flac"
+    bad.write_bytes(bytes(data))
+    page.set_input_files("#file", str(bad))
+    page.click("#start")
+    job_err = page.locator("#job-error")
+    expect(job_err).to_be_visible(timeout=30_000)
+    expect(job_err).to_contain_text("cannot be decoded")
+    page.screenshot(path=str(tmp_path / "error.png"), full_page=True)
+    # an unknown job address says the job is gone
+    page.goto(server + "/job/" + "0" * 32)
+    expect(page.locator("#job-error")).to_contain_text("no longer exists")
+    assert page.errors == []
+
+
+def test_cancel_from_the_page(server, page, tmp_path):
+    x, sr = sf.read(EXAMPLE, dtype="float32")
+    long = tmp_path / "long.flac"
+    sf.write(long, np.tile(x, 4), sr)  # 43 s: long enough to cancel part-way
+    page.goto(server + "/")
+    page.set_input_files("#file", str(long))
+    page.click("#start")
+    page.wait_for_function("() => document.getElementById('job-view').dataset.status === 'running' && "
+                           "parseInt(document.getElementById('pct').textContent) > 0", timeout=30_000)
+    page.click("#cancel-btn")
+    expect(page.locator("#stage")).to_have_text("Cancelled", timeout=15_000)
+    expect(page.locator("#result")).to_be_hidden()
+    expect(page.locator("#recent-list .badge.cancelled").first).to_be_visible()
