@@ -26,8 +26,8 @@ __all__ = ["AudioFileError", "AudioInfo", "AudioWriter", "audio_info", "iter_blo
            "read_audio", "write_audio", "process_file", "output_format", "WRITE_FORMATS",
            "DEFAULT_SUBTYPE"]
 
-#: output extension -> libsndfile container format
-WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+#: output extension -> libsndfile container format (W64: WAV with 64-bit sizes, past 4 GB)
+WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".w64": "W64"}
 #: default sample format of written files (24-bit PCM plays everywhere and is transparent)
 DEFAULT_SUBTYPE = "PCM_24"
 
@@ -178,7 +178,7 @@ def output_format(path: str | os.PathLike) -> str:
         return WRITE_FORMATS[ext]
     except KeyError:
         raise AudioFileError(path, f"cannot write {ext or 'files without an extension'}: "
-                                   f"use .wav or .flac") from None
+                                   f"use .wav or .flac (or .w64)") from None
 
 
 class AudioWriter:
@@ -354,8 +354,8 @@ def process_file(proc, src: str | os.PathLike, dst: str | os.PathLike, block: in
     lat = int(proc.latency_samples)
     g = float(10.0 ** (gain_db / 20.0))
     chunk = max(block, (65536 // block) * block)
-    blocks = iter_blocks(src, chunk)
     with AudioWriter(dst, info.sample_rate, info.channels, subtype=subtype, protect=[src]) as w:
+        blocks = iter_blocks(src, chunk)
         skip = lat
         done = 0
         out = np.empty((info.channels, chunk), np.float32)

@@ -112,7 +112,7 @@ def run(args) -> int:
         # pass 2: gain to the target loudness, then the limiter, into the output.
         main, post = _split_limiter(chain)
         folder = os.path.dirname(os.path.abspath(out))
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".pass1.wav",
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".pass1.w64",
                                    dir=folder)
         os.close(fd)
         try:
@@ -127,25 +127,35 @@ def run(args) -> int:
             process_file(main, inp, tmp, block=args.block, subtype="FLOAT", on_block=watch1)
             bar.finish(info.frames)
             measured = mid.lufs
-            if measured is None or measured == float("-inf"):
-                gain = 0.0
+            silent = measured is None or measured == float("-inf")
+            gain = 0.0 if silent else float(args.loudness - measured)
+            from aural.engine.processors import Gain  # registered processor
+            for attempt in range(2):
+                after = LevelMeter(sr, ch, loudness=True)
+                bar = Progress(info.frames, sr, show, "loudness ")
+
+                def watch2(x, y, done, total):
+                    after.add(y)
+                    bar.update(done)
+
+                stage2 = Chain([Gain(name="loudness", gain_db=gain)] + list(post.children),
+                               name="post")
+                w = process_file(stage2, tmp, out, block=args.block, subtype=args.subtype,
+                                 on_block=watch2)
+                bar.finish(info.frames)
+                miss = args.loudness - (after.lufs or float("-inf"))
+                # the limiter took some loudness away: push once more (gain before the limiter)
+                if silent or len(post) == 0 or abs(miss) < 0.2 or attempt == 1:
+                    break
+                gain += miss
+            if silent:
                 note = "output is silent: no loudness gain applied"
             else:
-                gain = float(args.loudness - measured)
                 note = f"loudness gain {gain:+.1f} dB"
-            if len(post) == 0:
-                note += " (no final Limiter in the preset: peaks are not limited)"
-            bar = Progress(info.frames, sr, show, "loudness ")
-
-            def watch2(x, y, done, total):
-                after.add(y)
-                bar.update(done)
-
-            from aural.engine.processors import Gain  # registered processor
-            stage2 = Chain([Gain(name="loudness", gain_db=gain)] + list(post.children), name="post")
-            w = process_file(stage2, tmp, out, block=args.block, subtype=args.subtype,
-                             on_block=watch2)
-            bar.finish(info.frames)
+                if len(post):
+                    note += " before the limiter"
+                else:
+                    note += " (no final Limiter in the preset: peaks are not limited)"
             latency = main.latency_samples + stage2.latency_samples
         finally:
             try:
