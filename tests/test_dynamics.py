@@ -13,12 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from scipy.signal import resample_poly, sosfreqz
-
-from aural.engine.loudness import (block_loudness, integrated_loudness, k_weighting_sos,
-                                   normalize_loudness)
+from aural.engine.loudness import (
+    block_loudness,
+    integrated_loudness,
+    k_weighting_sos,
+    normalize_loudness,
+)
 from aural.engine.processors import Compressor, Limiter
 from helpers import stream, tone
+from scipy.signal import resample_poly, sosfreqz
 
 BLOCKS = [1, 7, 64, 333, 4096]
 RATES = [16000, 44100, 48000, 96000]
