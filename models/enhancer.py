@@ -12,18 +12,22 @@ The model runs on fixed hops of ``model hop`` samples whatever the host block si
 preallocated arrays.  Latency = ``hop - 1`` (host adapter) + the model's own latency
 (0 for WaveNet, ``n_fft - hop`` for the Dual-Step U-Net).  Never imports torch.
 
-The host sample rate must equal the model's (the shipped models are 16 kHz); resample around it
-otherwise.
+At another host rate (8-192 kHz) the stream is resampled to the model's rate and back inside the
+processor (:mod:`aural.models.resample`, causal polyphase FIR, block-size independent); the
+latency then adds both filters' delays and the buffering that keeps block size 1 from starving,
+rounded to whole host samples (exact when host/model rate is an integer).
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from aural.engine.hop import HopProcessor
+from aural.engine.hop import HopFifo, HopProcessor
 from aural.engine.processor import register
 
+from .resample import Resampler
 from .runtime import OnnxStreamer, _providers_for, read_info, resolve_model
 
 __all__ = ["NeuralEnhancer", "DEFAULT_MODEL"]
@@ -53,11 +57,9 @@ class NeuralEnhancer(HopProcessor):
         self.info = read_info(self.model_path)
         self.hop = self.info.hop
         self._streamer: OnnxStreamer | None = None
+        self._resampling = False
 
     def _prepare_hop(self) -> None:
-        if self.sample_rate != self.info.sample_rate:
-            raise ValueError(f"{self.name}: model {self.model!r} runs at {self.info.sample_rate} Hz, "
-                             f"host is {self.sample_rate} Hz (resample to the model rate)")
         s = self._streamer
         if s is None or s.channels != self.channels:
             s = OnnxStreamer(self.model_path, channels=self.channels, provider=self.provider,
@@ -66,6 +68,64 @@ class NeuralEnhancer(HopProcessor):
         s.reset()
         self.hop = s.hop
         self._hbuf = s.audio_in
+        self._resampling = self.sample_rate != self.info.sample_rate
+        if self._resampling:
+            self._prepare_resampling()
+
+    # ------------------------------------------------------------------ host rate != model rate
+    def _prepare_resampling(self) -> None:
+        sr, msr, c, h = self.sample_rate, self.info.sample_rate, self.channels, self.hop
+        g = math.gcd(sr, msr)
+        self._down = Resampler(c, msr // g, sr // g, sr, exact_side="in")
+        self._up = Resampler(c, sr // g, msr // g, msr, exact_side="out")
+        self._mbuf = np.zeros((c, self._down.max_out(self.max_block)), np.float32)
+        self._ubuf = np.zeros((c, self._up.max_out(h)), np.float32)
+        self._mfill = 0
+        self._prefill = self._min_prefill()
+        self._rfifo = HopFifo(c, self._prefill + self.max_block + 2 * self._ubuf.shape[1] + 16)
+        self._rfifo.clear(prefill=self._prefill)
+        exact = self._prefill + self._down.delay + self._up.delay + self.info.latency * sr / msr
+        self._rs_exact_latency = exact
+        self._rs_latency = int(round(exact))
+
+    def _min_prefill(self) -> int:
+        """Least output FIFO prefill so that a stream fed 1 frame at a time never runs dry
+        (larger blocks only deliver earlier)."""
+        d, u, h = self._down, self._up, self.hop
+        horizon = 64 * (h * self.sample_rate // self.info.sample_rate + 1) + 4 * d.M + 1000
+        pos1 = pos2 = 0
+        mcount = produced = 0
+        need = 0
+        for i in range(horizon):
+            k, pos1 = Resampler.count(d.L, d.M, pos1)
+            mcount += k
+            while mcount >= h:
+                mcount -= h
+                for _ in range(h):
+                    k2, pos2 = Resampler.count(u.L, u.M, pos2)
+                    produced += k2
+            need = max(need, i + 1 - produced)
+        return need
+
+    def _process(self, x: np.ndarray, out: np.ndarray) -> None:
+        if not self._resampling:
+            super()._process(x, out)
+            return
+        n = x.shape[1]
+        m = self._down.push(x, self._mbuf)
+        h = self.hop
+        pos = 0
+        while pos < m:
+            k = min(h - self._mfill, m - pos)
+            self._hbuf[:, self._mfill:self._mfill + k] = self._mbuf[:, pos:pos + k]
+            self._mfill += k
+            pos += k
+            if self._mfill == h:
+                y = self._streamer.run()
+                nu = self._up.push(y, self._ubuf)
+                self._rfifo.write(self._ubuf, 0, nu)
+                self._mfill = 0
+        self._rfifo.read(out, 0, n)
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         self._hbuf[...] = x
@@ -74,9 +134,19 @@ class NeuralEnhancer(HopProcessor):
     def _reset_hop(self) -> None:
         if self._streamer is not None:
             self._streamer.reset()
+        if getattr(self, "_resampling", False):
+            self._down.reset()
+            self._up.reset()
+            self._mfill = 0
+            self._rfifo.clear(prefill=self._prefill)
 
     def _hop_latency(self) -> int:
         return self.info.latency
+
+    def _latency(self) -> int:
+        if getattr(self, "_resampling", False):
+            return self._rs_latency
+        return super()._latency()
 
     def to_dict(self) -> dict:
         d = super().to_dict()
