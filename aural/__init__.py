@@ -9,11 +9,10 @@ Every processor class (``aural.Wiener``, ``aural.Limiter``, ...) and the graphs
 ``aural.Chain`` / ``aural.Mix`` are importable from here; ``aural.read_audio`` /
 ``aural.write_audio`` read and write files.
 """
-from aural.engine import Chain, Mix, Param, ParamError, Processor, register  # noqa: F401
+from aural.engine import Chain, Mix, Param, ParamError, Processor, register
 from aural.engine import processors as _processors
-from aural.engine.io import AudioFileError, read_audio, write_audio  # noqa: F401
-from aural.engine.presets import (PresetError, from_dict, list_presets,  # noqa: F401
-                                  load_preset)
+from aural.engine.io import AudioFileError, read_audio, write_audio
+from aural.engine.presets import PresetError, from_dict, list_presets, load_preset
 
 __version__ = "0.1.0"
 

@@ -16,15 +16,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
 
-__all__ = ["AudioFileError", "AudioInfo", "AudioWriter", "audio_info", "iter_blocks",
-           "read_audio", "write_audio", "process_file", "output_format", "WRITE_FORMATS",
-           "DEFAULT_SUBTYPE"]
+__all__ = [
+    "DEFAULT_SUBTYPE",
+    "WRITE_FORMATS",
+    "AudioFileError",
+    "AudioInfo",
+    "AudioWriter",
+    "audio_info",
+    "iter_blocks",
+    "output_format",
+    "process_file",
+    "read_audio",
+    "write_audio",
+]
 
 #: output extension -> libsndfile container format (W64: WAV with 64-bit sizes, past 4 GB)
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".w64": "W64"}
@@ -297,7 +307,7 @@ class AudioWriter:
         if not self.closed:
             self._cleanup()
 
-    def __enter__(self) -> "AudioWriter":
+    def __enter__(self) -> AudioWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

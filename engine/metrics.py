@@ -25,10 +25,20 @@ import math
 
 import numpy as np
 
-__all__ = ["snr_db", "si_sdr", "psnr", "nrmse", "log_spectral_distance", "peak_dbfs",
-           "rms_dbfs", "estimate_snr_db", "snr_from_frame_powers", "detect_hum",
-           "gated_loudness",
-           "LevelMeter"]
+__all__ = [
+    "LevelMeter",
+    "detect_hum",
+    "estimate_snr_db",
+    "gated_loudness",
+    "log_spectral_distance",
+    "nrmse",
+    "peak_dbfs",
+    "psnr",
+    "rms_dbfs",
+    "si_sdr",
+    "snr_db",
+    "snr_from_frame_powers",
+]
 
 _EPS = 1e-20
 FRAME_MS = 20.0

@@ -23,16 +23,27 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .graph import Chain, Mix
 from .params import ParamError
 from .processor import REGISTRY, Processor
 
-__all__ = ["PresetError", "PRESET_DIR", "SHAPING", "from_dict", "load_preset", "list_presets",
-           "preset_description", "read_preset", "apply_settings", "parse_setting",
-           "shaping_only"]
+__all__ = [
+    "PRESET_DIR",
+    "SHAPING",
+    "PresetError",
+    "apply_settings",
+    "from_dict",
+    "list_presets",
+    "load_preset",
+    "parse_setting",
+    "preset_description",
+    "read_preset",
+    "shaping_only",
+]
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -49,7 +60,7 @@ class PresetError(ValueError):
 
 
 def _registry() -> dict[str, type]:
-    import aural.engine.processors  # noqa: F401  (importing registers every processor class)
+    import aural.engine.processors
     try:  # the plugin bridge registers its node types too, when it is there
         import aural.plugins  # noqa: F401
     except Exception:

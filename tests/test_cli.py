@@ -12,13 +12,13 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
-from aural.cli.main import main
 from aural.engine.io import audio_info, read_audio, write_audio
 from aural.engine.loudness import integrated_loudness
 from aural.engine.metrics import estimate_snr_db, si_sdr
 from aural.engine.presets import load_preset, shaping_only
 from conftest import sha256, speech
+
+from aural.cli.main import main
 
 
 def run(capsys, *argv):

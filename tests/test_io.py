@@ -6,10 +6,16 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
-
 from aural.engine import Chain, Processor
-from aural.engine.io import (AudioFileError, AudioWriter, audio_info, iter_blocks, process_file,
-                             read_audio, write_audio)
+from aural.engine.io import (
+    AudioFileError,
+    AudioWriter,
+    audio_info,
+    iter_blocks,
+    process_file,
+    read_audio,
+    write_audio,
+)
 from aural.engine.processors import Gain
 from conftest import sha256
 
@@ -103,10 +109,9 @@ def test_write_is_atomic(tmp_path):
     write_audio(dst, np.full((1, 100), 0.25, np.float32), 8000)
     before = sha256(dst)
     # an error in the middle of a streamed write: old file intact, no temp file
-    with pytest.raises(RuntimeError):
-        with AudioWriter(dst, 8000, 1) as w:
-            w.write(np.zeros((1, 1000), np.float32))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), AudioWriter(dst, 8000, 1) as w:
+        w.write(np.zeros((1, 1000), np.float32))
+        raise RuntimeError("boom")
     assert sha256(dst) == before and _only(tmp_path) == ["out.wav"]
     # a new destination that fails leaves nothing at all
     with pytest.raises(ValueError):

@@ -6,10 +6,19 @@ import math
 
 import numpy as np
 import pytest
-
 from aural.engine.loudness import integrated_loudness
-from aural.engine.metrics import (LevelMeter, detect_hum, estimate_snr_db, log_spectral_distance,
-                                  nrmse, peak_dbfs, psnr, rms_dbfs, si_sdr, snr_db)
+from aural.engine.metrics import (
+    LevelMeter,
+    detect_hum,
+    estimate_snr_db,
+    log_spectral_distance,
+    nrmse,
+    peak_dbfs,
+    psnr,
+    rms_dbfs,
+    si_sdr,
+    snr_db,
+)
 from conftest import speech
 
 RNG = np.random.default_rng(7)

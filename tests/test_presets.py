@@ -6,15 +6,23 @@ import json
 
 import numpy as np
 import pytest
-
-import aural
 from aural.engine import Chain, Mix
 from aural.engine.metrics import estimate_snr_db, si_sdr
-from aural.engine.presets import (PresetError, apply_settings, from_dict, list_presets,
-                                  load_preset, preset_description, read_preset, shaping_only)
+from aural.engine.presets import (
+    PresetError,
+    apply_settings,
+    from_dict,
+    list_presets,
+    load_preset,
+    preset_description,
+    read_preset,
+    shaping_only,
+)
 from aural.engine.processors import Gain
 from conftest import degraded, music, speech
 from helpers import stream
+
+import aural
 
 SHIPPED = ["music", "vinyl", "voice"]
 BLOCKS = [1, 7, 64, 333, 4096]

@@ -10,7 +10,7 @@ from aural.engine.io import AudioFileError
 from aural.engine.params import ParamError
 from aural.engine.presets import PresetError
 
-__all__ = ["CliError", "EXPECTED_ERRORS", "Progress", "fmt_db", "fmt_time", "table"]
+__all__ = ["EXPECTED_ERRORS", "CliError", "Progress", "fmt_db", "fmt_time", "table"]
 
 
 class CliError(Exception):

@@ -8,8 +8,13 @@ import time
 from pathlib import Path
 
 from aural.engine.graph import Chain
-from aural.engine.io import (WRITE_FORMATS, AudioFileError, audio_info, output_format,
-                             process_file)
+from aural.engine.io import (
+    WRITE_FORMATS,
+    AudioFileError,
+    audio_info,
+    output_format,
+    process_file,
+)
 from aural.engine.metrics import LevelMeter
 from aural.engine.presets import apply_settings, load_preset
 from aural.engine.processor import MAX_BLOCK, MAX_RATE, MIN_RATE

@@ -15,14 +15,14 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import aural
 import aural.cli as _pkg
 
 from .common import EXPECTED_ERRORS, CliError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 _NOT_COMMANDS = {"main", "common", "__main__"}
 
