@@ -131,6 +131,13 @@ def test_enhance_compare_download(server, page, tmp_path):
     # volume
     page.evaluate("() => { const v = document.getElementById('volume'); v.value = '0.3';"
                   " v.dispatchEvent(new Event('input')); }")
+    # "Match levels" (on by default) plays the louder track quieter by the loudness difference
+    figs = page.evaluate("aural.job.figures")
+    diff = figs["enhanced"]["loudness_lufs"] - figs["original"]["loudness_lufs"]
+    assert diff > 3.0  # the -16 LUFS target made it louder
+    assert abs(page.evaluate("aural.players.enhanced.getVolume()") - 0.3 * 10 ** (-diff / 20)) < 1e-3
+    assert abs(page.evaluate("aural.players.original.getVolume()") - 0.3) < 1e-6
+    page.uncheck("#match")
     assert abs(page.evaluate("aural.players.enhanced.getVolume()") - 0.3) < 1e-6
     # time stamps move
     assert page.locator("#t-cur").text_content() != "0:00.0"

@@ -175,6 +175,14 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
             return _error(e.description or e.name, e.code or 500)
         return e
 
+    @app.errorhandler(OSError)
+    def _os_error(e: OSError):
+        log.exception("I/O error")
+        import errno
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _error("The server's disk is full: remove old jobs or try later.", 507)
+        return _error("The server could not store or read a file (see its log).", 500)
+
     # ------------------------------------------------------------------ page
     @app.get("/")
     @app.get("/job/<job_id>")

@@ -141,6 +141,10 @@ class JobManager:
         if self._threads:
             return self
         self._stop.clear()
+        with self._lock:
+            for jid, ev in self._cancel.items():
+                if not self._jobs[jid].get("cancel_requested"):
+                    ev.clear()
         for i in range(self.n_workers):
             t = threading.Thread(target=self._worker, name=f"aural-web-worker-{i}", daemon=True)
             t.start()
@@ -335,7 +339,16 @@ class JobManager:
                     self._bump(other)
                 cancel = self._cancel[jid]
                 settings = (job["preset"], job["params"], job["output"], job.get("loudness"))
-            self._run(jid, cancel, *settings)
+            try:
+                self._run(jid, cancel, *settings)
+            except Exception:
+                log.exception("job %s: worker error", jid)
+                with self._lock:
+                    job = self._jobs.get(jid)
+                    if job is not None and job["status"] == "running":
+                        job.update(status="error", error="The server could not finish this job "
+                                   "(see its log).", finished=time.time(), eta_s=None)
+                        self._bump(jid)
 
     def _run(self, jid: str, cancel: threading.Event, preset: str, params: dict,
              output: str, loudness: float | None) -> None:

@@ -438,7 +438,7 @@
     state.playing = false;
     state.ready = { original: false, enhanced: false };
     $("play").classList.remove("playing");
-    for (const id of ["wave-original", "wave-enhanced", "spec-original", "spec-enhanced"]) $(id).textContent = "";
+    for (const id of ["wave-original", "wave-enhanced", "spec-original", "spec-enhanced", "timeline"]) $(id).textContent = "";
   }
 
   async function showResult(j) {
@@ -493,7 +493,10 @@
         url: base + "/audio/" + which,
         peaks: [peaks[which].peaks],
         duration: peaks[which].duration,
-        plugins: [spec],
+        plugins: which === "enhanced"
+          ? [spec, WaveSurfer.Timeline.create({ container: $("timeline"), height: 18,
+              style: { fontSize: "11px", color: "#64748b" } })]
+          : [spec],
       });
       ws.on("ready", () => { state.ready[which] = true; });
       ws.on("interaction", (t) => { syncOthers(which, t); });
@@ -547,10 +550,23 @@
     }
   }
 
+  // gain (<= 1) per track that brings both to the same integrated loudness
+  function matchGains() {
+    const g = { original: 1, enhanced: 1 };
+    const f = state.job && state.job.figures;
+    if (!$("match").checked || !f) return g;
+    const lo = f.original.loudness_lufs, le = f.enhanced.loudness_lufs;
+    if (lo == null || le == null) return g;
+    const d = le - lo;
+    if (d > 0) g.enhanced = Math.pow(10, -d / 20); else g.original = Math.pow(10, d / 20);
+    return g;
+  }
+
   function applyVolume() {
     const v = Number($("volume").value);
+    const g = matchGains();
     for (const [w, ws] of Object.entries(state.players)) {
-      ws.setVolume(v);
+      ws.setVolume(v * g[w]);
       ws.setMuted(w !== state.active);
     }
   }
@@ -594,6 +610,7 @@
   $("track-original").addEventListener("click", () => setActive("original"));
   $("track-enhanced").addEventListener("click", () => setActive("enhanced"));
   $("volume").addEventListener("input", applyVolume);
+  $("match").addEventListener("change", applyVolume);
   document.addEventListener("keydown", (e) => {
     if ($("result").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
     const t = e.target;
