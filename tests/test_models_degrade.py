@@ -1,6 +1,8 @@
 """Degradation simulator and data recipe: each degradation at the requested level (measured)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -9,11 +11,12 @@ from scipy.signal import resample_poly, welch
 from aural.models import degrade as D
 
 SR = 16000
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="module")
 def speech():
-    x, sr = sf.read("tests/data/speech_a.flac", dtype="float32")
+    x, sr = sf.read(DATA / "speech_a.flac", dtype="float32")
     return resample_poly(x[: 2 * sr], 160, 221).astype(np.float32)  # 2 s at 16 kHz
 
 

@@ -3,6 +3,8 @@
 Needs torch (the ``train`` extra) to build and export the models under test."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import subprocess
 import sys
 
@@ -19,6 +21,7 @@ from aural.models.wavenet import WaveNet  # noqa: E402
 from helpers import stream  # noqa: E402
 
 SR = 16000
+DATA = Path(__file__).resolve().parent / "data"
 BLOCKS = [1, 7, 128, 333, 4096]
 
 
@@ -56,7 +59,7 @@ def signal():
     import soundfile as sf
     from scipy.signal import resample_poly
 
-    x, sr = sf.read("tests/data/speech_b.flac", dtype="float32")
+    x, sr = sf.read(DATA / "speech_b.flac", dtype="float32")
     x = resample_poly(x[:sr], 160, 221).astype(np.float32)[:12000]
     rng = np.random.default_rng(0)
     x2 = (0.5 * x + 0.05 * rng.standard_normal(len(x))).astype(np.float32)
@@ -266,3 +269,21 @@ def test_other_host_rates_resample_around_the_model(identity_models, sr, name):
     ne.reset()
     again = stream(ne, x, sr, 333, max_block=4096)
     assert np.array_equal(again, outs[0])
+
+
+def test_chained_models_add_latency(exported, signal):
+    """Seed 000's combined model: a Dual-Step U-Net then a WaveNet in one Chain."""
+    from aural.engine import Chain
+
+    (m1, p1), (m2, p2) = exported["dsunet"], exported["wavenet"]
+    ch = Chain([NeuralEnhancer(model=p1, name="unet"), NeuralEnhancer(model=p2, name="wavenet")])
+    y = stream(ch, signal, SR, 333, max_block=4096)
+    l1, l2 = m1.hop - 1 + m1.latency, m2.hop - 1
+    assert ch.latency_samples == l1 + l2
+    # reference: torch one-pass of both, the second fed what the first processor emits
+    # (its adapter's hop - 1 zeros, then the first model's output)
+    r1 = _torch_ref(m1, signal)
+    fed = np.concatenate([np.zeros((2, m1.hop - 1), np.float32), r1], axis=1)[:, :signal.shape[1]]
+    r2 = _torch_ref(m2, np.ascontiguousarray(fed))
+    a = m2.hop - 1
+    assert np.abs(y[:, a:] - r2[:, :-a]).max() < 1e-4

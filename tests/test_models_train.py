@@ -3,6 +3,8 @@
 Needs torch (the ``train`` extra)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 import os
 
@@ -15,6 +17,7 @@ from aural.models import degrade as D  # noqa: E402
 from aural.models.train import TrainConfig, mrstft_loss, si_sdr, train  # noqa: E402
 
 SR = 16000
+DATA = Path(__file__).resolve().parent / "data"
 
 
 class TinyData:
@@ -26,7 +29,7 @@ class TinyData:
 
         self.clips = []
         for c in "abc":
-            x, sr = sf.read(f"tests/data/speech_{c}.flac", dtype="float32")
+            x, sr = sf.read(DATA / f"speech_{c}.flac", dtype="float32")
             self.clips.append(resample_poly(x, 160, 221).astype(np.float32))
         self.n = int(seconds * SR)
 
