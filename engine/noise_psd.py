@@ -34,8 +34,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["NoiseTracker", "TRACKERS", "track_frame", "track", "expint_e1", "lsa_factor",
-           "LAM", "SPP", "GAM", "NOISE", "SILENCE_POWER"]
+__all__ = ["NoiseTracker", "TRACKERS", "track_frame", "track", "track_spectrum", "SILENCE_POWER"]
 
 TRACKERS = ("mcra", "minstats")
 
@@ -111,40 +110,6 @@ _INV4 = np.array([0.0, 1.0, 1.0 / 2.0, 1.0 / 3.0, 1.0 / 4.0])
 # M(D) of Martin (2001), table 3
 _MD_D = np.array([1, 2, 5, 8, 10, 15, 20, 30, 40, 60, 80, 120, 140, 160], np.float64)
 _MD_M = np.array([0, .26, .48, .58, .61, .668, .705, .762, .8, .841, .865, .89, .9, .91], np.float64)
-
-
-@njit(cache=True, nogil=True, fastmath=_FM)
-def expint_e1(x: float) -> float:
-    """Exponential integral E1(x) for x > 0 (Abramowitz & Stegun 5.1.53 / 5.1.56, rel. err < 5e-5)."""
-    if x <= 0.0:
-        return 50.0
-    if x <= 1.0:
-        return (-math.log(x) - 0.57721566 + x * (0.99999193 + x * (-0.24991055 + x * (
-            0.05519968 + x * (-0.00976004 + x * 0.00107857)))))
-    if x > 60.0:
-        return 0.0
-    num = x * x + 2.334733 * x + 0.250621
-    den = x * x + 3.330657 * x + 1.681534
-    return num / (den * x * math.exp(x))
-
-
-@njit(cache=True, nogil=True, fastmath=_FM)
-def lsa_factor(v: float) -> float:
-    """exp(E1(v) / 2), the factor of the log-spectral amplitude gain over the Wiener gain
-    (G_lsa = xi / (1 + xi) * lsa_factor(v), v = gamma * xi / (1 + xi)).
-
-    Polynomial fits (relative error < 4e-4), no exp/log: for v < 1 through
-    exp((E1(v) + ln v) / 2) / sqrt(v); 1 for v >= 5 (true value < 1.0006)."""
-    if v < 1.0:
-        if v < 1e-12:
-            v = 1e-12
-        f = 0.7493048922 + v * (0.3746860286 + v * (-0.0002280327 + v * (-0.0098164290 + v * 0.0019889448)))
-        return f / math.sqrt(v)
-    if v < 2.5:
-        return 1.5903447533 + v * (-0.8762739205 + v * (0.5426815783 + v * (-0.1594723230 + v * 0.0182558908)))
-    if v < 5.0:
-        return 1.1718992344 + v * (-0.1416529435 + v * (0.0455005989 + v * (-0.0066727576 + v * 0.0003736904)))
-    return 1.0
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
@@ -493,10 +458,22 @@ def track_frame(ch, pw, st, ring, ic, sc, cf, work) -> bool:
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
-def track(pw, st, ring, ic, sc, cf, work) -> None:
-    """Update every channel with pw (channels, n_bins)."""
+def track(pw, active, st, ring, ic, sc, cf, work) -> None:
+    """Update every channel with the power spectra pw (channels, n_bins); active[ch] = 1.0 where
+    the frame was tracked, 0.0 where it was digitally silent."""
     for ch in range(pw.shape[0]):
-        track_frame(ch, pw[ch], st, ring, ic, sc, cf, work)
+        active[ch] = 1.0 if track_frame(ch, pw[ch], st, ring, ic, sc, cf, work) else 0.0
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def track_spectrum(spec, pw, active, st, ring, ic, sc, cf, work) -> None:
+    """pw = |spec|^2 (both (channels, n_bins)), then :func:`track`."""
+    c, b = spec.shape
+    for ch in range(c):
+        for k in range(b):
+            z = spec[ch, k]
+            pw[ch, k] = z.real * z.real + z.imag * z.imag
+    track(pw, active, st, ring, ic, sc, cf, work)
 
 
 def _interp_m(d: float) -> float:
@@ -552,6 +529,18 @@ class NoiseTracker:
         self._v_mcra = max(2, int(round(0.96 / (self._u * hop_s))))
         self._v_ms = max(2, int(round(1.5 / (self._u * hop_s))))
         self.ring = np.zeros((self.channels, 2, self._u, self.n_bins))
+        #: |X|^2 of the last frame and whether it was tracked (1.0) or digitally silent (0.0)
+        self.power = np.zeros((self.channels, self.n_bins))
+        self.active = np.zeros(self.channels)
+        # (channels, n_bins) views the gain kernels read (the field layout stays private here)
+        #: noise PSD estimate after the last frame
+        self.noise = self.st[:, LAM]
+        #: speech-presence probability of the last frame
+        self.presence = self.st[:, SPP]
+        #: a-posteriori SNR of the last frame: |X|^2 / (noise estimate before that frame)
+        self.gamma = self.st[:, GAM]
+        #: 1.0 where the smoothed power says noise only (independent of the bin's own level)
+        self.absence = self.st[:, NOISE]
         self.set_method(method)
 
     def set_method(self, method: str | int) -> None:
@@ -574,6 +563,8 @@ class NoiseTracker:
         return float(self.cf[_NU] * self.cf[_NV] * self.hop / self.sample_rate)
 
     def reset(self) -> None:
+        self.power[:] = 0.0
+        self.active[:] = 0.0
         self.st[:] = 0.0
         self.st[:, LAM] = LAM_FLOOR
         self.ring[:] = _BIG
@@ -583,14 +574,10 @@ class NoiseTracker:
 
     def update(self, power: np.ndarray) -> None:
         """Feed one frame's power spectra (channels, n_bins) float64."""
-        track(power, self.st, self.ring, self.ic, self.sc, self.cf, self.work)
+        self.power[:] = power
+        track(self.power, self.active, self.st, self.ring, self.ic, self.sc, self.cf, self.work)
 
-    @property
-    def noise(self) -> np.ndarray:
-        """Current noise PSD estimate (channels, n_bins), a view."""
-        return self.st[:, LAM]
-
-    @property
-    def presence(self) -> np.ndarray:
-        """Current speech-presence probability (channels, n_bins), a view."""
-        return self.st[:, SPP]
+    def update_spectrum(self, spec: np.ndarray) -> None:
+        """Feed one frame's complex spectra (channels, n_bins) (no allocation)."""
+        track_spectrum(spec, self.power, self.active, self.st, self.ring, self.ic, self.sc,
+                       self.cf, self.work)

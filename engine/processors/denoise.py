@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from ..hop import HopProcessor
-from ..noise_psd import _FM, GAM, NOISE, SPP, TRACKERS, NoiseTracker, lsa_factor, track_frame
+from ..noise_psd import TRACKERS, NoiseTracker
 from ..params import Param
 from ..processor import register
 from ..stft import Stft, default_fft_size
@@ -43,9 +43,35 @@ _G_GAIN = 1     # gain of the current frame
 _G_N = 2
 
 
+#: fast-math flags of the kernels: no NaN/inf assumptions (those checks must survive)
+_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
 @njit(cache=True, nogil=True, fastmath=_FM)
-def _wiener_frame(spec, st, ring, ic, sc, tcf, twork, gs, gcf, pw, scratch) -> None:
-    """Track the noise and apply the suppression gain to spec (channels, bins) in place."""
+def lsa_factor(v: float) -> float:
+    """exp(E1(v) / 2), the factor of the log-spectral amplitude gain over the Wiener gain
+    (G_lsa = xi / (1 + xi) * lsa_factor(v), v = gamma * xi / (1 + xi)).
+
+    Polynomial fits (relative error < 6e-4), no exp/log: for v < 1 through
+    exp((E1(v) + ln v) / 2) / sqrt(v); 1 for v >= 5 (true value < 1.0006)."""
+    if v < 1.0:
+        if v < 1e-12:
+            v = 1e-12
+        f = 0.7493048922 + v * (0.3746860286 + v * (-0.0002280327 + v * (-0.0098164290 + v * 0.0019889448)))
+        return f / math.sqrt(v)
+    if v < 2.5:
+        return 1.5903447533 + v * (-0.8762739205 + v * (0.5426815783 + v * (-0.1594723230 + v * 0.0182558908)))
+    if v < 5.0:
+        return 1.1718992344 + v * (-0.1416529435 + v * (0.0455005989 + v * (-0.0066727576 + v * 0.0003736904)))
+    return 1.0
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _wiener_frame(spec, pw, active, gamma, spp, gs, gcf, scratch) -> None:
+    """Apply the suppression gain to spec (channels, bins) in place.
+
+    pw, active, gamma, spp: the tracker's power, activity, a-posteriori SNR and speech-presence
+    probability of this frame."""
     c, b = spec.shape
     alpha = gcf[_C_ALPHA]
     strength = gcf[_C_STRENGTH]
@@ -55,13 +81,9 @@ def _wiener_frame(spec, st, ring, ic, sc, tcf, twork, gs, gcf, pw, scratch) -> N
     lfloor = math.log(floor)
     inv_strength = 1.0 / strength
     for ch in range(c):
+        on = active[ch] > 0.0
         for k in range(b):
-            z = spec[ch, k]
-            pw[k] = z.real * z.real + z.imag * z.imag
-        # the tracker leaves gamma = |Y|^2 / noise(previous frame) in st[:, GAM]
-        active = track_frame(ch, pw, st, ring, ic, sc, tcf, twork)
-        for k in range(b):
-            gam = st[ch, GAM, k] * inv_strength if active else 0.0
+            gam = gamma[ch, k] * inv_strength if on else 0.0
             if gam > 1e10:
                 gam = 1e10
             g1 = gam - 1.0
@@ -80,7 +102,7 @@ def _wiener_frame(spec, st, ring, ic, sc, tcf, twork, gs, gcf, pw, scratch) -> N
             g = gh
             if rule == 0:
                 # OM-LSA: G = G_lsa^p * G_min^(1-p)
-                p = st[ch, SPP, k]
+                p = spp[ch, k]
                 if p <= 0.0:
                     g = floor
                 elif p < 1.0:
@@ -90,40 +112,52 @@ def _wiener_frame(spec, st, ring, ic, sc, tcf, twork, gs, gcf, pw, scratch) -> N
             if g > 1.0:
                 g = 1.0
             gs[ch, _G_GAIN, k] = g
-            if active:
+            if on:
                 gs[ch, _G_DD, k] = gh * gh * gam
+    zthr = gcf[_C_ZTHR]
+    psi = gcf[_C_PSI]
     if gcf[_C_LINK] > 0.0 and c > 1:
+        # one gain for all channels: the channel mean, smoothed from the summed powers
         inv = 1.0 / c
         for k in range(b):
             s = 0.0
             for ch in range(c):
                 s += gs[ch, _G_GAIN, k]
-            s *= inv
-            for ch in range(c):
-                gs[ch, _G_GAIN, k] = s
-    zthr = gcf[_C_ZTHR]
-    psi = gcf[_C_PSI]
-    for ch in range(c):
-        if zthr > 0.0 and psi > 0.0:
-            # Esch & Vary (2009): in frames where the filter passes little power (noise only),
-            # smooth the gain over frequency with a width growing as the passed power falls;
-            # isolated gain peaks (musical tones) are diluted, speech frames are untouched.
-            num = 0.0
-            den = 0.0
+            gs[0, _G_GAIN, k] = s * inv
+        _musical_smooth(gs[0, _G_GAIN], pw, 0, c, zthr, psi, scratch)
+        for ch in range(c):
             for k in range(b):
-                z = spec[ch, k]
-                pk = z.real * z.real + z.imag * z.imag
-                gk = gs[ch, _G_GAIN, k]
-                num += gk * gk * pk
-                den += pk
-            if den > 0.0:
-                zeta = num / den
-                if zeta < zthr:
-                    n = int((1.0 - zeta / zthr) * psi + 0.5)
-                    if n > 0:
-                        _box_smooth(gs[ch, _G_GAIN], scratch, n)
+                g = gs[0, _G_GAIN, k]
+                gs[ch, _G_GAIN, k] = g
+                spec[ch, k] *= g
+        return
+    for ch in range(c):
+        _musical_smooth(gs[ch, _G_GAIN], pw, ch, ch + 1, zthr, psi, scratch)
         for k in range(b):
             spec[ch, k] *= gs[ch, _G_GAIN, k]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _musical_smooth(g, pw, c0: int, c1: int, zthr: float, psi: float, scratch) -> None:
+    """Esch & Vary (2009): in frames where the filter passes little power (noise only), smooth
+    the gain g over frequency with a width growing as the passed power falls.  Isolated gain
+    peaks (musical tones) are diluted; speech frames, which pass more power, are untouched.
+    The passed power is measured on the channels c0..c1-1 of pw."""
+    if zthr <= 0.0 or psi <= 0.0:
+        return
+    b = g.shape[0]
+    num = 0.0
+    den = 0.0
+    for ch in range(c0, c1):
+        for k in range(b):
+            num += g[k] * g[k] * pw[ch, k]
+            den += pw[ch, k]
+    if den > 0.0:
+        zeta = num / den
+        if zeta < zthr:
+            n = int((1.0 - zeta / zthr) * psi + 0.5)
+            if n > 0:
+                _box_smooth(g, scratch, n)
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
@@ -166,8 +200,8 @@ _DB_PER_NEPER2 = 10.0 / math.log(10.0)
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
-def _gate_frame(spec, st, ring, ic, sc, tcf, twork, gt, kcf, norm, pw, scratch) -> None:
-    """Spectral gating of spec (channels, bins) in place with tracked noise statistics."""
+def _gate_frame(spec, active, gamma, absence, gt, kcf, norm, scratch) -> None:
+    """Spectral gating of spec (channels, bins) in place with the tracker's statistics."""
     c, b = spec.shape
     nstd = kcf[_K_NSTD]
     thr = kcf[_K_THR]
@@ -177,24 +211,22 @@ def _gate_frame(spec, st, ring, ic, sc, tcf, twork, gt, kcf, norm, pw, scratch) 
     nf = int(kcf[_K_NF])
     rate = kcf[_K_STAT]
     for ch in range(c):
+        on = active[ch] > 0.0
+        # raw mask: the bin is above the noise mean + n_std * noise std (all in dB, relative to
+        # the tracked noise PSD); the statistics are learned where the tracker's smoothed power
+        # says noise only (not from the bin's own level, which would truncate the distribution)
         for k in range(b):
-            z = spec[ch, k]
-            pw[k] = z.real * z.real + z.imag * z.imag
-        active = track_frame(ch, pw, st, ring, ic, sc, tcf, twork)
-        # raw mask: the bin is above the noise mean + n_std * noise std (all in dB); the noise
-        # statistics are learned where the tracker finds no speech (weight 1 - p)
-        for k in range(b):
-            if not active:
+            if not on:
                 gt[ch, _T_RAW, k] = 0.0
                 continue
-            gam = st[ch, GAM, k]
+            gam = gamma[ch, k]
             if gam < 1e-30:
                 gam = 1e-30
             d = _DB_PER_NEPER2 * math.log(gam)
             m = gt[ch, _T_MEAN, k]
             var = gt[ch, _T_VAR, k]
             gt[ch, _T_RAW, k] = 1.0 if d > m + nstd * math.sqrt(var) + thr else 0.0
-            w = rate * st[ch, NOISE, k]
+            w = rate * absence[ch, k]
             if w > 0.0:
                 dev = d - m
                 if dev > 30.0:
@@ -286,7 +318,6 @@ class _SpectralDenoiser(HopProcessor):
         nb = self.stft.n_bins
         self.tracker = NoiseTracker(self.channels, nb, self.hop, self.sample_rate,
                                     int(self.v("tracker")))
-        self._pw = np.zeros(nb)
         self._w1 = np.zeros(nb + 1)
         self._hop_s = self.hop / float(self.sample_rate)
 
@@ -398,8 +429,8 @@ class Wiener(_SpectralDenoiser):
             self._gcf[_C_STRENGTH] = self._strength.step()
         spec = self.stft.analyze(x)
         t = self.tracker
-        _wiener_frame(spec, t.st, t.ring, t.ic, t.sc, t.cf, t.work, self._gs, self._gcf,
-                      self._pw, self._w1)
+        t.update_spectrum(spec)
+        _wiener_frame(spec, t.power, t.active, t.gamma, t.presence, self._gs, self._gcf, self._w1)
         self.stft.synthesize(out)
 
 
@@ -483,6 +514,6 @@ class SpectralGate(_SpectralDenoiser):
             self._kcf[_K_FLOOR] = self._floor.step()
         spec = self.stft.analyze(x)
         t = self.tracker
-        _gate_frame(spec, t.st, t.ring, t.ic, t.sc, t.cf, t.work, self._gt, self._kcf,
-                    self._norm, self._pw, self._w1)
+        t.update_spectrum(spec)
+        _gate_frame(spec, t.active, t.gamma, t.absence, self._gt, self._kcf, self._norm, self._w1)
         self.stft.synthesize(out)
