@@ -111,6 +111,8 @@ def test_page_assets_and_presets(client):
     assert "wiener.floor_db" in addrs and "limiter.bypass" in addrs
     floor = next(c for c in voice["controls"] if c["address"] == "wiener.floor_db")
     assert floor["unit"] == "dB" and floor["min"] < floor["value"] < floor["max"]
+    assert floor["main"] is True
+    assert next(c for c in voice["controls"] if c["address"] == "wiener.dd_alpha")["main"] is False
     cfg = client.get("/api/config").get_json()
     assert cfg["max_upload_bytes"] == 500 * 1024 * 1024 and {o["id"] for o in cfg["outputs"]} == {"wav", "flac"}
 

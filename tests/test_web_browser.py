@@ -209,9 +209,24 @@ def test_cancel_from_the_page(server, page, tmp_path):
     sf.write(long, np.tile(x, 4), sr)  # 43 s: long enough to cancel part-way
     page.goto(server + "/")
     page.set_input_files("#file", str(long))
+    # adjust the preset: a stronger noise floor, the presence EQ off, one 'all settings' value
+    page.click("#adjust summary")
+    expect(page.locator("input[data-address='wiener.dd_alpha']")).to_be_hidden()
+    page.click("#more-controls")
+    expect(page.locator("input[data-address='wiener.dd_alpha']")).to_be_visible()
+    page.evaluate("""() => { const r = document.querySelector("input[data-address='wiener.floor_db']");
+        r.value = r.min; r.dispatchEvent(new Event('input')); }""")
+    page.uncheck("input[data-address='presence.bypass']")
+    expect(page.locator("#adjust-count")).to_have_text("(2 changed)")
+    page.select_option("#loudness", "off")
     page.click("#start")
     page.wait_for_function("() => document.getElementById('job-view').dataset.status === 'running' && "
                            "parseInt(document.getElementById('pct').textContent) > 0", timeout=30_000)
+    job = page.evaluate("aural.job")
+    assert job["params"]["presence.bypass"] is True
+    floor = job["params"]["wiener.floor_db"]
+    assert floor <= -40, floor  # the slider's lowest value
+    assert job["loudness"] is None
     page.click("#cancel-btn")
     expect(page.locator("#stage")).to_have_text("Cancelled", timeout=15_000)
     expect(page.locator("#result")).to_be_hidden()

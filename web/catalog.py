@@ -5,8 +5,10 @@ Only the shipped presets (``aural.engine.presets.list_presets()``) can be named 
 loader also accepts file paths, and no path from a user may touch the file system.
 
 Controls are the typed parameters of the preset's nodes, addressed ``node.param`` (the same
-addresses as ``aural process --set``).  A preset may list its main controls under a top-level
-``"controls"`` key (a list of addresses); without one every parameter is offered, grouped by node.
+addresses as ``aural enhance --set``), plus each node's ``bypass``.  Every control is offered;
+the ``main`` ones are shown first on the page (the rest behind "all settings"): a preset's
+top-level ``"controls"`` list of addresses when it has one, else the parameters in :data:`MAIN`
+for the node's type, else the first two numeric parameters of an unknown type.
 """
 from __future__ import annotations
 
@@ -17,6 +19,18 @@ from typing import Any
 from aural.engine import Chain, ParamError, Processor
 
 __all__ = ["FALLBACK", "CatalogError", "build_chain", "describe_presets", "preset_names"]
+
+#: processor type -> the parameters a person most often adjusts
+MAIN = {
+    "Butterworth": ("cutoff_hz",),
+    "Compressor": ("threshold_db", "ratio", "makeup_db"),
+    "DeClick": ("threshold",),
+    "Gain": ("gain_db",),
+    "Limiter": ("ceiling_db",),
+    "ParametricEQ": ("freq_hz", "gain_db"),
+    "SpectralGate": ("reduction_db", "threshold_db"),
+    "Wiener": ("floor_db", "strength"),
+}
 
 #: used only while no preset ships (development): a plain level change.
 FALLBACK = "level"
@@ -63,21 +77,21 @@ def _controls(chain: Chain, wanted: list[str] | None) -> list[dict]:
         if isinstance(node, Chain):
             continue
         bypass = f"{path}.bypass"
-        if wanted is None or bypass in wanted:
-            out.append({"name": "bypass", "kind": "bool", "unit": "", "min": 0.0, "max": 1.0,
-                        "default": False, "doc": f"skip {path}", "address": bypass,
-                        "node": path, "scale": "linear", "value": node.bypass})
-        for p in node.param_specs():
+        out.append({"name": "bypass", "kind": "bool", "unit": "", "min": 0.0, "max": 1.0,
+                    "default": False, "doc": f"skip {path}", "address": bypass,
+                    "node": path, "type": type(node).__name__, "scale": "linear",
+                    "value": node.bypass, "main": True})
+        specs = node.param_specs()
+        main = MAIN.get(type(node).__name__)
+        if main is None:
+            main = tuple(p.name for p in specs if p.kind in ("float", "int"))[:2]
+        for p in specs:
             addr = f"{path}.{p.name}"
-            if wanted is not None and addr not in wanted:
-                continue
             d = p.describe()
-            d.update(address=addr, node=path, scale=p.scale, value=node.get(p.name),
-                     min=_num(d["min"]), max=_num(d["max"]))
+            d.update(address=addr, node=path, type=type(node).__name__, scale=p.scale,
+                     value=node.get(p.name), min=_num(d["min"]), max=_num(d["max"]),
+                     main=(addr in wanted) if wanted is not None else p.name in main)
             out.append(d)
-    if wanted is not None:
-        order = {a: i for i, a in enumerate(wanted)}
-        out.sort(key=lambda c: order[c["address"]])
     return out
 
 

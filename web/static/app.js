@@ -213,9 +213,15 @@
       box.append(title);
       for (const c of controls) {
         if (c.name === "bypass") continue;
-        box.append(renderControl(c));
+        const ctl = renderControl(c);
+        if (!c.main) ctl.classList.add("extra");
+        box.append(ctl);
       }
     }
+    const extra = p.controls.filter((c) => !c.main).length;
+    const more = $("more-controls");
+    more.hidden = extra === 0;
+    more.textContent = box.classList.contains("all") ? "Show fewer settings" : "Show all settings (" + extra + " more)";
     updateAdjustCount();
   }
 
@@ -256,6 +262,10 @@
   }
 
   $("reset-controls").addEventListener("click", () => state.preset && selectPreset(state.preset));
+  $("more-controls").addEventListener("click", () => {
+    $("controls").classList.toggle("all");
+    renderControls();
+  });
 
   // ------------------------------------------------------------------ submitting
   $("upload-form").addEventListener("submit", (e) => {
