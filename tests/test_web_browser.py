@@ -170,10 +170,13 @@ def test_enhance_compare_download(server, page, tmp_path):
 
 def test_errors_shown_on_the_page(server, page, tmp_path):
     page.goto(server + "/")
-    # not audio: refused by decoding, message on the page
-    junk = tmp_path / "episode.mp3"
-    junk.write_bytes(b"not audio, just text\n" * 200)
-    page.set_input_files("#file", str(junk))
+    # not audio, dropped on the drop zone: refused by decoding, message on the page
+    page.evaluate("""() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["not audio, just text\\n".repeat(200)], "episode.mp3", {type: "audio/mpeg"}));
+      document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true}));
+    }""")
+    expect(page.locator("#file-name")).to_have_text("episode.mp3")
     page.click("#start")
     err = page.locator("#upload-error")
     expect(err).to_be_visible(timeout=15_000)
