@@ -1,0 +1,688 @@
+"""De-click: removes clicks and crackle (vinyl, shellac 78s, digital glitches) by AR modelling.
+
+Method (Vaseghi & Rayner / Godsill & Rayner, the classic "LSAR" restorer):
+
+1. Every hop an all-pole (AR) model of order ``p`` (20..32, by sample rate) is fitted per channel to
+   the most recent ~25 ms (Hann-windowed autocorrelation, Levinson-Durbin).
+2. The signal is filtered by the prediction-error filter A(z) and then by A(1/z) (the two-sided,
+   "matched" residual ``eps = A(z)A(1/z) x / r_a(0)``).  For a clean signal it is a weak, almost
+   white sequence; an impulsive disturbance shows up as a sharp peak centred on the click.
+3. A sample is a click candidate when ``|eps| > threshold * sigma`` where sigma is the robust
+   scale of eps (1.4826 * median |eps| over the analysis window).  Candidates closer than a few
+   samples are joined, widened by a small pad, and the run is left alone when it is longer than
+   ``max_click_ms`` (a musical transient or a scratch too long to interpolate).
+4. The samples of each click are replaced by the least-squares AR interpolation (Janssen et al.
+   1986): the values that minimise the prediction-error energy given ``p`` known samples on both
+   sides.  Clicks closer than ``p`` samples are solved jointly.  The normal matrix is a band of
+   width ``p`` (a sub-matrix of the Toeplitz autocorrelation of the AR coefficients), solved by a
+   banded Cholesky in O(n p^2).
+
+Everything runs in fixed hops (``HopProcessor``), so the output is independent of the host block
+size.  A click may only be repaired when ``p`` samples after it are known: the processor looks
+ahead ``max(max_click_ms) + p + a few`` samples, declared as latency (about 10 ms at 48 kHz).
+
+The AR kernels here (fit, residuals, banded LSAR solve, median) are shared with DeClip.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..hop import HopProcessor
+from ..params import Param
+from ..processor import register
+
+__all__ = ["DeClick"]
+
+#: the longest click the look-ahead is sized for (top of the max_click_ms range)
+MAX_CLICK_MS_LIMIT = 4.0
+#: eps below this fraction of the signal's RMS is never a click (-50 dB)
+REL_FLOOR = 10.0 ** (-50.0 / 20.0)
+
+
+def ar_order(sample_rate: int) -> int:
+    """AR model order used for a sample rate (20 at <= 30 kHz, up to 32 at 48 kHz and above)."""
+    return int(min(32, max(20, round(sample_rate / 1500.0))))
+
+
+# --------------------------------------------------------------------------- shared AR kernels
+@njit(cache=True, nogil=True)
+def ar_fit(xb, start, n, win, wtmp, p, r, a, atmp) -> float:
+    """Fit an AR(p) model to xb[start:start+n] (Hann window ``win`` of length n).
+
+    Writes the prediction-error filter a[0..p] (a[0] = 1) and returns the prediction-error power
+    of the windowed data (divide by sum(win^2) for the innovation variance); 0.0 (and a white
+    model a = [1, 0, ...]) for a (near) silent window."""
+    for i in range(n):
+        wtmp[i] = xb[start + i] * win[i]
+    for k in range(p + 1):
+        s = 0.0
+        for i in range(n - k):
+            s += wtmp[i] * wtmp[i + k]
+        r[k] = s
+    a[0] = 1.0
+    for i in range(1, p + 1):
+        a[i] = 0.0
+    if not (r[0] > 1e-20 * n):
+        return 0.0
+    # white-noise correction keeps the recursion well conditioned on pure tones
+    r0 = r[0] * (1.0 + 1e-9)
+    err = r0
+    for i in range(1, p + 1):
+        acc = r[i]
+        for j in range(1, i):
+            acc += a[j] * r[i - j]
+        k = -acc / err
+        if k >= 1.0 or k <= -1.0:
+            break
+        for j in range(1, i):
+            atmp[j] = a[j] + k * a[i - j]
+        for j in range(1, i):
+            a[j] = atmp[j]
+        a[i] = k
+        err *= 1.0 - k * k
+        if err <= r0 * 1e-14:
+            break
+    return err
+
+
+@njit(cache=True, nogil=True)
+def ar_coef_autocorr(a, p, ra) -> None:
+    """ra[d] = sum_k a[k] a[k+d], d = 0..p (autocorrelation of the prediction-error filter)."""
+    for d in range(p + 1):
+        s = 0.0
+        for k in range(p + 1 - d):
+            s += a[k] * a[k + d]
+        ra[d] = s
+
+
+@njit(cache=True, nogil=True)
+def forward_residual(xb, a, p, ef, lo, hi) -> None:
+    """ef[n] = sum_i a[i] xb[n-i] for n in [lo, hi) (needs lo >= p)."""
+    for n in range(lo, hi):
+        s = 0.0
+        for i in range(p + 1):
+            s += a[i] * xb[n - i]
+        ef[n] = s
+
+
+@njit(cache=True, nogil=True)
+def twosided_residual(ef, a, p, inv_ra0, eps, lo, hi) -> None:
+    """eps[n] = sum_i a[i] ef[n+i] / ra[0] for n in [lo, hi) (needs ef up to hi+p-1)."""
+    for n in range(lo, hi):
+        s = 0.0
+        for i in range(p + 1):
+            s += a[i] * ef[n + i]
+        eps[n] = s * inv_ra0
+
+
+@njit(cache=True, nogil=True)
+def backward_residual(xb, a, p, eb, lo, hi) -> None:
+    """eb[n] = sum_i a[i] xb[n+i] for n in [lo, hi) (needs hi+p <= len(xb))."""
+    for n in range(lo, hi):
+        s = 0.0
+        for i in range(p + 1):
+            s += a[i] * xb[n + i]
+        eb[n] = s
+
+
+@njit(cache=True, nogil=True)
+def median_inplace(v, n) -> float:
+    """Median of v[:n] by quickselect (reorders v; deterministic middle pivot)."""
+    if n <= 0:
+        return 0.0
+    kth = n // 2
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        pivot = v[(lo + hi) // 2]
+        i = lo
+        j = hi
+        while i <= j:
+            while v[i] < pivot:
+                i += 1
+            while v[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = v[i]
+                v[i] = v[j]
+                v[j] = t
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            break
+    return v[kth]
+
+
+@njit(cache=True, nogil=True)
+def lsar_solve(xb, pos, n, ra, p, mask, lb, rhs, sol) -> bool:
+    """Least-squares AR interpolation of the samples xb[pos[:n]] (mask[pos] == 1 marks unknowns).
+
+    Solves sum_{j in U} ra(i-j) x_j = -sum_{j not in U} ra(i-j) x_j by banded Cholesky
+    (lb: (>=n, p+1) scratch).  The solution is left in sol[:n]; returns False if it failed."""
+    size = xb.shape[0]
+    for i in range(n):
+        pi = pos[i]
+        s = 0.0
+        for d in range(-p, p + 1):
+            q = pi + d
+            if q < 0 or q >= size or mask[q] != 0:
+                continue
+            s -= ra[abs(d)] * xb[q]
+        rhs[i] = s
+    lam = 1e-9 * ra[0] + 1e-30
+    for i in range(n):
+        j0 = i - p
+        if j0 < 0:
+            j0 = 0
+        for j in range(j0, i + 1):
+            dp = pos[i] - pos[j]
+            m = ra[dp] if dp <= p else 0.0
+            if i == j:
+                m += lam
+            s = m
+            for k in range(j0, j):
+                s -= lb[i, i - k] * lb[j, j - k]
+            if i == j:
+                if not (s > 1e-300):
+                    return False
+                lb[i, 0] = math.sqrt(s)
+            else:
+                lb[i, i - j] = s / lb[j, 0]
+    for i in range(n):
+        s = rhs[i]
+        k0 = i - p
+        if k0 < 0:
+            k0 = 0
+        for k in range(k0, i):
+            s -= lb[i, i - k] * sol[k]
+        sol[i] = s / lb[i, 0]
+    for i in range(n - 1, -1, -1):
+        s = sol[i]
+        k1 = i + p + 1
+        if k1 > n:
+            k1 = n
+        for k in range(i + 1, k1):
+            s -= lb[k, k - i] * sol[k]
+        sol[i] = s / lb[i, 0]
+    for i in range(n):
+        if not np.isfinite(sol[i]):
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def shift_in(buf, hop, h) -> None:
+    """Shift every channel of buf (C, M) left by h and append hop (C, h)."""
+    c, m = buf.shape
+    for ch in range(c):
+        for i in range(m - h):
+            buf[ch, i] = buf[ch, i + h]
+        for i in range(h):
+            buf[ch, m - h + i] = hop[ch, i]
+
+
+# --------------------------------------------------------------------------- de-click kernel
+@njit(cache=True, nogil=True)
+def _cluster_end(eps, start, lim, thr, g):
+    """From a trigger at ``start`` follow triggers separated by <= g samples.
+
+    Returns (last trigger, closed) where closed means g quiet samples were seen after it."""
+    c1 = start
+    m = start + 1
+    while m < lim and m - c1 <= g:
+        if abs(eps[m]) > thr:
+            c1 = m
+        m += 1
+    return c1, (m - c1 > g)
+
+
+@njit(cache=True, nogil=True)
+def _refresh(xb, a, p, inv_ra0, ef, eps, lo, hi, s0, lim, m_len) -> None:
+    """Recompute ef and eps after xb[lo:hi] changed."""
+    hf = hi + p
+    if hf > m_len:
+        hf = m_len
+    forward_residual(xb, a, p, ef, lo, hf)
+    le = lo - p
+    if le < s0:
+        le = s0
+    he = hi + p
+    if he > lim:
+        he = lim
+    twosided_residual(ef, a, p, inv_ra0, eps, le, he)
+
+
+@njit(cache=True, nogil=True)
+def _fwd_at(xb, a, p, q) -> float:
+    s = 0.0
+    for i in range(p + 1):
+        s += a[i] * xb[q - i]
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol) -> bool:
+    """LSAR-interpolate the contiguous span xb[u0..u1] in place (Cholesky factor left in lb)."""
+    nu = u1 - u0 + 1
+    for i in range(nu):
+        pos[i] = u0 + i
+        mask[u0 + i] = 1
+    ok = lsar_solve(xb, pos, nu, ra, p, mask, lb, rhs, sol)
+    for i in range(nu):
+        mask[u0 + i] = 0
+    if ok:
+        for i in range(nu):
+            xb[u0 + i] = sol[i]
+    return ok
+
+
+@njit(cache=True, nogil=True)
+def _gain_add(xb, ra, p, lb, wv, u0, u1, q) -> float:
+    """Drop of the prediction-error energy if sample q (outside the solved span u0..u1) were
+    made unknown too: g_q^2 / (r_a(0) - r_qS R_SS^-1 r_Sq) with g_q = (R x)_q."""
+    gq = 0.0
+    for d in range(-p, p + 1):
+        gq += ra[abs(d)] * xb[q + d]
+    n = u1 - u0 + 1
+    if q > u1:
+        i0 = q - p - u0
+        if i0 < 0:
+            i0 = 0
+    else:
+        i0 = 0
+    ss = 0.0
+    for i in range(i0, n):
+        dd = q - (u0 + i)
+        if dd < 0:
+            dd = -dd
+        bi = ra[dd] if dd <= p else 0.0
+        k0 = i - p
+        if k0 < i0:
+            k0 = i0
+        for k in range(k0, i):
+            bi -= lb[i, i - k] * wv[k]
+        w = bi / lb[i, 0]
+        wv[i] = w
+        ss += w * w
+    schur = ra[0] * (1.0 + 1e-9) - ss
+    if schur < 1e-12 * ra[0]:
+        schur = 1e-12 * ra[0]
+    return gq * gq / schur
+
+
+@njit(cache=True, nogil=True)
+def _inv_diag_first(lb, p, n, wv) -> float:
+    """[M^-1]_00 from the band Cholesky factor (solve L z = e_0)."""
+    ss = 0.0
+    for i in range(n):
+        bi = 1.0 if i == 0 else 0.0
+        k0 = i - p
+        if k0 < 0:
+            k0 = 0
+        for k in range(k0, i):
+            bi -= lb[i, i - k] * wv[k]
+        z = bi / lb[i, 0]
+        wv[i] = z
+        ss += z * z
+    return ss
+
+
+@njit(cache=True, nogil=True)
+def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol, orig, wv, c0,
+                    c1, lo_min, s0, lim, m_len, lmax, gl, sig_e, t_add, t_rm):
+    """Find the extent of the click behind the eps cluster [c0, c1] and repair it.
+
+    ad/ef/eps: the detection model and its residuals (refreshed here after a change);
+    ai/ra: the interpolation model (fitted to clean past samples) and its coefficient
+    autocorrelation.
+
+    The span starts at the strongest sample and is grown, then trimmed, by a likelihood test:
+    a sample joins when making it unknown lowers the prediction-error energy of the LSAR solution
+    by more than (t_add sigma_e)^2 (a clean sample lowers it by ~sigma_e^2), and an edge sample
+    is given back when fixing it to its observed value raises the energy by less than
+    (t_rm sigma_e)^2.  Returns (start, one past the end) of the repaired span, (-1, end) when
+    nothing needed repair, or (0, 0) when the click was left alone (longer than lmax or
+    unsolvable; the samples are restored)."""
+    pk = c0
+    best = 0.0
+    for q in range(c0, c1 + 1):
+        v = abs(eps[q])
+        if v > best:
+            best = v
+            pk = q
+    hi_max = m_len - p - 1
+    if pk < lo_min or pk > hi_max:
+        return 0, 0
+    sv0 = pk - lmax - gl
+    if sv0 < lo_min:
+        sv0 = lo_min
+    sv1 = pk + lmax + gl + 1
+    if sv1 > hi_max + 1:
+        sv1 = hi_max + 1
+    for q in range(sv0, sv1):
+        orig[q - sv0] = xb[q]
+    # local innovation scale just before the cluster (ef there does not see the click yet;
+    # loud passages have a larger one than the window's median)
+    se = sig_e
+    hi_l = c0 - 2
+    lo_l = hi_l - 2 * p
+    if lo_l < p:
+        lo_l = p
+    if hi_l > lo_l:
+        acc = 0.0
+        for q in range(lo_l, hi_l):
+            v = _fwd_at(xb, ai, p, q)
+            acc += v * v
+        sl = math.sqrt(acc / (hi_l - lo_l))
+        if sl > se:
+            se = sl
+    lim_add = t_add * t_add * se * se
+    lim_rm = t_rm * t_rm * se * se
+    u0 = pk
+    u1 = pk
+    ok = False
+    grown = False
+    for it in range(64):
+        if u1 - u0 + 1 > lmax:
+            break
+        ok = _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol)
+        if not ok:
+            break
+        n1 = u1
+        q1 = u1 + gl
+        if q1 > hi_max:
+            q1 = hi_max
+        for q in range(u1 + 1, q1 + 1):
+            if _gain_add(xb, ra, p, lb, wv, u0, u1, q) > lim_add:
+                n1 = q
+        n0 = u0
+        q0 = u0 - gl
+        if q0 < lo_min:
+            q0 = lo_min
+        for q in range(u0 - 1, q0 - 1, -1):
+            if _gain_add(xb, ra, p, lb, wv, u0, u1, q) > lim_add:
+                n0 = q
+        if n0 == u0 and n1 == u1:
+            grown = True
+            break
+        for q in range(n0, u0):
+            xb[q] = orig[q - sv0]
+        for q in range(u1 + 1, n1 + 1):
+            xb[q] = orig[q - sv0]
+        u0 = n0
+        u1 = n1
+    if not (ok and grown):
+        for q in range(sv0, sv1):
+            xb[q] = orig[q - sv0]
+        _refresh(xb, ad, p, inv_ra0, ef, eps, sv0, sv1, s0, lim, m_len)
+        return 0, 0
+    a0 = u0
+    a1 = u1
+    for it in range(64):
+        n = u1 - u0 + 1
+        d1 = orig[u1 - sv0] - xb[u1]
+        rm1 = d1 * d1 * lb[n - 1, 0] * lb[n - 1, 0] < lim_rm
+        rm0 = False
+        if n > 1:
+            d0 = orig[u0 - sv0] - xb[u0]
+            rm0 = d0 * d0 / _inv_diag_first(lb, p, n, wv) < lim_rm
+        if not (rm0 or rm1):
+            break
+        if rm1:
+            xb[u1] = orig[u1 - sv0]
+            u1 -= 1
+        if rm0:
+            xb[u0] = orig[u0 - sv0]
+            u0 += 1
+        if u1 < u0:
+            break
+        if not _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol):
+            for q in range(u0, u1 + 1):
+                xb[q] = orig[q - sv0]
+            u1 = u0 - 1
+            break
+    if u1 >= u0:
+        # safety: an interpolation far outside the envelope of its surroundings is a model that
+        # does not fit (not a click we can repair): leave it
+        env = 0.0
+        for q in range(u0 - p, u1 + p + 1):
+            if q < u0 or q > u1:
+                if abs(xb[q]) > env:
+                    env = abs(xb[q])
+        big = False
+        for q in range(u0, u1 + 1):
+            if abs(xb[q]) > 2.0 * env + 1e-9:
+                big = True
+        if big:
+            for q in range(sv0, sv1):
+                xb[q] = orig[q - sv0]
+            _refresh(xb, ad, p, inv_ra0, ef, eps, sv0, sv1, s0, lim, m_len)
+            return 0, 0
+    _refresh(xb, ad, p, inv_ra0, ef, eps, a0, a1 + 1, s0, lim, m_len)
+    if u1 < u0:
+        return -1, a1 + 1  # nothing to repair after all: a false alarm, the signal is intact
+    return u0, u1 + 1
+
+
+@njit(cache=True, nogil=True)
+def declick_hop(hop_in, hop_out, buf, ef, eps, absb, win, wtmp, r, ad, ai, atmp, rad, ra, pos,
+                mask, orig, wv, lb, rhs, sol, ist, stats, p, na, la, lmax, g, gl, threshold,
+                rel_floor, t_add, t_rm, k_shadow) -> None:
+    """One hop of the de-clicker for every channel.
+
+    buf (C, M): input history (float64, repaired in place).  The hop written out is
+    D = buf[:, M-la-h : M-la].  Two AR models per hop: the detection model ``ad`` on the newest na
+    samples (it knows the material being examined, so a new note is no "click"), and the
+    interpolation model ``ai`` on the na samples before D (final and repaired already, so a click
+    never shapes the model that repairs it).  ist[ch, 0]: last buffer index already handled,
+    ist[ch, 1]: 1 while following a long event that is left alone.  stats[0]: repaired clicks,
+    stats[1]: events left alone."""
+    nch, h = hop_in.shape
+    m_len = buf.shape[1]
+    shift_in(buf, hop_in, h)
+    d_end = m_len - la
+    d_start = d_end - h
+    lim = m_len - p
+    s_lo = d_start - na // 2        # residuals (and their robust scale) from here on
+    span_max = lmax + 2 * p         # eps side lobes reach p samples each side of a click
+    for ch in range(nch):
+        xb = buf[ch]
+        busy = ist[ch, 0] - h
+        if busy < -1:
+            busy = -1
+        skipping = ist[ch, 1]
+        n_first = d_start
+        if n_first <= busy:
+            n_first = busy + 1
+        ar_fit(xb, m_len - na, na, win, wtmp, p, r, ad, atmp)
+        rms = math.sqrt(r[0] / (0.375 * na))
+        ar_coef_autocorr(ad, p, rad)
+        inv_ra0 = 1.0 / rad[0]
+        forward_residual(xb, ad, p, ef, s_lo, m_len)
+        twosided_residual(ef, ad, p, inv_ra0, eps, s_lo, lim)
+        nm = lim - s_lo
+        for i in range(nm):
+            absb[i] = abs(eps[s_lo + i])
+        thr = threshold * 1.4826 * median_inplace(absb, nm)
+        # below -50 dB re the signal level a "click" is numerical dust (oversampled, band-limited
+        # material whitens down to its quantisation noise)
+        if thr < rel_floor * rms + 1e-9:
+            thr = rel_floor * rms + 1e-9
+        n = n_first
+        while n < d_end and abs(eps[n]) <= thr:
+            n += 1
+        if n >= d_end:
+            for i in range(h):
+                hop_out[ch, i] = xb[d_start + i]
+            ist[ch, 0] = busy
+            continue
+        err = ar_fit(xb, d_start - na, na, win, wtmp, p, r, ai, atmp)
+        ar_coef_autocorr(ai, p, ra)
+        sig_e = math.sqrt(err / (0.375 * na))
+        if sig_e < 1e-7 * rms + 1e-12:
+            sig_e = 1e-7 * rms + 1e-12
+        n = n_first
+        sh0 = 0
+        sh1 = -1
+        shadow_thr = 0.0
+        nrep = 0
+        while n < d_end:
+            v = abs(eps[n])
+            if v <= thr or (sh0 <= n <= sh1 and v <= shadow_thr):
+                # (next to a repair eps carries the repair's own interpolation error: only what
+                # is a sizeable part of the repaired click counts there)
+                n += 1
+                continue
+            if skipping == 1 and n - busy <= g:
+                busy = n  # the long event goes on
+                n += 1
+                continue
+            skipping = 0
+            c1, closed = _cluster_end(eps, n, lim, thr, g)
+            if (not closed) or c1 - n + 1 > span_max or nrep >= 256:
+                stats[1] += 1
+                busy = c1
+                skipping = 1
+                n = c1 + 1
+                continue
+            # the strongest sample within p after the cluster start is the click itself (the
+            # first triggers may be side lobes of eps ahead of it)
+            hi_pk = c1 + p
+            if hi_pk > lim - 1:
+                hi_pk = lim - 1
+            peak = 0.0
+            for q in range(n, hi_pk + 1):
+                if abs(eps[q]) > peak:
+                    peak = abs(eps[q])
+            u0, end = _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs,
+                                      sol, orig, wv, n, hi_pk, d_start, s_lo, lim, m_len, lmax,
+                                      gl, sig_e, t_add, t_rm)
+            nrep += 1
+            if u0 < 0:
+                # a false alarm: nothing changed
+                if end - 1 > busy:
+                    busy = end - 1
+                n = end
+            elif end > 0:
+                stats[0] += 1
+                sh0 = u0 - p
+                sh1 = end - 1 + p
+                shadow_thr = k_shadow * peak
+                if u0 <= n:
+                    if end - 1 > busy:
+                        busy = end - 1
+                    n = end
+                # else: rescan from n (what was ahead of the repaired click was its side lobes
+                # and is gone now, or is another click)
+            else:
+                stats[1] += 1
+                busy = c1
+                skipping = 1
+                n = c1 + 1
+        ist[ch, 0] = busy
+        ist[ch, 1] = skipping
+        for i in range(h):
+            hop_out[ch, i] = xb[d_start + i]
+
+
+@register
+class DeClick(HopProcessor):
+    """Click and crackle remover (AR-model detection, least-squares AR interpolation).
+
+    Latency: ``hop - 1 + look-ahead`` samples, where the hop is 4 ms and the look-ahead
+    ``4 ms + 3 p + ~0.1 ms`` (about 10.5 ms in all at 48 kHz).  ``clicks_repaired`` counts
+    repaired clicks since prepare/reset, ``runs_skipped`` the detections left alone because they
+    were longer than ``max_click_ms``."""
+
+    params = (
+        Param("threshold", 7.0, unit="sigma", range=(3.0, 30.0),
+              doc="detection threshold on the two-sided AR residual, in robust standard "
+                  "deviations (lower finds smaller clicks, and more false alarms)"),
+        Param("max_click_ms", 1.5, unit="ms", range=(0.05, MAX_CLICK_MS_LIMIT),
+              doc="longest disturbance treated as a click; longer events are left alone"),
+    )
+
+    #: likelihood thresholds (in innovation standard deviations) to grow / trim a click's span
+    t_add = 4.0
+    t_rm = 4.0
+    #: next to a repair, only eps above this fraction of the repaired click's peak triggers again
+    k_shadow = 0.3
+
+    def _prepare_hop(self) -> None:
+        sr = self.sample_rate
+        self.hop = max(16, int(round(sr * 0.004)))
+        p = ar_order(sr)
+        self._p = p
+        self._g = max(2, int(round(sr * 0.00008)))       # gap joining eps triggers
+        self._gl = max(2, int(round(sr * 0.0001)))       # look-through when growing a span
+        self._lmax_cap = int(math.ceil(MAX_CLICK_MS_LIMIT * 1e-3 * sr))
+        self._la = self._lmax_cap + 3 * p + self._g + 4
+        self._na = max(int(round(0.025 * sr)), 16 * p)
+        m = p + self._na + self.hop + self._la
+        c = self.channels
+        nmax = self._lmax_cap + 2 * self._gl + 4
+        self._buf = np.zeros((c, m), np.float64)
+        self._ef = np.zeros(m, np.float64)
+        self._eps = np.zeros(m, np.float64)
+        self._absb = np.zeros(m, np.float64)
+        self._win = np.hanning(self._na + 2)[1:-1].astype(np.float64)
+        self._wtmp = np.zeros(self._na, np.float64)
+        self._r = np.zeros(p + 1, np.float64)
+        self._ad = np.zeros(p + 1, np.float64)
+        self._ai = np.zeros(p + 1, np.float64)
+        self._atmp = np.zeros(p + 1, np.float64)
+        self._rad = np.zeros(p + 1, np.float64)
+        self._ra = np.zeros(p + 1, np.float64)
+        self._pos = np.zeros(nmax, np.int64)
+        self._mask = np.zeros(m, np.int8)
+        self._lb = np.zeros((nmax, p + 1), np.float64)
+        self._rhs = np.zeros(nmax, np.float64)
+        self._sol = np.zeros(nmax, np.float64)
+        self._wv = np.zeros(nmax, np.float64)
+        self._orig = np.zeros(2 * nmax + 2, np.float64)
+        self._ist = np.zeros((c, 2), np.int64)
+        self._ist[:, 0] = -1
+        self._stats = np.zeros(2, np.int64)
+        self._lmax = self._lmax_samples()
+
+    def _lmax_samples(self) -> int:
+        lm = int(round(self.v("max_click_ms") * 1e-3 * self.sample_rate))
+        return int(min(max(lm, 1), self._lmax_cap))
+
+    def _on_param(self, name: str, value: float) -> None:
+        if name == "max_click_ms" and self.prepared:
+            self._lmax = self._lmax_samples()
+
+    def _reset_hop(self) -> None:
+        self._buf[:] = 0.0
+        self._mask[:] = 0
+        self._ist[:, 0] = -1
+        self._ist[:, 1] = 0
+        self._stats[:] = 0
+
+    def _hop_latency(self) -> int:
+        return self._la
+
+    def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
+        declick_hop(x, out, self._buf, self._ef, self._eps, self._absb, self._win, self._wtmp,
+                    self._r, self._ad, self._ai, self._atmp, self._rad, self._ra, self._pos, self._mask, self._orig,
+                    self._wv, self._lb, self._rhs, self._sol, self._ist, self._stats, self._p,
+                    self._na, self._la, self._lmax, self._g, self._gl,
+                    float(self.v("threshold")), REL_FLOOR, self.t_add, self.t_rm, self.k_shadow)
+
+    @property
+    def clicks_repaired(self) -> int:
+        """Clicks repaired since prepare/reset."""
+        return int(self._stats[0]) if self.prepared else 0
+
+    @property
+    def runs_skipped(self) -> int:
+        """Detections left alone (longer than max_click_ms, or not solvable)."""
+        return int(self._stats[1]) if self.prepared else 0
