@@ -418,15 +418,17 @@ class OscServer:
     """UDP OSC server on its own thread (python-osc for the wire format).
 
     host: 127.0.0.1 by default (pass 0.0.0.0 to open it); port 0 picks a free port (``.port``).
-    rcvbuf: socket receive buffer in bytes (4 MiB by default: the kernel default loses about 10%
-    of a 10k-message burst on loopback).
+    rcvbuf: socket receive buffer in bytes (16 MiB asked; as root SO_RCVBUFFORCE gets it, otherwise
+    the kernel caps it at net.core.rmem_max).  The kernel default loses about 10% of a 10k-message
+    burst on loopback; each small datagram costs ~1 KiB of buffer, and the server only works in
+    the gaps between audio callbacks, so a burst must fit while it waits.
     gate: called before each piece of work; by default the LiveStream's ``yield_to_audio``, so the
     server runs only in the gaps between audio callbacks and never holds the GIL when the audio
     thread wants it.
     """
 
     def __init__(self, namespace: Namespace, host: str = "127.0.0.1", port: int = 9000,
-                 rcvbuf: int = 4 << 20, gate: Callable[[], None] | None = None,
+                 rcvbuf: int = 16 << 20, gate: Callable[[], None] | None = None,
                  priority: int | None = 1) -> None:
         self.namespace = namespace
         if gate is None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import gc
 import math
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable

@@ -36,7 +36,10 @@ class Tester:
         self._pos = -1  # < 0: idle
         self.start_frame = -1  # JACK frame time of the first played sample
         self.done = threading.Event()
+        self.xruns = 0  # server-wide xruns (any client late), counted by JACK
+        self.xruns_at_play = 0
         self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
         self.client.activate()
 
     def _process(self, frames: int) -> None:
@@ -65,6 +68,14 @@ class Tester:
             self._pos = -1
             self.done.set()
 
+    def _xrun(self, delay_usecs: float) -> None:
+        self.xruns += 1
+
+    @property
+    def xruns_during_play(self) -> int:
+        """Xruns since the last ``play`` (the recording may have lost or slipped a block)."""
+        return self.xruns - self.xruns_at_play
+
     def connect_portaudio(self) -> None:
         """Wire tester outs -> aural (PortAudio) ins and aural outs -> tester ins, and unplug the
         dummy system capture ports from aural's inputs."""
@@ -88,6 +99,7 @@ class Tester:
     def play(self, signal: np.ndarray, record_frames: int) -> None:
         """Arm: play ``signal`` from the next cycle on and record ``record_frames`` frames."""
         self.done.clear()
+        self.xruns_at_play = self.xruns
         self._signal = np.ascontiguousarray(np.atleast_2d(signal), dtype=np.float32)
         self.recording = np.zeros((self.channels, int(record_frames)), np.float32)
         self._pos = 0

@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -77,12 +76,28 @@ class Run:
             self.osc.stop()
             self.live.stop()
             self.sock.close()
+        self.xruns = tester.xruns_during_play
         self.lin, self.lout = self.live.recorded
         nz = np.flatnonzero(np.abs(self.lin[0]) > 0)
         self.k = int(nz[0]) if nz.size else -1  # where the signal entered aural, in its input stream
 
     def send(self, address, *args) -> None:
         self.sock.sendto(osc_msg(address, *args), ("127.0.0.1", self.osc.port))
+
+
+def clean_run(*args, attempts: int = 3, **kw) -> Run:
+    """A Run whose playback saw no xrun (on a loaded machine an xrun can drop or slip a block of
+    the JACK recording; aural's own input/output taps are checked either way).  Xruns are
+    reported, never asserted to be zero: after ``attempts`` runs with xruns the test fails."""
+    seen = []
+    for _ in range(attempts):
+        r = Run(*args, **kw)
+        if r.xruns == 0:
+            if seen:
+                print(f"\n(retried: xruns in earlier runs {seen})")
+            return r
+        seen.append(r.xruns)
+    pytest.fail(f"every run had JACK xruns ({seen}): the machine is too loaded to check the recording")
 
 
 def offline(chain_factory, lin: np.ndarray) -> np.ndarray:
@@ -92,7 +107,7 @@ def offline(chain_factory, lin: np.ndarray) -> np.ndarray:
 
 def test_output_equals_offline_and_latency_is_measured(jack_server, jack_tester):
     sig = speech(1.5)
-    r = Run(jack_server, jack_tester, voice_chain(), sig)
+    r = clean_run(jack_server, jack_tester, voice_chain(), sig)
     n = sig.shape[1]
     assert r.k >= 0
     # the signal reached aural intact (the JACK path is bit-exact)
@@ -182,25 +197,22 @@ def test_osc_flood_leaves_output_correct(jack_server, jack_tester):
 
     def during(run):
         time.sleep(0.2)
-        msgs = [osc_msg("/aural/compressor/threshold_db", thr), osc_msg("/aural/out_gain/gain_db", 0.0),
-                osc_msg("/aural/wiener/floor_db"), osc_msg("/aural/nosuch/param", 1.0),
-                osc_msg("/aural/compressor/threshold_db", 99.0), b"\x00\x01garbage",
-                osc_msg("/aural/*/mix"), osc_msg("/aural/latency")]
         sub = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sub.bind(("127.0.0.1", 0))
         sub.settimeout(1.0)
         sub.sendto(osc_msg("/aural/subscribe", 50.0), ("127.0.0.1", run.osc.port))
-        run.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        from pythonosc.osc_message import OscMessage
+        assert OscMessage(sub.recvfrom(65536)[0]).address == "/aural/subscribed"
         before = run.osc.received
-        for i in range(10000):
-            run.sock.sendto(msgs[i % len(msgs)], ("127.0.0.1", run.osc.port))
+        # the flood comes from another process, as it would from a real controller
+        flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(run.osc.port), repr(thr)])
+        assert flood.wait(60) == 0
         deadline = time.monotonic() + 20
         while run.osc.received - before < 10000 and time.monotonic() < deadline:
             time.sleep(0.01)
         stats["received"] = run.osc.received - before
         stats["blocks_at_end"] = run.live.blocks
         meters = []
-        from pythonosc.osc_message import OscMessage
         t = time.monotonic()
         while time.monotonic() - t < 1.0 and len(meters) < 3:
             try:
@@ -212,8 +224,8 @@ def test_osc_flood_leaves_output_correct(jack_server, jack_tester):
         stats["meters"] = meters
         sub.close()
 
-    r = Run(jack_server, jack_tester, chain, sig, during=during)
-    assert stats["received"] == 10000
+    r = clean_run(jack_server, jack_tester, chain, sig, during=during)
+    assert stats["received"] == 10000, stats
     assert r.live.errors == 0
     ref = offline(voice_chain, r.lin)
     lat = r.latency.algorithmic
@@ -227,6 +239,26 @@ def test_osc_flood_leaves_output_correct(jack_server, jack_tester):
     mt = stats["meters"][-1]
     assert len(mt) == 8 and -40 < mt[0] <= 0.0 and mt[7] == pytest.approx(r.latency.ms(), rel=1e-6)
     print(f"\nflood: {stats['received']} datagrams handled, xruns {r.live.xruns}, meters {mt}")
+
+
+FLOOD = """
+import socket, sys
+from pythonosc.osc_message_builder import OscMessageBuilder
+def m(a, *args):
+    b = OscMessageBuilder(a)
+    for x in args:
+        b.add_arg(x)
+    return b.build().dgram
+port, thr = int(sys.argv[1]), float(sys.argv[2])
+msgs = [m("/aural/compressor/threshold_db", thr), m("/aural/out_gain/gain_db", 0.0),
+        m("/aural/wiener/floor_db"), m("/aural/nosuch/param", 1.0),
+        m("/aural/compressor/threshold_db", 99.0), b"\\x00\\x01garbage",
+        m("/aural/*/mix"), m("/aural/latency")]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+for i in range(10000):
+    s.sendto(msgs[i % len(msgs)], ("127.0.0.1", port))
+"""
 
 
 class Slow(Processor):
