@@ -529,6 +529,8 @@ class NoiseTracker:
         self._v_mcra = max(2, int(round(0.96 / (self._u * hop_s))))
         self._v_ms = max(2, int(round(1.5 / (self._u * hop_s))))
         self.ring = np.zeros((self.channels, 2, self._u, self.n_bins))
+        # M(D), M(V) of both windows, precomputed so set_method allocates nothing
+        self._m = [(_interp_m(self._u * v), _interp_m(v)) for v in (self._v_mcra, self._v_ms)]
         #: |X|^2 of the last frame and whether it was tracked (1.0) or digitally silent (0.0)
         self.power = np.zeros((self.channels, self.n_bins))
         self.active = np.zeros(self.channels)
@@ -553,8 +555,7 @@ class NoiseTracker:
         self.cf[_NU] = float(self._u)
         nv = self._v_mcra if m == 0 else self._v_ms
         self.cf[_NV] = float(nv)
-        self.cf[_MD] = _interp_m(self._u * nv)
-        self.cf[_MV] = _interp_m(nv)
+        self.cf[_MD], self.cf[_MV] = self._m[m]
         self.reset()
 
     @property

@@ -358,10 +358,13 @@ class Wiener(_SpectralDenoiser):
     - ``wiener``: xi / (1 + xi).
 
     The gain never goes below ``floor_db`` (attenuation limit) nor above 1; ``strength`` scales the
-    noise estimate (over-subtraction).  The decision-directed recursion and a light 3-bin gain
-    smoothing keep musical noise down.  ``link`` applies the channel-averaged gain to every
-    channel (keeps a stereo image steady).  With ``floor_db = 0`` the output is the input delayed
-    by ``latency_samples``.
+    noise estimate (over-subtraction).  Musical noise is kept down by the decision-directed
+    recursion, the speech-presence weighting of OM-LSA and, in frames that pass little power
+    (noise only), a smoothing of the gain over frequency whose width grows as the passed power
+    falls (Esch & Vary 2009, up to +-600 Hz).  ``link`` applies one gain (the channel mean) to
+    every channel, which keeps a stereo image steady.  ``dd_alpha`` is given for a 10 ms hop and
+    rescaled to the actual hop.  With ``floor_db = 0`` the output is the input delayed by
+    ``latency_samples``.
     """
 
     params = (
@@ -385,7 +388,7 @@ class Wiener(_SpectralDenoiser):
     def _prepare_hop(self) -> None:
         super()._prepare_hop()
         nb = self.stft.n_bins
-        self._gs = np.zeros((self.channels, _G_N, nb))
+        self._gs = np.ones((self.channels, _G_N, nb))  # DD memory at 0 dB, gains at 1
         self._gcf = np.zeros(_C_N)
         self._floor = _Glide(_db(self.v("floor_db")), self._hop_s, 0.05)
         self._strength = _Glide(self.v("strength"), self._hop_s, 0.05)
@@ -405,8 +408,7 @@ class Wiener(_SpectralDenoiser):
 
     def _reset_hop(self) -> None:
         super()._reset_hop()
-        self._gs[:] = 0.0
-        self._gs[:, _G_GAIN] = 1.0
+        self._gs[:] = 1.0  # DD memory starts at 0 dB a-priori SNR, gains at 1
         self._floor.jump()
         self._strength.jump()
         self._update_coefs()
