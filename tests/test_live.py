@@ -298,3 +298,30 @@ def test_cli_live_and_devices(jack_server):
     d = subprocess.run([sys.executable, "-m", "aural.cli", "devices"], capture_output=True, text=True,
                        env=env, timeout=60)
     assert d.returncode == 0 and "JACK" in d.stdout
+
+
+def test_callback_allocates_no_arrays():
+    """After warm-up the callback path (copy in, voice chain, copy out, meters) creates no array:
+    with 2048-frame blocks any block-sized temporary (8 KiB) would show in tracemalloc's peak,
+    while the callback's own Python scalars stay under ~1 KiB."""
+    import tracemalloc
+    block = 2048
+    live = LiveStream(voice_chain(), RATE, block, overload=True)
+    live.prepare()
+    rng = np.random.default_rng(5)
+    ind = (0.1 * rng.standard_normal((block, 1))).astype(np.float32)
+    outd = np.zeros((block, 1), np.float32)
+    for _ in range(50):
+        live._callback(ind, outd, block, None, 0)
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(300):
+            live._callback(ind, outd, block, None, 0)
+        cur, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert live.errors == 0, live.last_error
+    assert cur - base < 1024, f"{cur - base} bytes kept"
+    assert peak - base < 4096, f"peak {peak - base} bytes above the start: an array was allocated"
