@@ -26,7 +26,6 @@ import time
 
 import numpy as np
 import pedalboard as pb
-
 from aural.engine import Chain
 from aural.plugins import PedalboardNode
 

@@ -14,13 +14,46 @@ measured and aligned, and exposes its parameters as aural parameters::
 
 VST3s by path or name: :func:`load_vst3` (a node) and :func:`load_plugin` (the pedalboard object).
 """
-from .pedalboard_node import (BUFFER_SIZE, DEFAULTS, ERRORS, PedalboardNode, PluginError,
-                              build_plugin, describe_plugin, errors, raise_errors, wrap)
-from .vst3 import PROJECT_VST3_DIR, find_vst3, list_vst3, load_plugin, load_vst3, search_dirs
+from .pedalboard_node import (
+    BUFFER_SIZE,
+    DEFAULTS,
+    ERRORS,
+    PedalboardNode,
+    PluginError,
+    build_plugin,
+    describe_plugin,
+    errors,
+    raise_errors,
+    wrap,
+)
+from .vst3 import (
+    PROJECT_VST3_DIR,
+    find_vst3,
+    list_vst3,
+    load_plugin,
+    load_vst3,
+    search_dirs,
+)
 
-__all__ = ["PedalboardNode", "PluginError", "wrap", "errors", "raise_errors", "load_vst3",
-           "load_plugin", "find_vst3", "list_vst3", "search_dirs", "describe_plugin",
-           "build_plugin", "BUFFER_SIZE", "DEFAULTS", "ERRORS", "PROJECT_VST3_DIR", "as_node"]
+__all__ = [
+    "BUFFER_SIZE",
+    "DEFAULTS",
+    "ERRORS",
+    "PROJECT_VST3_DIR",
+    "PedalboardNode",
+    "PluginError",
+    "as_node",
+    "build_plugin",
+    "describe_plugin",
+    "errors",
+    "find_vst3",
+    "list_vst3",
+    "load_plugin",
+    "load_vst3",
+    "raise_errors",
+    "search_dirs",
+    "wrap",
+]
 
 
 def as_node(obj):

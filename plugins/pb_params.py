@@ -18,7 +18,7 @@ from typing import Any
 
 from aural.engine.params import Param
 
-__all__ = ["Binding", "BUILTIN_SPECS", "LATENCY_PARAMS", "bindings_for", "snake"]
+__all__ = ["BUILTIN_SPECS", "LATENCY_PARAMS", "Binding", "bindings_for", "snake"]
 
 INF = math.inf
 

@@ -52,17 +52,24 @@ import time
 from typing import Any
 
 import numpy as np
-from numba import njit
-
 from aural.engine.hop import HopFifo
 from aural.engine.kernels import mix_dry_wet, sanitize_copy, sanitize_inplace
-from aural.engine.params import Param, ParamError
+from aural.engine.params import ParamError
 from aural.engine.processor import REGISTRY, Processor
+from numba import njit
 
 from .pb_params import Binding, bindings_for, leaf_names, leaves, snake
 
-__all__ = ["PedalboardNode", "PluginError", "BUFFER_SIZE", "DEFAULTS", "ERRORS", "wrap",
-           "errors", "raise_errors"]
+__all__ = [
+    "BUFFER_SIZE",
+    "DEFAULTS",
+    "ERRORS",
+    "PedalboardNode",
+    "PluginError",
+    "errors",
+    "raise_errors",
+    "wrap",
+]
 
 #: the fixed buffer_size every hosted plugin is called with (pedalboard's own default).
 BUFFER_SIZE = 8192
@@ -197,7 +204,7 @@ class PedalboardNode(Processor):
         b = self._bindings[name]
         try:
             b.apply(stored, self.sample_rate)
-        except Exception as e:  # noqa: BLE001 - the plugin refused the value
+        except Exception as e:
             live = None
             try:
                 live = b.read()
@@ -369,14 +376,14 @@ class PedalboardNode(Processor):
             self._prime_checked()
         except PluginError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             msg = str(e)
             if c == 1 and "channel" in msg:
                 self._pch = 2  # a stereo-only plugin in a mono graph: feed both sides, average back
                 self._zeros = np.zeros((2, BUFFER_SIZE), np.float32)
                 try:
                     self._prime_checked()
-                except Exception as e2:  # noqa: BLE001
+                except Exception as e2:
                     raise PluginError(f"{self.name}: {self.label} cannot process {c} channel(s) "
                                       f"at {sr} Hz: {e2}") from e2
             else:
@@ -393,7 +400,7 @@ class PedalboardNode(Processor):
                 probe = self._probe()
             except PluginError:
                 raise
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 raise PluginError(f"{self.name}: {self.label} failed while being measured: "
                                   f"{type(e).__name__}: {e}") from e
             self._probe_cache[key] = probe
@@ -638,8 +645,23 @@ class PedalboardNode(Processor):
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PedalboardNode":
-        """Rebuild a node from :meth:`to_dict` output (the preset loader's hook)."""
+    def from_dict(cls, d: dict) -> PedalboardNode:
+        """Rebuild a node from :meth:`to_dict` output (the preset loader's hook).
+
+        Raises ValueError for a malformed dict, :class:`PluginError` for a plugin that cannot be
+        created, loaded or given its state/parameters; both name the node."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a Pedalboard node must be a JSON object, got {type(d).__name__}")
+        label = d.get("name") or d.get("plugin") or "Pedalboard"
+        extra = sorted(set(d) - _DICT_KEYS)
+        if extra:
+            raise ValueError(f"{label}: unknown key {extra[0]!r} for a Pedalboard node "
+                             f"(allowed: {', '.join(sorted(_DICT_KEYS - {'description'}))})")
+        name = d.get("name")
+        if name is not None and (not isinstance(name, str) or not name or "." in name or "/" in name):
+            raise ValueError(f"{label}: name must be a non-empty string without '.' or '/'")
+        if not isinstance(d.get("params", {}), dict):
+            raise ValueError(f"{label}: params must be an object")
         plugin, path = build_plugin(d)
         kw: dict[str, Any] = {}
         for k in ("hop", "extra_latency", "bypass", "mix", "on_error"):
@@ -653,6 +675,10 @@ class PedalboardNode(Processor):
 
 
 # ---------------------------------------------------------------------- (de)serialising plugins
+_DICT_KEYS = frozenset({"type", "name", "description", "bypass", "mix", "plugin", "params",
+                        "plugins", "path", "plugin_name", "raw_state", "impulse_response",
+                        "impulse_response_filename", "hop", "extra_latency", "on_error"})
+
 def _leaf_params(plugin: Any) -> dict:
     from .pb_params import bindings_for_leaf
     out = {}
@@ -711,7 +737,7 @@ def build_plugin(d: dict) -> tuple[Any, str | None]:
         if d.get("raw_state"):
             try:
                 plugin.raw_state = base64.b64decode(d["raw_state"])
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 raise PluginError(f"{plugin.name}: cannot restore its saved state: {e}") from e
     else:
         cls = getattr(pedalboard, cls_name, None)
@@ -732,7 +758,7 @@ def build_plugin(d: dict) -> tuple[Any, str | None]:
                                  float(ir.get("sample_rate") or 48000))
             else:
                 plugin = cls()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise PluginError(f"cannot create pedalboard.{cls_name}: {e}") from e
     from .pb_params import bindings_for_leaf
     binds = {b.param.name: b for b in bindings_for_leaf(plugin)}
@@ -746,7 +772,7 @@ def build_plugin(d: dict) -> tuple[Any, str | None]:
             if d.get("raw_state") and abs(b.read() - stored) <= 1e-6 * max(1.0, abs(stored)):
                 continue  # already restored by the state
             b.apply(stored)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if d.get("raw_state"):
                 continue  # the state is authoritative; read-only parameters refuse writes
             raise PluginError(f"{_plugin_label(plugin)}: cannot set {k}={v!r}: {e}") from e

@@ -20,8 +20,15 @@ from typing import Any
 
 from .pedalboard_node import PedalboardNode, PluginError
 
-__all__ = ["search_dirs", "list_vst3", "find_vst3", "load_plugin", "load_vst3", "path_of",
-           "PROJECT_VST3_DIR"]
+__all__ = [
+    "PROJECT_VST3_DIR",
+    "find_vst3",
+    "list_vst3",
+    "load_plugin",
+    "load_vst3",
+    "path_of",
+    "search_dirs",
+]
 
 #: where scripts/setup.d/30-vst3.sh extracts the test plugins.
 PROJECT_VST3_DIR = Path(__file__).resolve().parent.parent / "build" / "vst3" / "usr" / "lib" / "vst3"
@@ -61,7 +68,7 @@ def find_vst3(name: str | os.PathLike) -> Path:
     p = Path(os.path.expanduser(os.fspath(name)))
     if p.exists():
         return p
-    want = _norm(p.name[:-5] if p.name.endswith(".vst3") else p.name)
+    want = _norm(p.name.removesuffix(".vst3"))
     bundles = list_vst3()
     for b in bundles:  # bundle name
         if _norm(b.stem) == want:
@@ -88,7 +95,7 @@ def load_plugin(name: str | os.PathLike, plugin_name: str | None = None, *,
     path = find_vst3(name)
     try:
         plugin = pedalboard.load_plugin(str(path), plugin_name=plugin_name)
-    except Exception as e:  # noqa: BLE001 - pedalboard raises ImportError/ValueError/RuntimeError
+    except Exception as e:
         raise PluginError(f"cannot load plugin {os.fspath(name)!r} from {path}: "
                           f"{type(e).__name__}: {e}") from e
     return (plugin, str(path)) if with_path else plugin

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pedalboard as pb
 import pytest
-from pedalboard.io import AudioFile
-
 from aural.engine import Chain, Mix
 from aural.engine.params import ParamError
 from aural.engine.processors import Gain
 from aural.plugins import PedalboardNode, PluginError, errors, raise_errors, wrap
 from helpers import rms_db, stream, tone
+from pedalboard.io import AudioFile
 
 BLOCKS = (1, [7, 64, 333, 100], [512, 3, 500, 128, 1, 77], 512)
 
