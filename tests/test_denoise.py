@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from scipy.signal import resample_poly
+from scipy.signal import firwin2, lfilter, resample_poly, welch
 from scipy.special import exp1
 from scipy.stats import kurtosis
 
@@ -46,15 +46,24 @@ def white(n: int, seed: int = 0, channels: int | None = None) -> np.ndarray:
     return rng.standard_normal(n if channels is None else (channels, n))
 
 
-def babble(sr: int, n: int, seed: int = 0) -> np.ndarray:
-    """Four other talkers (speech_b..e), each randomly time-shifted, at equal level."""
+def babble(sr: int, n: int, seed: int = 0, talkers: int = 4) -> np.ndarray:
+    """``talkers`` voices from the four other talkers (speech_b..e, cycled), each at equal level
+    and randomly time-shifted (12 talkers: each clip three times at different offsets)."""
     rng = np.random.default_rng(seed)
     out = np.zeros(n)
-    for name in "bcde":
-        t = _clip(name, sr)
+    for i in range(talkers):
+        t = _clip("bcde"[i % 4], sr)
         t = np.roll(t / np.sqrt(np.mean(t ** 2)), int(rng.integers(len(t))))
         out += np.resize(t, n)
     return out
+
+
+def speech_shaped(sr: int, n: int, seed: int = 0) -> np.ndarray:
+    """Stationary noise with the long-term average spectrum of the four other talkers."""
+    x = np.concatenate([_clip(k, sr) for k in "bcde"])
+    f, p = welch(x, fs=sr, nperseg=1024)
+    h = firwin2(513, f / (sr / 2), np.sqrt(p / p.max()))
+    return lfilter(h, 1.0, np.random.default_rng(seed).standard_normal(n + 600))[600:]
 
 
 def at_snr(s: np.ndarray, n: np.ndarray, snr_db: float) -> np.ndarray:
@@ -94,7 +103,8 @@ def test_transparent_setting_is_a_pure_delay(sr, cls, kw):
     exactly latency_samples, and the whole-signal call returns the input."""
     p = cls(**kw)
     p.prepare(sr, 2, 512)
-    n_fft = default_fft_size(sr)
+    n_fft = default_fft_size(sr, 32.0 if sr <= 24000 else 16.0)  # 32 ms frames up to 24 kHz
+    assert p.n_fft == n_fft
     assert p.latency_samples == n_fft - 1
     n = 3 * n_fft + 777
     x = np.zeros((2, n), np.float32)
@@ -112,7 +122,12 @@ def test_transparent_setting_is_a_pure_delay(sr, cls, kw):
 # ---------------------------------------------------------------------------- quality
 def _improvement(proc, sr, kind):
     s = speech(sr).astype(np.float64)
-    n = white(len(s), seed=1) if kind == "white" else babble(sr, len(s), seed=2)
+    if kind == "white":
+        n = white(len(s), seed=1)
+    elif kind == "ssn":
+        n = speech_shaped(sr, len(s), seed=3)
+    else:
+        n = babble(sr, len(s), seed=2, talkers=int(kind[3:]))
     y = at_snr(s, n, 5.0)
     out = proc(y, sr)
     return si_sdr(s, y), si_sdr(s, out)
@@ -123,17 +138,31 @@ def test_wiener_si_sdr_white(sr):
     before, after = _improvement(Wiener(), sr, "white")
     print(f"Wiener white {sr} Hz: SI-SDR {before:.2f} -> {after:.2f} dB (+{after - before:.2f})")
     assert abs(before - 5.0) < 0.2
-    assert after - before >= (5.5 if sr == 16000 else 8.0)
+    assert after - before >= (6.5 if sr == 16000 else 8.8)
+
+
+#: least SI-SDR gain at 5 dB SNR per babble-like noise and rate.  The +5 dB of the foundation
+#: issue is out of reach of any blind single-channel estimator of this family.  Offline bounds
+#: (16 kHz / 48 kHz, frames of 16 and 32 ms, decision-directed LSA fed the TRUE noise PSD):
+#: speech-shaped noise +3.2..3.9 / +3.4..3.6 dB, 12-talker babble +2.4..2.7 / +2.6..2.7 dB,
+#: 4-talker babble +1.3..1.6 / +1.5..1.6 dB (true PSD smoothed over 70 ms, i.e. an oracle
+#: tracker of non-stationary noise: 12 talkers +3.4..4.1, 4 talkers +3.2..4.0); the oracle ratio
+#: mask, which needs the clean speech, gives +5.9..7.9 dB.
+BABBLE_BARS = {
+    ("ssn", 16000): 3.2, ("ssn", 48000): 2.6,      # speech-shaped stationary noise (LTAS of b..e)
+    ("bab12", 16000): 1.5, ("bab12", 48000): 1.2,  # 12 talkers: b..e, each at 3 time offsets
+    ("bab4", 16000): 0.7, ("bab4", 48000): 0.7,    # 4 talkers: speech, barely removable
+}
 
 
 @pytest.mark.parametrize("sr", [16000, 48000])
-def test_wiener_si_sdr_babble(sr):
-    """Four-talker babble is speech: a blind stationary-noise model can only take its slowly
-    varying part (oracle bound with the true long-term babble PSD: about +1 dB), so this checks
-    that the speech is not damaged and some babble is removed."""
-    before, after = _improvement(Wiener(), sr, "babble")
-    print(f"Wiener babble {sr} Hz: SI-SDR {before:.2f} -> {after:.2f} dB (+{after - before:.2f})")
-    assert after - before > (0.1 if sr == 16000 else 0.4)
+@pytest.mark.parametrize("kind", ["ssn", "bab12", "bab4"])
+def test_wiener_si_sdr_babble(kind, sr):
+    """Babble-like noise at 5 dB SNR: speech-shaped noise, 12-talker and 4-talker babble."""
+    before, after = _improvement(Wiener(), sr, kind)
+    print(f"Wiener {kind} {sr} Hz: SI-SDR {before:.2f} -> {after:.2f} dB (+{after - before:.2f})")
+    assert abs(before - 5.0) < 0.3
+    assert after - before >= BABBLE_BARS[kind, sr]
 
 
 @pytest.mark.parametrize("sr", [16000, 48000])
@@ -262,8 +291,9 @@ def test_silence_in_silence_out(cls, sr):
     x = np.zeros((1, 3 * sr), np.float32)
     x[0, :sr // 2] = 0.05 * white(sr // 2, seed=9)
     x[0, 3 * sr // 2:] = 0.05 * white(3 * sr - 3 * sr // 2, seed=10)
-    y = stream(cls(), x, sr, 512)
-    assert np.all(y[0, sr // 2 + 2 * default_fft_size(sr): sr + sr // 2] == 0.0)
+    p = cls()
+    y = stream(p, x, sr, 512)
+    assert np.all(y[0, sr // 2 + 2 * p.n_fft: sr + sr // 2] == 0.0)
     assert rms_db(y[0, 2 * sr + sr // 2:]) - rms_db(x[0, 2 * sr + sr // 2:]) < -12.0
 
 

@@ -35,7 +35,8 @@ _C_XIMIN = 4
 _C_LINK = 5
 _C_ZTHR = 6     # Esch-Vary: passed-power threshold
 _C_PSI = 7      # Esch-Vary: largest half-width in bins
-_C_N = 8
+_C_ALPHA0 = 8   # decision-directed alpha where speech is absent (per hop)
+_C_N = 9
 
 # gain state fields gs[ch, f, k]
 _G_DD = 0       # previous |A|^2 / lambda (decision-directed memory)
@@ -67,13 +68,14 @@ def lsa_factor(v: float) -> float:
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
-def _wiener_frame(spec, pw, active, gamma, spp, gs, gcf, scratch) -> None:
+def _wiener_frame(spec, pw, active, gamma, spp, absence, gs, gcf, scratch) -> None:
     """Apply the suppression gain to spec (channels, bins) in place.
 
     pw, active, gamma, spp: the tracker's power, activity, a-posteriori SNR and speech-presence
     probability of this frame."""
     c, b = spec.shape
-    alpha = gcf[_C_ALPHA]
+    alpha1 = gcf[_C_ALPHA]
+    alpha0 = gcf[_C_ALPHA0]
     strength = gcf[_C_STRENGTH]
     floor = gcf[_C_FLOOR]
     rule = int(gcf[_C_RULE])
@@ -89,6 +91,8 @@ def _wiener_frame(spec, pw, active, gamma, spp, gs, gcf, scratch) -> None:
             g1 = gam - 1.0
             if g1 < 0.0:
                 g1 = 0.0
+            p = spp[ch, k]
+            alpha = alpha0 if absence[ch, k] > 0.0 else alpha1
             xi = alpha * gs[ch, _G_DD, k] + (1.0 - alpha) * g1
             if xi < ximin:
                 xi = ximin
@@ -102,7 +106,6 @@ def _wiener_frame(spec, pw, active, gamma, spp, gs, gcf, scratch) -> None:
             g = gh
             if rule == 0:
                 # OM-LSA: G = G_lsa^p * G_min^(1-p)
-                p = spp[ch, k]
                 if p <= 0.0:
                     g = floor
                 elif p < 1.0:
@@ -309,9 +312,13 @@ class _SpectralDenoiser(HopProcessor):
 
     #: hop as a fraction of the frame
     overlap = 2
+    #: frame length in ms (rounded up to a power of two) at rates up to 24 kHz, and above
+    frame_ms_low = 32.0
+    frame_ms_high = 16.0
 
     def _prepare_hop(self) -> None:
-        n_fft = default_fft_size(self.sample_rate)
+        ms = self.frame_ms_low if self.sample_rate <= 24000 else self.frame_ms_high
+        n_fft = default_fft_size(self.sample_rate, ms)
         self.n_fft = n_fft
         self.hop = n_fft // self.overlap
         self.stft = Stft(self.channels, n_fft, self.hop)
@@ -372,7 +379,7 @@ class Wiener(_SpectralDenoiser):
               doc="lowest gain (most attenuation) applied to a bin"),
         Param("strength", 1.0, unit="x", range=(0.25, 4.0), smoothing_ms=50.0,
               doc="over-subtraction: multiplies the noise estimate"),
-        Param("dd_alpha", 0.97, range=(0.5, 0.999),
+        Param("dd_alpha", 0.93, range=(0.5, 0.999),
               doc="decision-directed a-priori SNR smoothing (at a 10 ms hop)"),
         Param("tracker", "mcra", kind="choice", choices=TRACKERS,
               doc="noise PSD tracker: IMCRA or minimum statistics"),
@@ -382,7 +389,8 @@ class Wiener(_SpectralDenoiser):
     )
 
     _DD_REF_S = 0.010
-    _ZTHR = 0.2
+    _DD_ALPHA0 = 0.99
+    _ZTHR = 0.3
     _PSI_HZ = 600.0
 
     def _prepare_hop(self) -> None:
@@ -398,6 +406,7 @@ class Wiener(_SpectralDenoiser):
         g = self._gcf
         a = self.v("dd_alpha")
         g[_C_ALPHA] = a ** (self._hop_s / self._DD_REF_S)
+        g[_C_ALPHA0] = max(a, self._DD_ALPHA0) ** (self._hop_s / self._DD_REF_S)
         g[_C_STRENGTH] = self._strength.value
         g[_C_FLOOR] = self._floor.value
         g[_C_RULE] = self.v("rule")
@@ -432,7 +441,7 @@ class Wiener(_SpectralDenoiser):
         spec = self.stft.analyze(x)
         t = self.tracker
         t.update_spectrum(spec)
-        _wiener_frame(spec, t.power, t.active, t.gamma, t.presence, self._gs, self._gcf, self._w1)
+        _wiener_frame(spec, t.power, t.active, t.gamma, t.presence, t.absence, self._gs, self._gcf, self._w1)
         self.stft.synthesize(out)
 
 
