@@ -25,8 +25,8 @@ for lib in libgl1 libx11-6 libxext6 libxrandr2; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "30-vst3: installing ${missing[*]}"
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if [ -f "$CHECK" ]; then
