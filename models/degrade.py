@@ -260,7 +260,8 @@ class Degrader:
 
     def __call__(self, clean: np.ndarray, rng: np.random.Generator,
                  force: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-        """(degraded, target, meta) for one clean clip.  force: apply exactly these categories."""
+        """(degraded, target, meta) for one clean clip.  force: apply exactly these categories
+        (default: each with its probability ``p``, and noise when none was drawn)."""
         sr = self.sample_rate
         x = np.asarray(clean, np.float32)
         n = len(x)
@@ -269,7 +270,10 @@ class Degrader:
         peak = float(np.max(np.abs(x))) + EPS
         target = gain(x / peak * 0.5, lvl)  # normalise, then level change (both sides)
         meta["level_db"] = lvl
-        use = (lambda c: c in force) if force is not None else (lambda c: rng.random() < self.p.get(c, 0))
+        if force is None:  # draw the chain; a clean pair teaches nothing (and skews SI-SDR means)
+            force = [c for c in ("reverb", "bandlimit", "noise", "hum", "clicks", "crackle", "clip")
+                     if rng.random() < self.p.get(c, 0)] or ["noise"]
+        use = lambda c: c in force  # noqa: E731
         y = target.copy()
         if use("reverb"):
             rt = float(rng.uniform(0.15, 1.0))

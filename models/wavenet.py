@@ -60,7 +60,7 @@ class WaveNet(StreamingModel):
             for _ in range(stacks) for i in range(layers))
         self.head1 = nn.Conv1d(skip_channels, skip_channels, 1)
         self.head2 = nn.Conv1d(skip_channels, 1, 1)
-        nn.init.normal_(self.head2.weight, std=1e-2)  # near pass-through, gradients flow
+        nn.init.normal_(self.head2.weight, std=1e-3)  # near pass-through, gradients flow
         nn.init.zeros_(self.head2.bias)
         self.receptive_field = 1 + stacks * (kernel - 1) * (2 ** layers - 1)
         self._register_cached()

@@ -202,3 +202,11 @@ def test_shipped_reserved_copy_matches_shared():
     b = {t for line in open(R.REPO / "models" / "reserved.txt") if not line.startswith("#")
          for t in line.split() if t.startswith("/")}
     assert a <= b
+
+
+def test_degrader_never_returns_a_clean_pair(speech):
+    deg = D.Degrader(SR, p={"noise": 0.0, "hum": 0.05})
+    for i in range(20):
+        y, t, meta = deg(speech, np.random.default_rng(100 + i))
+        assert set(meta) - {"level_db"}  # something was applied
+        assert D.snr_db(t, y - t) < 25.0 + 1e-6
