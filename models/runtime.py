@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-__all__ = ["OnnxStreamer", "ProviderError", "ModelInfo", "resolve_model", "shipped_models",
+__all__ = ["OnnxStreamer", "ProviderError", "ModelNotFound", "ModelInfo", "resolve_model", "shipped_models",
            "read_info", "WEIGHTS_DIR", "PROVIDERS"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -33,8 +33,14 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
-class ProviderError(RuntimeError):
-    """The requested onnxruntime execution provider is missing or failed to load."""
+class ProviderError(RuntimeError, ValueError):
+    """The requested onnxruntime execution provider is missing or failed to load.
+
+    (Also a ValueError, so preset loading reports it as a bad setting, in one line.)"""
+
+
+class ModelNotFound(ValueError):
+    """Neither a file nor the name of a shipped model."""
 
 
 def shipped_models() -> list[str]:
@@ -53,7 +59,7 @@ def resolve_model(model: str | os.PathLike) -> str:
     if q.is_file():
         return str(q)
     names = ", ".join(shipped_models()) or "none"
-    raise FileNotFoundError(f"no model {os.fspath(model)!r}: not a file and not a shipped model "
+    raise ModelNotFound(f"no model {os.fspath(model)!r}: not a file and not a shipped model "
                             f"(shipped: {names})")
 
 

@@ -287,3 +287,20 @@ def test_chained_models_add_latency(exported, signal):
     r2 = _torch_ref(m2, np.ascontiguousarray(fed))
     a = m2.hop - 1
     assert np.abs(y[:, a:] - r2[:, :-a]).max() < 1e-4
+
+
+def test_preset_node_builds_and_reports_errors_in_one_line(exported, monkeypatch):
+    import onnxruntime as ort
+
+    from aural.engine.presets import PresetError, from_dict
+
+    _, path = exported["dsunet"]
+    node = from_dict({"type": "Chain", "nodes": [
+        {"type": "NeuralEnhancer", "name": "nn", "params": {"model": path}}]})
+    y = node(np.zeros((1, 2000), np.float32), SR)
+    assert y.shape == (1, 2000) and node.latency_samples == 255
+    with pytest.raises(PresetError, match="no model 'nope'.*shipped"):
+        from_dict({"type": "NeuralEnhancer", "params": {"model": "nope"}})
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(PresetError, match="CUDAExecutionProvider"):
+        from_dict({"type": "NeuralEnhancer", "params": {"model": path, "provider": "cuda"}})
