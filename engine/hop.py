@@ -47,6 +47,21 @@ def _fifo_read(ring, state, out, start: int, n: int) -> None:
     state[2] -= n
 
 
+@njit(cache=True, nogil=True)
+def _hop_feed(x, pos: int, hin, state) -> int:
+    """Copy frames of x from ``pos`` into the hop buffer until it is full or x is used up.
+
+    state[0] is the number of frames already in hin; returns the new position in x."""
+    h = hin.shape[1]
+    fill = state[0]
+    m = min(h - fill, x.shape[1] - pos)
+    for ch in range(x.shape[0]):
+        for i in range(m):
+            hin[ch, fill + i] = x[ch, pos + i]
+    state[0] = fill + m
+    return pos + m
+
+
 class HopFifo:
     """Preallocated multichannel FIFO (numba ring)."""
 
@@ -89,12 +104,12 @@ class HopProcessor(Processor):
             raise ValueError(f"{self.name}: hop must be >= 1")
         self._hin = np.zeros((self.channels, h), np.float32)
         self._hout = np.zeros((self.channels, h), np.float32)
-        self._hfill = 0
+        self._hstate = np.zeros(1, np.int64)  # frames collected in _hin
         self._ofifo = HopFifo(self.channels, self.max_block + 2 * h)
         self._ofifo.clear(prefill=h - 1)
 
     def _reset(self) -> None:
-        self._hfill = 0
+        self._hstate[0] = 0
         self._hin[:] = 0.0
         self._ofifo.clear(prefill=self.hop - 1)
         self._reset_hop()
@@ -103,19 +118,15 @@ class HopProcessor(Processor):
         return int(self.hop) - 1 + int(self._hop_latency())
 
     def _process(self, x: np.ndarray, out: np.ndarray) -> None:
-        n = x.shape[1]
-        h = self.hop
-        pos = 0
-        while pos < n:
-            m = min(h - self._hfill, n - pos)
-            self._hin[:, self._hfill:self._hfill + m] = x[:, pos:pos + m]
-            self._hfill += m
-            pos += m
-            if self._hfill == h:
-                self._process_hop(self._hin, self._hout)
-                self._ofifo.write(self._hout)
-                self._hfill = 0
-        self._ofifo.read(out)
+        hin, st = self._hin, self._hstate
+        fifo = self._ofifo
+        pos = _hop_feed(x, 0, hin, st)
+        while st[0] == hin.shape[1]:  # a hop is complete
+            self._process_hop(hin, self._hout)
+            _fifo_write(fifo.ring, fifo.state, self._hout, 0, self._hout.shape[1])
+            st[0] = 0
+            pos = _hop_feed(x, pos, hin, st)
+        _fifo_read(fifo.ring, fifo.state, out, 0, out.shape[1])
 
     # hooks
     def _prepare_hop(self) -> None:

@@ -33,6 +33,51 @@ def sanitize_copy(src, dst) -> int:
 
 
 @njit(cache=True, nogil=True)
+def sanitize_copy_ring(src, dst, ring, pos_state) -> int:
+    """``sanitize_copy`` that also appends the sanitised frames to a ring (the dry path).
+
+    ring: (channels, size >= frames); pos_state[0]: write position, advanced by the block length.
+    Channel-outer loops over at most two contiguous ring segments, so they vectorise."""
+    bad = 0
+    c, n = src.shape
+    size = ring.shape[1]
+    w = pos_state[0]
+    first = min(n, size - w)
+    for ch in range(c):
+        for i in range(n):
+            v = src[ch, i]
+            if not np.isfinite(v):
+                v = 0.0
+                bad += 1
+            elif abs(v) < DENORMAL:
+                v = 0.0
+            dst[ch, i] = v
+        for i in range(first):
+            ring[ch, w + i] = dst[ch, i]
+        for i in range(first, n):
+            ring[ch, i - first] = dst[ch, i]
+    w += n
+    if w >= size:
+        w -= size
+    pos_state[0] = w
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def ring_read_delayed(ring, pos_state, delay: int, out) -> None:
+    """out = the last ``out.shape[1]`` frames written to ring, delayed by ``delay`` frames."""
+    c, n = out.shape
+    size = ring.shape[1]
+    r = (pos_state[0] - n - delay) % size
+    for i in range(n):
+        for ch in range(c):
+            out[ch, i] = ring[ch, r]
+        r += 1
+        if r == size:
+            r = 0
+
+
+@njit(cache=True, nogil=True)
 def sanitize_inplace(x) -> int:
     """Replace NaN/inf in ``x`` (an internal buffer) by 0 and flush denormals; count replacements."""
     bad = 0
@@ -115,7 +160,8 @@ def delay_process(x, out, ring, pos_state, delay: int) -> None:
         if r < 0:
             r += size
         for ch in range(c):
-            ring[ch, w] = x[ch, i]
+            v = x[ch, i]
+            ring[ch, w] = v if np.isfinite(v) else 0.0  # a delayed dry path never carries NaN/inf
             out[ch, i] = ring[ch, r]
         w += 1
         if w == size:
@@ -158,6 +204,10 @@ def warm_kernels() -> None:
     b = np.zeros((1, 4), np.float32)
     sanitize_copy(a, b)
     sanitize_inplace(a)
+    ring = np.zeros((1, 8), np.float32)
+    pos = np.zeros(1, np.int64)
+    sanitize_copy_ring(a, b, ring, pos)
+    ring_read_delayed(ring, pos, 2, b)
     st = np.ones(1)
     mix_dry_wet(a, a, b, st, 0.5, smooth_coef(10.0, 48000.0))
     smoothed_gain(a, b, st, 0.5, 0.9)

@@ -47,12 +47,13 @@ __all__ = [
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
-_COMMON_KEYS = {"type", "name", "bypass", "mix", "description"}
+_COMMON_KEYS = {"type", "name", "bypass", "mix", "description", "controls"}
 _KEYS = {"Chain": _COMMON_KEYS | {"nodes"}, "Mix": _COMMON_KEYS | {"branches", "gains_db"}}
 
 
 #: node types that shape the sound (EQ, dynamics, gain, graphs) rather than repair it
-SHAPING = frozenset({"Butterworth", "ParametricEQ", "Compressor", "Limiter", "Gain", "Chain", "Mix"})
+SHAPING = frozenset({"Butterworth", "ParametricEQ", "Compressor", "Limiter", "Gain", "Chain", "Mix",
+                     "PedalboardNode"})
 
 
 class PresetError(ValueError):
@@ -84,6 +85,13 @@ def from_dict(d: dict, where: str = "preset") -> Processor:
         raise PresetError(f"{where}: unknown processor type {kind!r} (known: {known})")
     name = d.get("name")
     label = f"{where} > {name or kind}"
+    hook = getattr(cls, "from_dict", None)
+    if hook is not None and kind not in ("Chain", "Mix"):
+        # node types with their own serialisation (hosted pedalboard plugins and VST3s)
+        try:
+            return hook(d)
+        except (ValueError, TypeError, RuntimeError) as e:  # PluginError is a RuntimeError
+            raise PresetError(f"{label}: {e}") from None
     allowed = _KEYS.get(kind, _COMMON_KEYS | {"params"})
     extra = sorted(set(d) - allowed)
     if extra:

@@ -29,7 +29,8 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from .kernels import DelayLine, mix_dry_wet, sanitize_copy, sanitize_inplace, smooth_coef
+from .kernels import (DelayLine, mix_dry_wet, ring_read_delayed, sanitize_copy_ring, sanitize_inplace,
+                      smooth_coef)
 from .params import Param, ParamError, ParamQueue
 
 __all__ = ["Processor", "REGISTRY", "register", "MIN_RATE", "MAX_RATE", "MAX_BLOCK"]
@@ -199,7 +200,14 @@ class Processor:
         self._out = np.zeros((self.channels, self.max_block), np.float32)
         self._vn = -1
         self._prepare()
-        self._dry = DelayLine(self.channels, self._latency(), self.max_block)
+        # the dry path: every sanitised input frame goes into this ring; reading it `latency`
+        # frames back gives the dry signal aligned with the wet one (for mix and bypass)
+        self._dry_delay = int(self._latency())
+        self._dry_ring = np.zeros((self.channels, self._dry_delay + self.max_block), np.float32)
+        self._dry_pos = np.zeros(1, np.int64)
+        self._dry_buf = np.zeros((self.channels, self.max_block), np.float32)
+        # a self-contained delay line for subclasses that override process() (plugin bridge)
+        self._dry = DelayLine(self.channels, self._dry_delay, self.max_block)
         g = 0.0 if self._bypass else self._mix
         self._wetgain = np.array([g], np.float64)
         self._wetcoef = smooth_coef(MIX_SMOOTH_MS, float(sr))
@@ -219,6 +227,8 @@ class Processor:
             return
         self._drain()
         self._reset()
+        self._dry_ring[:] = 0.0
+        self._dry_pos[0] = 0
         self._dry.reset()
         self._wetgain[0] = 0.0 if self._bypass else self._mix
         self._wet_running = self._wetgain[0] > 0.0
@@ -238,17 +248,16 @@ class Processor:
         if n != self._vn:  # views for this block length, cached (slicing costs ~0.15 µs each)
             self._vn = n
             self._vx, self._vwet, self._vout = self._in[:, :n], self._wet[:, :n], self._out[:, :n]
+            self._vdry = self._dry_buf[:, :n]
         x = self._vx
-        self.nonfinite_in += sanitize_copy(block, x)
-        out = self._vout
+        self.nonfinite_in += sanitize_copy_ring(block, x, self._dry_ring, self._dry_pos)
         target = 0.0 if self._bypass else self._mix
         g0 = self._wetgain[0]
         if target == 0.0 and g0 == 0.0:
             # fully dry: skip the wet path, keep timing with the dry delay
-            if self._wet_running:
-                self._wet_running = False
-            dry = self._dry.process(x)
-            out[:] = dry
+            self._wet_running = False
+            out = self._vout
+            ring_read_delayed(self._dry_ring, self._dry_pos, self._dry_delay, out)
             return out
         if not self._wet_running:
             self._reset()  # the wet path restarts from clean state after a bypass
@@ -257,10 +266,10 @@ class Processor:
         self._process(x, wet)
         self.nonfinite_out += sanitize_inplace(wet)
         if target == 1.0 and g0 == 1.0:
-            if self._dry.delay:
-                self._dry.process(x)  # keep the dry line current for later switching
             return wet
-        dry = self._dry.process(x)
+        dry = self._vdry
+        ring_read_delayed(self._dry_ring, self._dry_pos, self._dry_delay, dry)
+        out = self._vout
         mix_dry_wet(wet, dry, out, self._wetgain, target, self._wetcoef)
         return out
 
