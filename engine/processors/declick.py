@@ -1,25 +1,31 @@
 """De-click: removes clicks and crackle (vinyl, shellac 78s, digital glitches) by AR modelling.
 
-Method (Vaseghi & Rayner / Godsill & Rayner, the classic "LSAR" restorer):
+Method (Vaseghi & Rayner; Godsill & Rayner, "Digital Audio Restoration", ch. 5):
 
-1. Every hop an all-pole (AR) model of order ``p`` (20..32, by sample rate) is fitted per channel to
-   the most recent ~25 ms (Hann-windowed autocorrelation, Levinson-Durbin).
-2. The signal is filtered by the prediction-error filter A(z) and then by A(1/z) (the two-sided,
-   "matched" residual ``eps = A(z)A(1/z) x / r_a(0)``).  For a clean signal it is a weak, almost
-   white sequence; an impulsive disturbance shows up as a sharp peak centred on the click.
-3. A sample is a click candidate when ``|eps| > threshold * sigma`` where sigma is the robust
-   scale of eps (1.4826 * median |eps| over the analysis window).  Candidates closer than a few
-   samples are joined, widened by a small pad, and the run is left alone when it is longer than
-   ``max_click_ms`` (a musical transient or a scratch too long to interpolate).
-4. The samples of each click are replaced by the least-squares AR interpolation (Janssen et al.
-   1986): the values that minimise the prediction-error energy given ``p`` known samples on both
-   sides.  Clicks closer than ``p`` samples are solved jointly.  The normal matrix is a band of
-   width ``p`` (a sub-matrix of the Toeplitz autocorrelation of the AR coefficients), solved by a
-   banded Cholesky in O(n p^2).
+1. Every hop (4 ms) an all-pole model of order p (20 at <= 30 kHz up to 32 at 48 kHz and above)
+   is fitted per channel to the newest ~25 ms (Hann-windowed autocorrelation, Levinson-Durbin).
+2. The signal is filtered by the prediction-error filter A(z) and then by A(1/z):
+   ``eps = A(z)A(1/z) x / r_a(0)`` is the error of interpolating each sample from p neighbours on
+   both sides (the matched filter for an impulse).  A sample is a click candidate when
+   ``|eps| > threshold * sigma`` with sigma the robust scale (1.4826 * median |eps|) of the recent
+   ~15 ms, and never below -50 dB re the signal's level.
+3. When the hop about to leave holds a candidate, every candidate of the unrepaired stretch is
+   first repaired in a scratch copy and the model refitted on it: the click does not shape the
+   model that repairs it, and new material (a note onset) is already known to it.
+4. The extent of each click is found by a likelihood test on the least-squares AR (LSAR)
+   interpolation: starting at the strongest sample, a neighbour joins the span when making it
+   unknown lowers the prediction-error energy by more than (4 sigma_e)^2 (sigma_e: innovation
+   scale, local), and an edge sample is given back when restoring it costs less than that.  A
+   span longer than ``max_click_ms`` (a transient, a scratch too long to bridge) is left alone.
+5. The span is replaced by the LSAR interpolation (Janssen, Veldhuis & Vries 1986): the values
+   minimising the prediction-error energy given the samples around.  The normal matrix is the
+   band (width p) of the Toeplitz autocorrelation of the AR coefficients, solved by a banded
+   Cholesky in O(n p^2).
 
-Everything runs in fixed hops (``HopProcessor``), so the output is independent of the host block
-size.  A click may only be repaired when ``p`` samples after it are known: the processor looks
-ahead ``max(max_click_ms) + p + a few`` samples, declared as latency (about 10 ms at 48 kHz).
+Everything runs in fixed hops (``HopProcessor``), so the output does not depend on the host block
+size.  A click can only be repaired once p samples after it are known, and its whole extent is
+decided before it leaves: the look-ahead (``max(max_click_ms range) + 3p + ~0.1 ms``) is declared
+as latency (hop - 1 + look-ahead: 487 samples, 10.1 ms, at 48 kHz).
 
 The AR kernels here (fit, residuals, banded LSAR solve, median) are shared with DeClip.
 """
@@ -49,9 +55,11 @@ def ar_order(sample_rate: int) -> int:
 
 # --------------------------------------------------------------------------- shared AR kernels
 @njit(cache=True, nogil=True)
-def ar_fit(xb, start, n, win, wtmp, p, r, a, atmp) -> float:
+def ar_fit(xb, start, n, win, wtmp, p, r, a, atmp, wnc=1e-9) -> float:
     """Fit an AR(p) model to xb[start:start+n] (Hann window ``win`` of length n).
 
+    ``wnc``: white-noise correction (r[0] is raised by this fraction: a noise floor that bounds
+    the model's spectral dynamic range and regularises interpolation).
     Writes the prediction-error filter a[0..p] (a[0] = 1) and returns the prediction-error power
     of the windowed data (divide by sum(win^2) for the innovation variance); 0.0 (and a white
     model a = [1, 0, ...]) for a (near) silent window."""
@@ -68,7 +76,7 @@ def ar_fit(xb, start, n, win, wtmp, p, r, a, atmp) -> float:
     if not (r[0] > 1e-20 * n):
         return 0.0
     # white-noise correction keeps the recursion well conditioned on pure tones
-    r0 = r[0] * (1.0 + 1e-9)
+    r0 = r[0] * (1.0 + wnc)
     err = r0
     for i in range(1, p + 1):
         acc = r[i]
@@ -116,16 +124,6 @@ def twosided_residual(ef, a, p, inv_ra0, eps, lo, hi) -> None:
         for i in range(p + 1):
             s += a[i] * ef[n + i]
         eps[n] = s * inv_ra0
-
-
-@njit(cache=True, nogil=True)
-def backward_residual(xb, a, p, eb, lo, hi) -> None:
-    """eb[n] = sum_i a[i] xb[n+i] for n in [lo, hi) (needs hi+p <= len(xb))."""
-    for n in range(lo, hi):
-        s = 0.0
-        for i in range(p + 1):
-            s += a[i] * xb[n + i]
-        eb[n] = s
 
 
 @njit(cache=True, nogil=True)
@@ -336,7 +334,7 @@ def _inv_diag_first(lb, p, n, wv) -> float:
 
 @njit(cache=True, nogil=True)
 def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol, orig, wv, c0,
-                    c1, lo_min, s0, lim, m_len, lmax, gl, sig_e, t_add, t_rm):
+                    c1, lo_min, s0, lim, m_len, lmax, gl, sig_e, t_add, t_rm, nloc):
     """Find the extent of the click behind the eps cluster [c0, c1] and repair it.
 
     ad/ef/eps: the detection model and its residuals (refreshed here after a change);
@@ -372,7 +370,7 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
     # loud passages have a larger one than the window's median)
     se = sig_e
     hi_l = c0 - 2
-    lo_l = hi_l - 2 * p
+    lo_l = hi_l - nloc
     if lo_l < p:
         lo_l = p
     if hi_l > lo_l:
@@ -472,18 +470,112 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
 
 
 @njit(cache=True, nogil=True)
-def declick_hop(hop_in, hop_out, buf, ef, eps, absb, win, wtmp, r, ad, ai, atmp, rad, ra, pos,
-                mask, orig, wv, lb, rhs, sol, ist, stats, p, na, la, lmax, g, gl, threshold,
-                rel_floor, t_add, t_rm, k_shadow) -> None:
+def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, wv, n_first,
+                 n_end, d_start, s_lo, lim, m_len, lmax, g, gl, thr, sig_e, t_add, t_rm,
+                 k_shadow, nloc, busy, skipping, stats):
+    """Find and repair the clicks that start in [n_first, n_end) (model a for detection and
+    interpolation).  Returns the updated (busy, skipping) state; counts into stats."""
+    span_max = lmax + 2 * p         # eps side lobes reach p samples each side of a click
+    n = n_first
+    sh0 = 0
+    sh1 = -1
+    shadow_thr = 0.0
+    nrep = 0
+    while n < n_end:
+        v = abs(eps[n])
+        if v <= thr or (sh0 <= n <= sh1 and v <= shadow_thr):
+            # (next to a repair eps carries the repair's own interpolation error: only what
+            # is a sizeable part of the repaired click counts there)
+            n += 1
+            continue
+        if skipping == 1 and n - busy <= g:
+            busy = n  # the long event goes on
+            n += 1
+            continue
+        skipping = 0
+        c1, closed = _cluster_end(eps, n, lim, thr, g)
+        if (not closed) or c1 - n + 1 > span_max or nrep >= 256:
+            stats[1] += 1
+            busy = c1
+            skipping = 1
+            n = c1 + 1
+            continue
+        # the strongest sample within p after the cluster start is the click itself (the
+        # first triggers may be side lobes of eps ahead of it)
+        hi_pk = c1 + p
+        if hi_pk > lim - 1:
+            hi_pk = lim - 1
+        peak = 0.0
+        for q in range(n, hi_pk + 1):
+            if abs(eps[q]) > peak:
+                peak = abs(eps[q])
+        u0, end = _repair_cluster(xb, a, p, inv_ra0, ef, eps, a, ra, pos, mask, lb, rhs, sol,
+                                  orig, wv, n, hi_pk, d_start, s_lo, lim, m_len, lmax, gl,
+                                  sig_e, t_add, t_rm, nloc)
+        nrep += 1
+        if u0 < 0:
+            # a false alarm: nothing changed
+            if end - 1 > busy:
+                busy = end - 1
+            n = end
+        elif end > 0:
+            stats[0] += 1
+            sh0 = u0 - p
+            sh1 = end - 1 + p
+            shadow_thr = k_shadow * peak
+            if u0 <= n:
+                if end - 1 > busy:
+                    busy = end - 1
+                n = end
+            # else: rescan from n (what was ahead of the repaired click was its side lobes
+            # and is gone now, or is another click)
+        else:
+            stats[1] += 1
+            busy = c1
+            skipping = 1
+            n = c1 + 1
+    return busy, skipping
+
+
+@njit(cache=True, nogil=True)
+def _model(xb, w0, na, win, wtmp, p, r, a, atmp, ra, ef, eps, absb, s_lo, lim, m_len, threshold,
+           rel_floor, wnc):
+    """Fit the AR model on xb[w0:w0+na]; residuals from s_lo on; detection threshold on eps and
+    the innovation scale.  Returns (inv_ra0, thr, sig_e)."""
+    err = ar_fit(xb, w0, na, win, wtmp, p, r, a, atmp, wnc)
+    rms = math.sqrt(r[0] / (0.375 * na))
+    ar_coef_autocorr(a, p, ra)
+    inv_ra0 = 1.0 / ra[0]
+    forward_residual(xb, a, p, ef, s_lo, m_len)
+    twosided_residual(ef, a, p, inv_ra0, eps, s_lo, lim)
+    nm = lim - s_lo
+    for i in range(nm):
+        absb[i] = abs(eps[s_lo + i])
+    thr = threshold * 1.4826 * median_inplace(absb, nm)
+    # below -50 dB re the signal level a "click" is numerical dust (oversampled, band-limited
+    # material whitens down to its quantisation noise)
+    if thr < rel_floor * rms + 1e-9:
+        thr = rel_floor * rms + 1e-9
+    sig_e = math.sqrt(err / (0.375 * na))
+    if sig_e < 1e-7 * rms + 1e-12:
+        sig_e = 1e-7 * rms + 1e-12
+    return inv_ra0, thr, sig_e
+
+
+@njit(cache=True, nogil=True)
+def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, ra, pos, mask,
+                orig, wv, lb, rhs, sol, ist, stats, scratch_stats, p, na, la, lmax, g, gl,
+                threshold, rel_floor, t_add, t_rm, k_shadow, nloc, wnc) -> None:
     """One hop of the de-clicker for every channel.
 
     buf (C, M): input history (float64, repaired in place).  The hop written out is
-    D = buf[:, M-la-h : M-la].  Two AR models per hop: the detection model ``ad`` on the newest na
-    samples (it knows the material being examined, so a new note is no "click"), and the
-    interpolation model ``ai`` on the na samples before D (final and repaired already, so a click
-    never shapes the model that repairs it).  ist[ch, 0]: last buffer index already handled,
-    ist[ch, 1]: 1 while following a long event that is left alone.  stats[0]: repaired clicks,
-    stats[1]: events left alone."""
+    D = buf[:, M-la-h : M-la].  The AR model is fitted to the newest na samples (it knows the
+    material being examined, so a new note is no "click").  When D holds a candidate, the
+    candidates of the whole unrepaired stretch are first repaired in a scratch copy, the model
+    is refitted on that cleaned copy (so no click shapes the model that repairs it) and the real
+    pass runs with it.  ist[ch, 0]: last buffer index already handled, ist[ch, 1]: 1 while
+    following a long event that is left alone.  stats[0]: repaired clicks, stats[1]: events left
+    alone."""
     nch, h = hop_in.shape
     m_len = buf.shape[1]
     shift_in(buf, hop_in, h)
@@ -491,7 +583,7 @@ def declick_hop(hop_in, hop_out, buf, ef, eps, absb, win, wtmp, r, ad, ai, atmp,
     d_start = d_end - h
     lim = m_len - p
     s_lo = d_start - na // 2        # residuals (and their robust scale) from here on
-    span_max = lmax + 2 * p         # eps side lobes reach p samples each side of a click
+    w0 = m_len - na
     for ch in range(nch):
         xb = buf[ch]
         busy = ist[ch, 0] - h
@@ -501,91 +593,41 @@ def declick_hop(hop_in, hop_out, buf, ef, eps, absb, win, wtmp, r, ad, ai, atmp,
         n_first = d_start
         if n_first <= busy:
             n_first = busy + 1
-        ar_fit(xb, m_len - na, na, win, wtmp, p, r, ad, atmp)
-        rms = math.sqrt(r[0] / (0.375 * na))
-        ar_coef_autocorr(ad, p, rad)
-        inv_ra0 = 1.0 / rad[0]
-        forward_residual(xb, ad, p, ef, s_lo, m_len)
-        twosided_residual(ef, ad, p, inv_ra0, eps, s_lo, lim)
-        nm = lim - s_lo
-        for i in range(nm):
-            absb[i] = abs(eps[s_lo + i])
-        thr = threshold * 1.4826 * median_inplace(absb, nm)
-        # below -50 dB re the signal level a "click" is numerical dust (oversampled, band-limited
-        # material whitens down to its quantisation noise)
-        if thr < rel_floor * rms + 1e-9:
-            thr = rel_floor * rms + 1e-9
+        inv_ra0, thr, sig_e = _model(xb, w0, na, win, wtmp, p, r, a, atmp, ra, ef, eps, absb,
+                                     s_lo, lim, m_len, threshold, rel_floor, wnc)
         n = n_first
         while n < d_end and abs(eps[n]) <= thr:
             n += 1
-        if n >= d_end:
-            for i in range(h):
-                hop_out[ch, i] = xb[d_start + i]
-            ist[ch, 0] = busy
-            continue
-        err = ar_fit(xb, d_start - na, na, win, wtmp, p, r, ai, atmp)
-        ar_coef_autocorr(ai, p, ra)
-        sig_e = math.sqrt(err / (0.375 * na))
-        if sig_e < 1e-7 * rms + 1e-12:
-            sig_e = 1e-7 * rms + 1e-12
-        n = n_first
-        sh0 = 0
-        sh1 = -1
-        shadow_thr = 0.0
-        nrep = 0
-        while n < d_end:
-            v = abs(eps[n])
-            if v <= thr or (sh0 <= n <= sh1 and v <= shadow_thr):
-                # (next to a repair eps carries the repair's own interpolation error: only what
-                # is a sizeable part of the repaired click counts there)
-                n += 1
-                continue
-            if skipping == 1 and n - busy <= g:
-                busy = n  # the long event goes on
-                n += 1
-                continue
-            skipping = 0
-            c1, closed = _cluster_end(eps, n, lim, thr, g)
-            if (not closed) or c1 - n + 1 > span_max or nrep >= 256:
-                stats[1] += 1
-                busy = c1
-                skipping = 1
-                n = c1 + 1
-                continue
-            # the strongest sample within p after the cluster start is the click itself (the
-            # first triggers may be side lobes of eps ahead of it)
-            hi_pk = c1 + p
-            if hi_pk > lim - 1:
-                hi_pk = lim - 1
-            peak = 0.0
-            for q in range(n, hi_pk + 1):
-                if abs(eps[q]) > peak:
-                    peak = abs(eps[q])
-            u0, end = _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs,
-                                      sol, orig, wv, n, hi_pk, d_start, s_lo, lim, m_len, lmax,
-                                      gl, sig_e, t_add, t_rm)
-            nrep += 1
-            if u0 < 0:
-                # a false alarm: nothing changed
-                if end - 1 > busy:
-                    busy = end - 1
-                n = end
-            elif end > 0:
-                stats[0] += 1
-                sh0 = u0 - p
-                sh1 = end - 1 + p
-                shadow_thr = k_shadow * peak
-                if u0 <= n:
-                    if end - 1 > busy:
-                        busy = end - 1
-                    n = end
-                # else: rescan from n (what was ahead of the repaired click was its side lobes
-                # and is gone now, or is another click)
-            else:
-                stats[1] += 1
-                busy = c1
-                skipping = 1
-                n = c1 + 1
+        if n < d_end:
+            for i in range(m_len):
+                xs[i] = xb[i]
+            _scan_repair(xs, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, wv,
+                         n_first, lim, d_start, s_lo, lim, m_len, lmax, g, gl, thr, sig_e,
+                         t_add, t_rm, k_shadow, nloc, busy, skipping, scratch_stats)
+            ar_fit(xs, w0, na, win, wtmp, p, r, a, atmp, wnc)
+            # the cleaned window gives the model; thresholds stay those of the observed signal
+            # (fitting on xs only to get a, then residuals of xb with it)
+            ar_coef_autocorr(a, p, ra)
+            inv_ra0 = 1.0 / ra[0]
+            err = r[0]
+            forward_residual(xb, a, p, ef, s_lo, m_len)
+            twosided_residual(ef, a, p, inv_ra0, eps, s_lo, lim)
+            nm = lim - s_lo
+            for i in range(nm):
+                absb[i] = abs(eps[s_lo + i])
+            thr2 = threshold * 1.4826 * median_inplace(absb, nm)
+            rms = math.sqrt(err / (0.375 * na))
+            if thr2 < rel_floor * rms + 1e-9:
+                thr2 = rel_floor * rms + 1e-9
+            for i in range(nm):
+                absb[i] = abs(ef[s_lo + i])
+            sig2 = 1.4826 * median_inplace(absb, nm)
+            if sig2 < 1e-7 * rms + 1e-12:
+                sig2 = 1e-7 * rms + 1e-12
+            busy, skipping = _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs,
+                                          sol, orig, wv, n_first, d_end, d_start, s_lo, lim,
+                                          m_len, lmax, g, gl, thr2, sig2, t_add, t_rm,
+                                          k_shadow, nloc, busy, skipping, stats)
         ist[ch, 0] = busy
         ist[ch, 1] = skipping
         for i in range(h):
@@ -602,7 +644,7 @@ class DeClick(HopProcessor):
     were longer than ``max_click_ms``."""
 
     params = (
-        Param("threshold", 7.0, unit="sigma", range=(3.0, 30.0),
+        Param("threshold", 6.0, unit="sigma", range=(3.0, 30.0),
               doc="detection threshold on the two-sided AR residual, in robust standard "
                   "deviations (lower finds smaller clicks, and more false alarms)"),
         Param("max_click_ms", 1.5, unit="ms", range=(0.05, MAX_CLICK_MS_LIMIT),
@@ -614,6 +656,10 @@ class DeClick(HopProcessor):
     t_rm = 4.0
     #: next to a repair, only eps above this fraction of the repaired click's peak triggers again
     k_shadow = 0.3
+    #: white-noise correction of the AR fit (a noise floor bounding the model's dynamic range)
+    wnc = 1e-9
+    #: span of the local innovation-level estimate before a click (covers a few glottal pulses)
+    local_ms = 8.0
 
     def _prepare_hop(self) -> None:
         sr = self.sample_rate
@@ -624,6 +670,7 @@ class DeClick(HopProcessor):
         self._gl = max(2, int(round(sr * 0.0001)))       # look-through when growing a span
         self._lmax_cap = int(math.ceil(MAX_CLICK_MS_LIMIT * 1e-3 * sr))
         self._la = self._lmax_cap + 3 * p + self._g + 4
+        self._nloc = max(2 * p, int(round(sr * self.local_ms * 1e-3)))
         self._na = max(int(round(0.025 * sr)), 16 * p)
         m = p + self._na + self.hop + self._la
         c = self.channels
@@ -635,11 +682,11 @@ class DeClick(HopProcessor):
         self._win = np.hanning(self._na + 2)[1:-1].astype(np.float64)
         self._wtmp = np.zeros(self._na, np.float64)
         self._r = np.zeros(p + 1, np.float64)
-        self._ad = np.zeros(p + 1, np.float64)
-        self._ai = np.zeros(p + 1, np.float64)
+        self._a = np.zeros(p + 1, np.float64)
         self._atmp = np.zeros(p + 1, np.float64)
-        self._rad = np.zeros(p + 1, np.float64)
         self._ra = np.zeros(p + 1, np.float64)
+        self._xs = np.zeros(m, np.float64)
+        self._scratch_stats = np.zeros(2, np.int64)
         self._pos = np.zeros(nmax, np.int64)
         self._mask = np.zeros(m, np.int8)
         self._lb = np.zeros((nmax, p + 1), np.float64)
@@ -671,11 +718,12 @@ class DeClick(HopProcessor):
         return self._la
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
-        declick_hop(x, out, self._buf, self._ef, self._eps, self._absb, self._win, self._wtmp,
-                    self._r, self._ad, self._ai, self._atmp, self._rad, self._ra, self._pos, self._mask, self._orig,
-                    self._wv, self._lb, self._rhs, self._sol, self._ist, self._stats, self._p,
+        declick_hop(x, out, self._buf, self._xs, self._ef, self._eps, self._absb, self._win, self._wtmp,
+                    self._r, self._a, self._atmp, self._ra, self._pos, self._mask, self._orig,
+                    self._wv, self._lb, self._rhs, self._sol, self._ist, self._stats, self._scratch_stats, self._p,
                     self._na, self._la, self._lmax, self._g, self._gl,
-                    float(self.v("threshold")), REL_FLOOR, self.t_add, self.t_rm, self.k_shadow)
+                    float(self.v("threshold")), REL_FLOOR, self.t_add, self.t_rm, self.k_shadow,
+                    self._nloc, self.wnc)
 
     @property
     def clicks_repaired(self) -> int:
