@@ -216,3 +216,27 @@ def test_process_file_error_leaves_nothing(tmp_path):
     with pytest.raises(AudioFileError, match="input"):
         process_file(Gain(), src, src, block=100)
     assert sha256(src) == h
+
+
+def test_process_file_streams_in_constant_memory(tmp_path):
+    """A long file is never held whole: peak traced memory stays far below the file's size."""
+    import tracemalloc
+
+    sr = 16000
+    src, dst = tmp_path / "long.wav", tmp_path / "out.wav"
+    block = np.random.default_rng(2).uniform(-0.3, 0.3, (2, sr * 10)).astype(np.float32)
+    with AudioWriter(src, sr, 2, subtype="FLOAT") as w:
+        for _ in range(12):  # 2 minutes of stereo: 15 MB as float32
+            w.write(block)
+    chain = Chain([Delay(4000), Gain(gain_db=-1.0)])
+    short = tmp_path / "short.wav"
+    write_audio(short, block[:, :5000], sr, subtype="FLOAT")
+    process_file(chain, short, dst, block=1024, subtype="FLOAT")  # warm up (JIT, caches)
+    tracemalloc.start()
+    try:
+        process_file(chain, src, dst, block=1024, subtype="FLOAT")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert audio_info(dst).frames == 12 * sr * 10
+    assert peak < 4e6, peak  # a few 64k-frame chunks, not 15 MB
