@@ -8,7 +8,7 @@ clicks by >= 20 dB on speech and music; DeClip brings a clipped signal measurabl
 original; all are safe on NaN/inf/denormal/silent/full-scale input."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from math import gcd
 from pathlib import Path
 
@@ -26,7 +26,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 # ----------------------------------------------------------------------------- signals
-@lru_cache(maxsize=None)
+@cache
 def speech(name: str, sr: int, seconds: float, start: float = 0.5) -> np.ndarray:
     """Clean speech (peak 0.5), resampled to sr."""
     x, s = sf.read(DATA / f"speech_{name}.flac", dtype="float64")
@@ -36,7 +36,7 @@ def speech(name: str, sr: int, seconds: float, start: float = 0.5) -> np.ndarray
     return (0.5 * y / np.max(np.abs(y))).astype(np.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def music(sr: int, seconds: float, seed: int = 0) -> np.ndarray:
     """Music-like: notes of harmonic partials with attacks, decays and vibrato, a little noise."""
     rng = np.random.default_rng(seed)
@@ -75,7 +75,7 @@ def add_clicks(x: np.ndarray, sr: int, count: int, seed: int = 1, amp=(0.3, 0.9)
     rng = np.random.default_rng(seed)
     xc = x.copy()
     mask = np.zeros(x.shape[-1], bool)
-    lmax = max(1, int(round(sr * max_ms * 1e-3)))
+    lmax = max(1, round(sr * max_ms * 1e-3))
     slots = np.arange(int(0.015 * sr), x.shape[-1] - int(0.015 * sr), int(0.01 * sr))
     for pos in np.sort(rng.choice(slots, count, replace=False)):
         ln = int(rng.integers(1, lmax + 1))

@@ -177,8 +177,7 @@ def lsar_solve(xb, pos, n, ra, p, mask, lb, rhs, sol) -> bool:
     lam = 1e-9 * ra[0] + 1e-30
     for i in range(n):
         j0 = i - p
-        if j0 < 0:
-            j0 = 0
+        j0 = max(j0, 0)
         for j in range(j0, i + 1):
             dp = pos[i] - pos[j]
             m = ra[dp] if dp <= p else 0.0
@@ -196,16 +195,14 @@ def lsar_solve(xb, pos, n, ra, p, mask, lb, rhs, sol) -> bool:
     for i in range(n):
         s = rhs[i]
         k0 = i - p
-        if k0 < 0:
-            k0 = 0
+        k0 = max(k0, 0)
         for k in range(k0, i):
             s -= lb[i, i - k] * sol[k]
         sol[i] = s / lb[i, 0]
     for i in range(n - 1, -1, -1):
         s = sol[i]
         k1 = i + p + 1
-        if k1 > n:
-            k1 = n
+        k1 = min(k1, n)
         for k in range(i + 1, k1):
             s -= lb[k, k - i] * sol[k]
         sol[i] = s / lb[i, 0]
@@ -245,15 +242,12 @@ def _cluster_end(eps, start, lim, thr, g):
 def _refresh(xb, a, p, inv_ra0, ef, eps, lo, hi, s0, lim, m_len) -> None:
     """Recompute ef and eps after xb[lo:hi] changed."""
     hf = hi + p
-    if hf > m_len:
-        hf = m_len
+    hf = min(hf, m_len)
     forward_residual(xb, a, p, ef, lo, hf)
     le = lo - p
-    if le < s0:
-        le = s0
+    le = max(le, s0)
     he = hi + p
-    if he > lim:
-        he = lim
+    he = min(he, lim)
     twosided_residual(ef, a, p, inv_ra0, eps, le, he)
 
 
@@ -291,8 +285,7 @@ def _gain_add(xb, ra, p, lb, wv, u0, u1, q) -> float:
     n = u1 - u0 + 1
     if q > u1:
         i0 = q - p - u0
-        if i0 < 0:
-            i0 = 0
+        i0 = max(i0, 0)
     else:
         i0 = 0
     ss = 0.0
@@ -302,16 +295,14 @@ def _gain_add(xb, ra, p, lb, wv, u0, u1, q) -> float:
             dd = -dd
         bi = ra[dd] if dd <= p else 0.0
         k0 = i - p
-        if k0 < i0:
-            k0 = i0
+        k0 = max(k0, i0)
         for k in range(k0, i):
             bi -= lb[i, i - k] * wv[k]
         w = bi / lb[i, 0]
         wv[i] = w
         ss += w * w
     schur = ra[0] * (1.0 + 1e-9) - ss
-    if schur < 1e-12 * ra[0]:
-        schur = 1e-12 * ra[0]
+    schur = max(schur, 1e-12 * ra[0])
     return gq * gq / schur
 
 
@@ -322,8 +313,7 @@ def _inv_diag_first(lb, p, n, wv) -> float:
     for i in range(n):
         bi = 1.0 if i == 0 else 0.0
         k0 = i - p
-        if k0 < 0:
-            k0 = 0
+        k0 = max(k0, 0)
         for k in range(k0, i):
             bi -= lb[i, i - k] * wv[k]
         z = bi / lb[i, 0]
@@ -359,11 +349,9 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
     if pk < lo_min or pk > hi_max:
         return 0, 0
     sv0 = pk - lmax - gl
-    if sv0 < lo_min:
-        sv0 = lo_min
+    sv0 = max(sv0, lo_min)
     sv1 = pk + lmax + gl + 1
-    if sv1 > hi_max + 1:
-        sv1 = hi_max + 1
+    sv1 = min(sv1, hi_max + 1)
     for q in range(sv0, sv1):
         orig[q - sv0] = xb[q]
     # local innovation scale just before the cluster (ef there does not see the click yet;
@@ -371,16 +359,14 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
     se = sig_e
     hi_l = c0 - 2
     lo_l = hi_l - nloc
-    if lo_l < p:
-        lo_l = p
+    lo_l = max(lo_l, p)
     if hi_l > lo_l:
         acc = 0.0
         for q in range(lo_l, hi_l):
             v = _fwd_at(xb, ai, p, q)
             acc += v * v
         sl = math.sqrt(acc / (hi_l - lo_l))
-        if sl > se:
-            se = sl
+        se = max(se, sl)
     lim_add = t_add * t_add * se * se
     lim_rm = t_rm * t_rm * se * se
     u0 = pk
@@ -395,15 +381,13 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
             break
         n1 = u1
         q1 = u1 + gl
-        if q1 > hi_max:
-            q1 = hi_max
+        q1 = min(q1, hi_max)
         for q in range(u1 + 1, q1 + 1):
             if _gain_add(xb, ra, p, lb, wv, u0, u1, q) > lim_add:
                 n1 = q
         n0 = u0
         q0 = u0 - gl
-        if q0 < lo_min:
-            q0 = lo_min
+        q0 = max(q0, lo_min)
         for q in range(u0 - 1, q0 - 1, -1):
             if _gain_add(xb, ra, p, lb, wv, u0, u1, q) > lim_add:
                 n0 = q
@@ -451,9 +435,8 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
         # does not fit (not a click we can repair): leave it
         env = 0.0
         for q in range(u0 - p, u1 + p + 1):
-            if q < u0 or q > u1:
-                if abs(xb[q]) > env:
-                    env = abs(xb[q])
+            if (q < u0 or q > u1) and abs(xb[q]) > env:
+                env = abs(xb[q])
         big = False
         for q in range(u0, u1 + 1):
             if abs(xb[q]) > 2.0 * env + 1e-9:
@@ -481,6 +464,8 @@ def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, 
     sh1 = -1
     shadow_thr = 0.0
     nrep = 0
+    pv0 = 0
+    pv1 = 0
     while n < n_end:
         v = abs(eps[n])
         if v <= thr or (sh0 <= n <= sh1 and v <= shadow_thr):
@@ -503,29 +488,33 @@ def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, 
         # the strongest sample within p after the cluster start is the click itself (the
         # first triggers may be side lobes of eps ahead of it)
         hi_pk = c1 + p
-        if hi_pk > lim - 1:
-            hi_pk = lim - 1
+        hi_pk = min(hi_pk, lim - 1)
         peak = 0.0
         for q in range(n, hi_pk + 1):
-            if abs(eps[q]) > peak:
-                peak = abs(eps[q])
+            peak = max(peak, abs(eps[q]))
         u0, end = _repair_cluster(xb, a, p, inv_ra0, ef, eps, a, ra, pos, mask, lb, rhs, sol,
                                   orig, wv, n, hi_pk, d_start, s_lo, lim, m_len, lmax, gl,
                                   sig_e, t_add, t_rm, nloc)
         nrep += 1
         if u0 < 0:
             # a false alarm: nothing changed
-            if end - 1 > busy:
-                busy = end - 1
+            busy = max(busy, end - 1)
             n = end
         elif end > 0:
             stats[0] += 1
+            if pv1 > pv0 and pv1 <= u0 and u0 - pv1 < p:
+                # the click before this one was rebuilt with this one still in its right-hand
+                # context: solve it again, then this one with the better left-hand context
+                if _solve_span(xb, pv0, pv1 - 1, ra, p, pos, mask, lb, rhs, sol):
+                    _solve_span(xb, u0, end - 1, ra, p, pos, mask, lb, rhs, sol)
+                _refresh(xb, a, p, inv_ra0, ef, eps, pv0, end, s_lo, lim, m_len)
+            pv0 = u0
+            pv1 = end
             sh0 = u0 - p
             sh1 = end - 1 + p
             shadow_thr = k_shadow * peak
             if u0 <= n:
-                if end - 1 > busy:
-                    busy = end - 1
+                busy = max(busy, end - 1)
                 n = end
             # else: rescan from n (what was ahead of the repaired click was its side lobes
             # and is gone now, or is another click)
@@ -554,11 +543,9 @@ def _model(xb, w0, na, win, wtmp, p, r, a, atmp, ra, ef, eps, absb, s_lo, lim, m
     thr = threshold * 1.4826 * median_inplace(absb, nm)
     # below -50 dB re the signal level a "click" is numerical dust (oversampled, band-limited
     # material whitens down to its quantisation noise)
-    if thr < rel_floor * rms + 1e-9:
-        thr = rel_floor * rms + 1e-9
+    thr = max(thr, rel_floor * rms + 1e-9)
     sig_e = math.sqrt(err / (0.375 * na))
-    if sig_e < 1e-7 * rms + 1e-12:
-        sig_e = 1e-7 * rms + 1e-12
+    sig_e = max(sig_e, 1e-7 * rms + 1e-12)
     return inv_ra0, thr, sig_e
 
 
@@ -587,8 +574,7 @@ def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, 
     for ch in range(nch):
         xb = buf[ch]
         busy = ist[ch, 0] - h
-        if busy < -1:
-            busy = -1
+        busy = max(busy, -1)
         skipping = ist[ch, 1]
         n_first = d_start
         if n_first <= busy:
@@ -617,13 +603,11 @@ def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, 
                 absb[i] = abs(eps[s_lo + i])
             thr2 = threshold * 1.4826 * median_inplace(absb, nm)
             rms = math.sqrt(err / (0.375 * na))
-            if thr2 < rel_floor * rms + 1e-9:
-                thr2 = rel_floor * rms + 1e-9
+            thr2 = max(thr2, rel_floor * rms + 1e-9)
             for i in range(nm):
                 absb[i] = abs(ef[s_lo + i])
             sig2 = 1.4826 * median_inplace(absb, nm)
-            if sig2 < 1e-7 * rms + 1e-12:
-                sig2 = 1e-7 * rms + 1e-12
+            sig2 = max(sig2, 1e-7 * rms + 1e-12)
             busy, skipping = _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs,
                                           sol, orig, wv, n_first, d_end, d_start, s_lo, lim,
                                           m_len, lmax, g, gl, thr2, sig2, t_add, t_rm,
@@ -639,7 +623,7 @@ class DeClick(HopProcessor):
     """Click and crackle remover (AR-model detection, least-squares AR interpolation).
 
     Latency: ``hop - 1 + look-ahead`` samples, where the hop is 4 ms and the look-ahead
-    ``4 ms + 3 p + ~0.1 ms`` (about 10.5 ms in all at 48 kHz).  ``clicks_repaired`` counts
+    ``4 ms + 3 p + ~0.1 ms`` (487 samples, 10.1 ms, in all at 48 kHz).  ``clicks_repaired`` counts
     repaired clicks since prepare/reset, ``runs_skipped`` the detections left alone because they
     were longer than ``max_click_ms``."""
 
@@ -663,15 +647,15 @@ class DeClick(HopProcessor):
 
     def _prepare_hop(self) -> None:
         sr = self.sample_rate
-        self.hop = max(16, int(round(sr * 0.004)))
+        self.hop = max(16, round(sr * 0.004))
         p = ar_order(sr)
         self._p = p
-        self._g = max(2, int(round(sr * 0.00008)))       # gap joining eps triggers
-        self._gl = max(2, int(round(sr * 0.0001)))       # look-through when growing a span
-        self._lmax_cap = int(math.ceil(MAX_CLICK_MS_LIMIT * 1e-3 * sr))
+        self._g = max(2, round(sr * 0.00008))       # gap joining eps triggers
+        self._gl = max(2, round(sr * 0.0001))       # look-through when growing a span
+        self._lmax_cap = math.ceil(MAX_CLICK_MS_LIMIT * 1e-3 * sr)
         self._la = self._lmax_cap + 3 * p + self._g + 4
-        self._nloc = max(2 * p, int(round(sr * self.local_ms * 1e-3)))
-        self._na = max(int(round(0.025 * sr)), 16 * p)
+        self._nloc = max(2 * p, round(sr * self.local_ms * 1e-3))
+        self._na = max(round(0.025 * sr), 16 * p)
         m = p + self._na + self.hop + self._la
         c = self.channels
         nmax = self._lmax_cap + 2 * self._gl + 4
@@ -700,7 +684,7 @@ class DeClick(HopProcessor):
         self._lmax = self._lmax_samples()
 
     def _lmax_samples(self) -> int:
-        lm = int(round(self.v("max_click_ms") * 1e-3 * self.sample_rate))
+        lm = round(self.v("max_click_ms") * 1e-3 * self.sample_rate)
         return int(min(max(lm, 1), self._lmax_cap))
 
     def _on_param(self, name: str, value: float) -> None:

@@ -18,7 +18,8 @@ that copy: flat tops would otherwise make the model too dull to rebuild the peak
 value is bounded to 4x (12 dB over) the clip level.
 
 A run is only repaired once p samples after it are known: the look-ahead (the top of the
-``max_run_ms`` range plus p) is declared as latency, with the 4 ms hop (about 18 ms at 48 kHz).
+``max_run_ms`` range plus 2p) is declared as latency, with the 4 ms hop (737 samples, 15.4 ms, at
+48 kHz).
 
 Level.  The rebuilt peaks exceed the clip level (often by 3-6 dB on strongly clipped material),
 so the output would clip again at the same place if the clip level was full scale.  ``headroom_db``
@@ -227,8 +228,7 @@ def declip_hop(hop_in, hop_out, buf, xs, win, wtmp, r, a, atmp, ra, pos, sgn, up
     for ch in range(nch):
         xb = buf[ch]
         busy = ist[ch] - h
-        if busy < -1:
-            busy = -1
+        busy = max(busy, -1)
         if manual > 0.0:
             lvp = manual
             lvn = manual
@@ -306,12 +306,12 @@ class DeClip(HopProcessor):
 
     def _prepare_hop(self) -> None:
         sr = self.sample_rate
-        self.hop = max(16, int(round(sr * 0.004)))
+        self.hop = max(16, round(sr * 0.004))
         p = ar_order(sr)
         self._p = p
-        self._lmax_cap = int(math.ceil(MAX_RUN_MS_LIMIT * 1e-3 * sr))
+        self._lmax_cap = math.ceil(MAX_RUN_MS_LIMIT * 1e-3 * sr)
         self._la = self._lmax_cap + 2 * p + 2
-        self._na = max(int(round(self.window_ms * 1e-3 * sr)), 16 * p)
+        self._na = max(round(self.window_ms * 1e-3 * sr), 16 * p)
         m = p + self._na + self.hop + self._la
         c = self.channels
         self._nmax = 2 * self._lmax_cap + 2
@@ -343,7 +343,7 @@ class DeClip(HopProcessor):
         return float(10.0 ** (self.v("headroom_db") / 20.0))
 
     def _lmax_samples(self) -> int:
-        lm = int(round(self.v("max_run_ms") * 1e-3 * self.sample_rate))
+        lm = round(self.v("max_run_ms") * 1e-3 * self.sample_rate)
         return int(min(max(lm, 2), self._lmax_cap))
 
     def _on_param(self, name: str, value: float) -> None:

@@ -165,18 +165,15 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max
         d = (psi + pred) / scale
         # inverse variance of this harmonic's estimate: its coherent-to-incoherent power, k^2
         noise = zacc[cur, k, 2] - zm
-        if noise < 1e-3 * zacc[cur, k, 2]:
-            noise = 1e-3 * zacc[cur, k, 2]
+        noise = max(noise, 1e-3 * zacc[cur, k, 2])
         wgt = kk * kk * zm / noise
         num += wgt * d
         den += wgt
         est = num / den
     if den > 0.0:
         lim = TRACK_RANGE * fnom
-        if est > lim:
-            est = lim
-        if est < -lim:
-            est = -lim
+        est = min(est, lim)
+        est = max(est, -lim)
         f0 = fnom + est
         if abs(f0 - fst[0]) > 1e-6 * fnom:
             fst[0] = f0
@@ -264,7 +261,7 @@ class DeHum(Processor):
     def _prepare(self) -> None:
         c = self.channels
         fs = float(self.sample_rate)
-        self._w = int(round(WINDOW_S * fs))
+        self._w = round(WINDOW_S * fs)
         self._win = np.hanning(self._w + 2)[1:-1].astype(np.float64)
         self._nst = np.zeros((c, HMAX, 2), np.float64)
         self._kc = np.zeros((HMAX, 2), np.float64)
