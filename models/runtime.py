@@ -242,7 +242,7 @@ class OnnxStreamer:
 
 
 def bench(model: str | os.PathLike, block: int = 128, seconds: float = 3.0, channels: int = 1,
-          provider: str = "cpu") -> dict:
+          provider: str = "cpu", sample_rate: int | None = None) -> dict:
     """Time the streaming processor on host blocks of ``block`` frames (one onnxruntime thread).
 
     Returns microseconds per block (median of 5 runs), the real-time factor and the latency."""
@@ -251,10 +251,11 @@ def bench(model: str | os.PathLike, block: int = 128, seconds: float = 3.0, chan
     from .enhancer import NeuralEnhancer
 
     ne = NeuralEnhancer(model=model, provider=provider)
-    ne.prepare(ne.info.sample_rate, channels, block)
+    sr = int(sample_rate or ne.info.sample_rate)
+    ne.prepare(sr, channels, block)
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal((channels, block))).astype(np.float32)
-    n = max(1, int(seconds * ne.info.sample_rate / block))
+    n = max(1, int(seconds * sr / block))
     for _ in range(min(n, 200)):
         ne.process(x)
     runs = []
@@ -264,19 +265,24 @@ def bench(model: str | os.PathLike, block: int = 128, seconds: float = 3.0, chan
             ne.process(x)
         runs.append((time.perf_counter() - t) / (n // 5 + 1))
     us = float(np.median(runs)) * 1e6
-    block_us = block / ne.info.sample_rate * 1e6
+    block_us = block / sr * 1e6
     return {"model": os.path.basename(ne.model_path), "kind": ne.info.kind, "block": block,
             "channels": channels, "us_per_block": us, "rtf": us / block_us,
             "latency_samples": ne.latency_samples,
-            "latency_ms": 1000.0 * ne.latency_samples / ne.info.sample_rate,
+            "latency_ms": 1000.0 * ne.latency_samples / sr, "sample_rate": sr,
             "parameters": int(ne.info.meta.get("parameters", 0))}
 
 
-if __name__ == "__main__":  # python -m aural.models.runtime MODEL [MODEL ...]
-    import sys
+if __name__ == "__main__":  # python -m aural.models.runtime [--rate HZ] [MODEL ...]
+    import argparse
 
-    for m in sys.argv[1:] or shipped_models():
-        r = bench(m)
-        print(f"{r['model']}: {r['kind']}, {r['parameters']} params, {r['us_per_block']:.1f} us per "
-              f"{r['block']}-frame block (RTF {r['rtf']:.3f}), latency {r['latency_samples']} samples "
-              f"({r['latency_ms']:.1f} ms)")
+    ap = argparse.ArgumentParser(description="time models on 128-frame host blocks, one thread")
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--rate", type=int, default=None, help="host rate (default: the model's)")
+    ap.add_argument("--channels", type=int, default=1)
+    a = ap.parse_args()
+    for m in a.models or shipped_models():
+        r = bench(m, sample_rate=a.rate, channels=a.channels)
+        print(f"{r['model']}: {r['kind']}, {r['parameters']} params, {r['sample_rate']} Hz x "
+              f"{r['channels']} ch: {r['us_per_block']:.1f} us per {r['block']}-frame block "
+              f"(RTF {r['rtf']:.3f}), latency {r['latency_samples']} samples ({r['latency_ms']:.1f} ms)")
