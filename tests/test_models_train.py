@@ -117,3 +117,38 @@ def test_cli_export_round_trip(tmp_path, data, capsys):
         ref = m(torch.from_numpy(x)).numpy()
     assert np.abs(s.process(x) - ref).max() < 1e-4
     assert main(["export", str(tmp_path / "missing.pt"), "-o", str(out)]) == 1
+
+
+def test_recipe_on_installed_packages_excludes_reserved():
+    """The real recipe (packages from scripts/setup.d/50-data.sh): no reserved file, by path or
+    by content, on either side; train and dev disjoint by content."""
+    from aural.models import data as R
+
+    r = R.Recipe(max_files=100000)
+    summary = r.summary()
+    assert summary["speech"]["train"] > 1000 and summary["speech"]["dev"] > 50
+    assert summary["music"]["train"] > 50 and summary["noise"]["train"] >= 8
+    files = {s: [f for k in ("speech", "music", "noise") for f in r.files(k, s)] for s in R.SPLITS}
+    reserved = R.reserved_files()
+    assert len(reserved) >= 30
+    hashes = {s: {R.content_hash(f) for f in fs} for s, fs in files.items()}
+    for s, fs in files.items():
+        assert not set(fs) & reserved
+        assert not hashes[s] & R.reserved_hashes()
+    assert not hashes["train"] & hashes["dev"]
+    assert len(R.reserved_hashes()) >= 20  # the reserved files present here were hashed
+
+
+def test_cli_train_on_the_recipe(tmp_path, capsys):
+    from aural.cli.main import main
+
+    out = tmp_path / "run"
+    rc = main(["train", "dsunet", "--out", str(out), "--epochs", "1", "--steps-per-epoch", "2",
+               "--batch", "2", "--seconds", "0.5", "--dev-examples", "2", "--max-files", "6",
+               "--model-arg", "channels=[4,8]", "--model-arg", "dilations=[1]",
+               "--export", str(tmp_path / "m.onnx")])
+    assert rc == 0
+    text = capsys.readouterr()
+    assert "epoch 1: dev SI-SDR" in text.out and "epoch 1: train" in text.err
+    assert (out / "best.pt").is_file() and (tmp_path / "m.onnx").is_file()
+    assert main(["train", "dsunet", "--out", str(tmp_path / "x"), "--resume"]) == 1
