@@ -24,7 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from numba import njit
+
 from aural.engine.hop import HopFifo, HopProcessor
+from aural.engine.kernels import DelayLine
+from aural.engine.params import Param
 from aural.engine.processor import register
 
 from .resample import Resampler
@@ -33,6 +37,13 @@ from .runtime import OnnxStreamer, _providers_for, read_info, resolve_model
 __all__ = ["NeuralEnhancer", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "dsunet-small"
+
+
+@njit(cache=True, nogil=True)
+def _add_high_band(out, xd, lowpassed):
+    for c in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            out[c, i] += xd[c, i] - lowpassed[c, i]
 
 
 @register
@@ -44,7 +55,10 @@ class NeuralEnhancer(HopProcessor):
     threads: onnxruntime intra-op threads (1 keeps real-time behaviour predictable).
     """
 
-    params = ()
+    params = (Param("high_band", True, kind="bool",
+                    doc="when the host rate differs from the model's: add back, delayed, the band "
+                        "the resampled model cannot see (above 80 % of its Nyquist), unprocessed; "
+                        "off: that band is dropped"),)
 
     def __init__(self, model: str = DEFAULT_MODEL, provider: str = "cpu", threads: int = 1,
                  name: str | None = None, **kw: Any) -> None:
@@ -77,7 +91,10 @@ class NeuralEnhancer(HopProcessor):
         sr, msr, c, h = self.sample_rate, self.info.sample_rate, self.channels, self.hop
         g = math.gcd(sr, msr)
         self._down = Resampler(c, msr // g, sr // g, sr, exact_side="in")
-        self._up = Resampler(c, sr // g, msr // g, msr, exact_side="out")
+        # the model's latency in host samples, lat * sr/msr, may end in a fraction of a sample
+        # (steps of g/msr); the up filter is made that fraction shorter so the total is whole
+        frac_steps = (self.info.latency * (sr // g)) % (msr // g)
+        self._up = Resampler(c, sr // g, msr // g, msr, exact_side="out", offset=frac_steps)
         self._mbuf = np.zeros((c, self._down.max_out(self.max_block)), np.float32)
         self._ubuf = np.zeros((c, self._up.max_out(h)), np.float32)
         self._mfill = 0
@@ -87,6 +104,16 @@ class NeuralEnhancer(HopProcessor):
         exact = self._prefill + self._down.delay + self._up.delay + self.info.latency * sr / msr
         self._rs_exact_latency = exact
         self._rs_latency = int(round(exact))
+        # high band: x delayed by the latency minus x's own round trip through the same filters
+        self._rt_down = Resampler(c, msr // g, sr // g, sr, exact_side="in")
+        self._rt_up = Resampler(c, sr // g, msr // g, msr, exact_side="out")
+        self._rt_m = np.zeros_like(self._mbuf)
+        self._rt_u = np.zeros((c, self._rt_up.max_out(self._mbuf.shape[1])), np.float32)
+        self._rt_prefill = int(round(self._rs_latency - self._rt_down.delay - self._rt_up.delay))
+        self._rt_fifo = HopFifo(c, self._rt_prefill + self.max_block + self._rt_u.shape[1] + 16)
+        self._rt_fifo.clear(prefill=self._rt_prefill)
+        self._rt_out = np.zeros((c, self.max_block), np.float32)
+        self._xdelay = DelayLine(c, self._rs_latency, self.max_block)
 
     def _min_prefill(self) -> int:
         """Least output FIFO prefill so that a stream fed 1 frame at a time never runs dry
@@ -126,6 +153,15 @@ class NeuralEnhancer(HopProcessor):
                 self._rfifo.write(self._ubuf, 0, nu)
                 self._mfill = 0
         self._rfifo.read(out, 0, n)
+        # the x round trip runs even while high_band is off, so switching it on is seamless
+        mr = self._rt_down.push(x, self._rt_m)
+        ur = self._rt_up.push(self._rt_m, self._rt_u, 0, mr)
+        self._rt_fifo.write(self._rt_u, 0, ur)
+        rt = self._rt_out[:, :n]
+        self._rt_fifo.read(rt, 0, n)
+        xd = self._xdelay.process(x)
+        if self.v("high_band") > 0.5:
+            _add_high_band(out, xd, rt)
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         self._hbuf[...] = x
@@ -139,6 +175,10 @@ class NeuralEnhancer(HopProcessor):
             self._up.reset()
             self._mfill = 0
             self._rfifo.clear(prefill=self._prefill)
+            self._rt_down.reset()
+            self._rt_up.reset()
+            self._rt_fifo.clear(prefill=self._rt_prefill)
+            self._xdelay.reset()
 
     def _hop_latency(self) -> int:
         return self.info.latency
