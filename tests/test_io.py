@@ -208,7 +208,7 @@ def test_process_file_error_leaves_nothing(tmp_path):
             out[:] = x
 
     src = tmp_path / "in.wav"
-    write_audio(src, np.zeros((1, 10000), np.float32), 8000)
+    write_audio(src, np.zeros((1, 20000), np.float32), 8000)
     h = sha256(src)
     with pytest.raises(RuntimeError):
         process_file(Boom(), src, tmp_path / "out.wav", block=100)
@@ -216,6 +216,16 @@ def test_process_file_error_leaves_nothing(tmp_path):
     with pytest.raises(AudioFileError, match="input"):
         process_file(Gain(), src, src, block=100)
     assert sha256(src) == h
+
+    def interrupt(x, y, done, total):  # Ctrl-C in the middle of a file
+        if done > 5000:
+            raise KeyboardInterrupt
+    out = tmp_path / "out.flac"
+    write_audio(out, np.zeros((1, 10), np.float32), 8000)
+    old = sha256(out)
+    with pytest.raises(KeyboardInterrupt):
+        process_file(Gain(), src, out, block=100, on_block=interrupt)
+    assert _only(tmp_path) == ["in.wav", "out.flac"] and sha256(out) == old
 
 
 def test_process_file_streams_in_constant_memory(tmp_path):

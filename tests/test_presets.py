@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy.signal import welch
 from aural.engine import Chain, Mix
 from aural.engine.metrics import estimate_snr_db, si_sdr
 from aural.engine.presets import (
@@ -22,6 +21,7 @@ from aural.engine.presets import (
 from aural.engine.processors import Gain
 from conftest import degraded, music, speech
 from helpers import stream
+from scipy.signal import welch
 
 import aural
 
