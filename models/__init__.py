@@ -6,7 +6,7 @@ extra).  Importing this package never imports torch.
 """
 from __future__ import annotations
 
-__all__ = ["NeuralEnhancer", "OnnxStreamer", "shipped_models", "resolve_model"]
+__all__ = ["NeuralEnhancer", "OnnxStreamer", "resolve_model", "shipped_models"]
 
 
 def __getattr__(name):  # lazy: keep `import aural.models` light and torch-free

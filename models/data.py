@@ -28,14 +28,14 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .degrade import Degrader
 
-__all__ = ["Recipe", "reserved_files", "load_audio", "SPLITS"]
+__all__ = ["SPLITS", "Recipe", "load_audio", "reserved_files"]
 
 REPO = Path(__file__).resolve().parent.parent
 SPLITS = {"train": 0, "dev": 1}
@@ -89,7 +89,7 @@ def _test_sources() -> set[str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def content_hash(path: str) -> str:
     """sha1 of a file's bytes (packages ship the same sound under several names and symlinks)."""
     h = hashlib.sha1()

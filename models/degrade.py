@@ -28,15 +28,34 @@ same seed gives the same pair) and returns the metadata of what it applied.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy import signal
 
-__all__ = ["power", "snr_db", "scale_to_snr", "add_noise", "white_noise", "pink_noise", "brown_noise",
-           "colored_noise", "babble", "hum", "clicks", "crackle", "clip", "bandlimit", "synth_rir",
-           "reverb", "gain", "rt60_of", "Degrader", "CATEGORIES"]
+__all__ = [
+    "CATEGORIES",
+    "Degrader",
+    "add_noise",
+    "babble",
+    "bandlimit",
+    "brown_noise",
+    "clicks",
+    "clip",
+    "colored_noise",
+    "crackle",
+    "gain",
+    "hum",
+    "pink_noise",
+    "power",
+    "reverb",
+    "rt60_of",
+    "scale_to_snr",
+    "snr_db",
+    "synth_rir",
+    "white_noise",
+]
 
 EPS = 1e-12
 
@@ -273,7 +292,10 @@ class Degrader:
         if force is None:  # draw the chain; a clean pair teaches nothing (and skews SI-SDR means)
             force = [c for c in ("reverb", "bandlimit", "noise", "hum", "clicks", "crackle", "clip")
                      if rng.random() < self.p.get(c, 0)] or ["noise"]
-        use = lambda c: c in force  # noqa: E731
+        chosen = frozenset(force)
+
+        def use(c: str) -> bool:
+            return c in chosen
         y = target.copy()
         if use("reverb"):
             rt = float(rng.uniform(0.15, 1.0))

@@ -185,7 +185,7 @@ class DualStepUNet(StreamingModel):
         pad_end = (-n) % h
         xp = F.pad(x, (self.n_fft - h, pad_end))
         frames = xp.unfold(1, self.n_fft, h)  # (B, T, n_fft), T = ceil(n / hop)
-        conv = lambda m, t: m(t)  # noqa: E731
+        conv = lambda m, t: m(t)
         if return_stages:
             out, out1 = self._spectral(frames, conv, both=True)
             return self._ola(out, n), self._ola(out1, n)

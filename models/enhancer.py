@@ -23,18 +23,16 @@ import math
 from typing import Any
 
 import numpy as np
-
-from numba import njit
-
 from aural.engine.hop import HopFifo, HopProcessor
 from aural.engine.kernels import DelayLine
 from aural.engine.params import Param
 from aural.engine.processor import register
+from numba import njit
 
 from .resample import Resampler
 from .runtime import OnnxStreamer, _providers_for, read_info, resolve_model
 
-__all__ = ["NeuralEnhancer", "DEFAULT_MODEL"]
+__all__ = ["DEFAULT_MODEL", "NeuralEnhancer"]
 
 DEFAULT_MODEL = "dsunet-small"
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from .streaming import StreamingModel, build_model
 
-__all__ = ["export_onnx", "load_checkpoint_model", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "export_onnx", "load_checkpoint_model"]
 
 FORMAT_VERSION = 1
 OPSET = 17

@@ -24,8 +24,17 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-__all__ = ["OnnxStreamer", "ProviderError", "ModelNotFound", "ModelInfo", "resolve_model", "shipped_models",
-           "read_info", "WEIGHTS_DIR", "PROVIDERS"]
+__all__ = [
+    "PROVIDERS",
+    "WEIGHTS_DIR",
+    "ModelInfo",
+    "ModelNotFound",
+    "OnnxStreamer",
+    "ProviderError",
+    "read_info",
+    "resolve_model",
+    "shipped_models",
+]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["StreamingModel", "CausalConv1d", "CausalConv2d", "build_model", "MODEL_KINDS"]
+__all__ = ["MODEL_KINDS", "CausalConv1d", "CausalConv2d", "StreamingModel", "build_model"]
 
 
 class StreamingModel(nn.Module):
@@ -68,7 +68,7 @@ class StreamingModel(nn.Module):
     def conv_state_names(self) -> list[str]:
         return [n for n, _ in self._cached]
 
-    def step_context(self, states: list[torch.Tensor]) -> "StepContext":
+    def step_context(self, states: list[torch.Tensor]) -> StepContext:
         """Context for the causal convs of one ``step`` (states: the conv caches, in order)."""
         return StepContext(self.kind, self.conv_state_names(), states)
 

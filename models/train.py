@@ -26,16 +26,16 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from .streaming import StreamingModel, build_model
 
-__all__ = ["TrainConfig", "train", "mrstft_loss", "si_sdr", "enhancement_loss", "evaluate"]
+__all__ = ["TrainConfig", "enhancement_loss", "evaluate", "mrstft_loss", "si_sdr", "train"]
 
 RESOLUTIONS = ((256, 64), (512, 128), (1024, 256))
 

@@ -65,7 +65,7 @@ class WaveNet(StreamingModel):
         self.receptive_field = 1 + stacks * (kernel - 1) * (2 ** layers - 1)
         self._register_cached()
 
-    def identity_(self) -> "WaveNet":
+    def identity_(self) -> WaveNet:
         """Zero the last layer: the model then passes audio through unchanged."""
         with torch.no_grad():
             self.head2.weight.zero_()

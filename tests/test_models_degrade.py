@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from scipy.signal import resample_poly, welch
-
 from aural.models import degrade as D
+from scipy.signal import resample_poly, welch
 
 SR = 16000
 DATA = Path(__file__).resolve().parent / "data"

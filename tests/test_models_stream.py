@@ -3,22 +3,21 @@
 Needs torch (the ``train`` extra) to build and export the models under test."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from aural.models.dsunet import DualStepUNet  # noqa: E402
-from aural.models.enhancer import NeuralEnhancer  # noqa: E402
-from aural.models.export import export_onnx  # noqa: E402
-from aural.models.runtime import OnnxStreamer, ProviderError  # noqa: E402
-from aural.models.wavenet import WaveNet  # noqa: E402
-from helpers import stream  # noqa: E402
+from aural.models.dsunet import DualStepUNet
+from aural.models.enhancer import NeuralEnhancer
+from aural.models.export import export_onnx
+from aural.models.runtime import OnnxStreamer, ProviderError
+from aural.models.wavenet import WaveNet
+from helpers import stream
 
 SR = 16000
 DATA = Path(__file__).resolve().parent / "data"
@@ -298,7 +297,6 @@ def test_chained_models_add_latency(exported, signal):
 
 def test_preset_node_builds_and_reports_errors_in_one_line(exported, monkeypatch):
     import onnxruntime as ort
-
     from aural.engine.presets import PresetError, from_dict
 
     _, path = exported["dsunet"]

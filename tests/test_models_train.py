@@ -3,18 +3,17 @@
 Needs torch (the ``train`` extra)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from aural.models import degrade as D  # noqa: E402
-from aural.models.train import TrainConfig, mrstft_loss, si_sdr, train  # noqa: E402
+from aural.models import degrade as D
+from aural.models.train import TrainConfig, mrstft_loss, si_sdr, train
 
 SR = 16000
 DATA = Path(__file__).resolve().parent / "data"
@@ -99,8 +98,9 @@ def test_resume_without_checkpoint_is_an_error(tmp_path, data):
 
 
 def test_cli_export_round_trip(tmp_path, data, capsys):
-    from aural.cli.main import main
     from aural.models.runtime import OnnxStreamer
+
+    from aural.cli.main import main
 
     cfg = TrainConfig(kind="dsunet", model=TINY["dsunet"], out=str(tmp_path / "r"), batch=2,
                       seconds=0.5, epochs=1, steps_per_epoch=2, log_every=0)
