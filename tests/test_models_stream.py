@@ -309,3 +309,33 @@ def test_preset_node_builds_and_reports_errors_in_one_line(exported, monkeypatch
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(PresetError, match="CUDAExecutionProvider"):
         from_dict({"type": "NeuralEnhancer", "params": {"model": path, "provider": "cuda"}})
+
+
+def test_enhance_cli_with_a_neural_preset(exported, tmp_path, monkeypatch, capsys):
+    """`aural enhance -p preset.json` runs a NeuralEnhancer node on a file (at 22.05 kHz: the
+    node resamples around its 16 kHz model); provider cuda without CUDA is a one-line error."""
+    import json
+
+    import onnxruntime as ort
+    import soundfile as sf
+
+    from aural.cli.main import main
+
+    _, path = exported["dsunet"]
+    wav = tmp_path / "in.wav"
+    x, sr = sf.read(DATA / "speech_c.flac", dtype="float32")
+    sf.write(wav, x[: sr // 2], sr)
+    preset = tmp_path / "nn.json"
+    node = {"type": "NeuralEnhancer", "name": "nn", "params": {"model": path}}
+    preset.write_text(json.dumps({"type": "Chain", "nodes": [node]}))
+    out = tmp_path / "out.wav"
+    assert main(["enhance", str(wav), "-p", str(preset), "-o", str(out), "-q"]) == 0
+    y, sr2 = sf.read(out, dtype="float32")
+    assert sr2 == sr and len(y) == sr // 2 and np.abs(y).max() > 1e-3
+    node["params"]["provider"] = "cuda"
+    preset.write_text(json.dumps({"type": "Chain", "nodes": [node]}))
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    capsys.readouterr()
+    assert main(["enhance", str(wav), "-p", str(preset), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "CUDAExecutionProvider" in err and "onnxruntime-gpu" in err and len(err.strip().splitlines()) == 1
