@@ -26,6 +26,7 @@ setup(
     packages=list(PACKAGES),
     package_dir=PACKAGES,
     package_data={"aural.engine": ["presets/*.json"], "aural": ["examples/*"],
+                  "aural.models": ["weights/*.onnx", "weights/*.md", "reserved.txt"],
                   "aural.web": ["templates/*", "static/*", "static/vendor/*"]},
     include_package_data=True,
     install_requires=[
@@ -42,7 +43,9 @@ setup(
         # onnxruntime-gpu REPLACES onnxruntime (same import folder): uninstall onnxruntime first.
         "gpu": ["onnxruntime-gpu"],
         "live": ["sounddevice>=0.4", "python-osc>=1.8"],
-        "dev": ["pytest>=7", "ruff"],
+        # everything the test suite exercises (make test installs this)
+        "dev": ["pytest>=7", "ruff", "sounddevice>=0.4", "python-osc>=1.8", "JACK-Client>=0.5",
+                "flask>=3.0", "playwright>=1.40", "torch==2.13.0", "onnx", "onnxscript"],
         # aural serve: the web page (Flask); playwright drives Debian's chromium in its tests.
         "web": ["flask>=3.0"],
     },

@@ -66,6 +66,10 @@ def _registry() -> dict[str, type]:
         import aural.plugins  # noqa: F401
     except Exception:
         pass
+    try:  # the ONNX neural enhancer (needs onnxruntime, never torch)
+        import aural.models.enhancer  # noqa: F401
+    except Exception:
+        pass
     return REGISTRY
 
 
