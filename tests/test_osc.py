@@ -94,9 +94,12 @@ def test_set_then_query(server):
     assert cl.ask("/aural/out/gain_db")[1] == [pytest.approx(-6.0)]
     # nested node: the graph's dots become slashes
     cl.send("/aural/par/b/gain_db", 3.0)
+    # the server handles messages in order: a query after the send proves the send was applied
+    assert cl.ask("/aural/par/b/gain_db")[1] == [pytest.approx(3.0)]
     assert chain.get("par.b.gain_db") == pytest.approx(3.0)
     # graph-level parameter of the Mix, and the whole graph's mix
     cl.send("/aural/par/gain1_db", -12.0)
+    assert cl.ask("/aural/par/gain1_db")[1] == [pytest.approx(-12.0)]
     assert chain.get("par.gain1_db") == pytest.approx(-12.0)
     assert cl.ask("/aural/mix") == ("/aural/mix", [pytest.approx(1.0)])
 
