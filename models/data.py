@@ -35,7 +35,7 @@ import numpy as np
 
 from .degrade import Degrader
 
-__all__ = ["SPLITS", "Recipe", "load_audio", "reserved_files"]
+__all__ = ["MIXES", "SPLITS", "MixDegrader", "Recipe", "load_audio", "reserved_files"]
 
 REPO = Path(__file__).resolve().parent.parent
 SPLITS = {"train": 0, "dev": 1}
@@ -48,6 +48,41 @@ NOISE_GLOBS = ("/usr/share/games/megaglest/tilesets/*/sounds/*.ogg",
                "/usr/share/sonic-pi/samples/ambi_*.flac", "/usr/share/sonic-pi/samples/vinyl_*.flac",
                "/usr/share/games/supertux2/sounds/rain.wav",
                "/usr/share/games/supertux2/sounds/waterfall.wav")
+
+
+# Training mixes (the dev set always uses the ``default`` mix, so scores stay comparable).
+# p: probability of each degradation category (Degrader.p); kinds: weights of the noise types.
+MIXES: dict[str, dict] = {
+    # Degrader's own defaults: noise types white/pink/brown 1 each, real 6, babble 1
+    "default": {"p": None, "kinds": {"white": 1, "pink": 1, "brown": 1, "real": 6, "babble": 1}},
+    # what DSP does badly: non-stationary noise (babble, real ambience) and impulsive noise;
+    # stationary noise, hum and clipping are the DSP chain's (Wiener, DeHum) or nobody's job
+    "nonstationary": {"p": {"noise": 0.95, "hum": 0.15, "clicks": 0.2, "crackle": 0.1, "clip": 0.05,
+                            "bandlimit": 0.1, "reverb": 0.2},
+                      "kinds": {"white": 0.5, "pink": 0.5, "brown": 0.5, "real": 4.5, "babble": 4}},
+}
+
+
+class MixDegrader(Degrader):
+    """A :class:`Degrader` with weighted noise types (``kinds``: white/pink/brown/real/babble)."""
+
+    def __init__(self, *a, kinds: dict | None = None, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.kinds = dict(kinds or MIXES["default"]["kinds"])
+
+    def noise_signal(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        from .degrade import _fit, babble, colored_noise
+
+        avail = {k: w for k, w in self.kinds.items() if w > 0 and not (k == "real" and not self.noises)
+                 and not (k == "babble" and not self.babble_speech)}
+        names = sorted(avail)
+        w = np.array([avail[k] for k in names], np.float64)
+        k = names[int(np.searchsorted(np.cumsum(w / w.sum()), rng.random(), side="right").clip(0, len(names) - 1))]
+        if k == "real":
+            return _fit(self.noises[int(rng.integers(0, len(self.noises)))], n, rng), k
+        if k == "babble":
+            return babble(n, self.babble_speech, rng), k
+        return colored_noise(n, {"white": 0.0, "pink": 1.0, "brown": 2.0}[k], rng, self.sample_rate), k
 
 
 def _reserved_path() -> Path:
@@ -128,6 +163,8 @@ class Recipe:
 
     sample_rate: model rate.  seconds: example length.  seed: everything random derives from it.
     music_fraction: share of clean examples drawn from music rather than speech.
+    train_mix: a key of :data:`MIXES`, the degradation mix of the train split (dev: always the
+    Degrader defaults, as given by ``degrader_kw``).
     max_files: cap per kind and split (a random but seeded subset) to bound decode time/memory.
     """
 
@@ -139,8 +176,11 @@ class Recipe:
     max_files: int = 400
     dev_examples: int = 64
     degrader_kw: dict = field(default_factory=dict)
+    train_mix: str = "default"
 
     def __post_init__(self) -> None:
+        if self.train_mix not in MIXES:
+            raise ValueError(f"unknown train_mix {self.train_mix!r} (one of {', '.join(MIXES)})")
         self._cache: dict[str, np.ndarray] = {}
         self._lists = {kind: self._split(globs) for kind, globs in
                        (("speech", SPEECH_GLOBS), ("music", MUSIC_GLOBS), ("noise", NOISE_GLOBS))}
@@ -190,8 +230,16 @@ class Recipe:
             sp = self.files("speech", split)
             rng = np.random.default_rng([self.seed, SPLITS[split], 999])
             pick = rng.choice(len(sp), min(len(sp), 24), replace=False) if sp else []
-            self._degraders[split] = Degrader(self.sample_rate, noises, [self.audio(sp[i]) for i in pick],
-                                              **self.degrader_kw)
+            babble_speech = [self.audio(sp[i]) for i in pick]
+            if split == "train" and self.train_mix != "default":
+                mix = MIXES[self.train_mix]
+                kw = dict(self.degrader_kw)
+                if mix["p"] is not None:
+                    kw["p"] = dict(mix["p"])
+                self._degraders[split] = MixDegrader(self.sample_rate, noises, babble_speech,
+                                                     kinds=mix["kinds"], **kw)
+            else:
+                self._degraders[split] = Degrader(self.sample_rate, noises, babble_speech, **self.degrader_kw)
         return self._degraders[split]
 
     def _excerpt(self, rng: np.random.Generator, split: str) -> tuple[np.ndarray, str]:
@@ -226,3 +274,30 @@ class Recipe:
     def dev_set(self) -> tuple[np.ndarray, np.ndarray]:
         """The fixed development set (same examples every epoch and run)."""
         return self.batch("dev", 0, self.dev_examples)
+
+    def category_set(self, category: str, n: int, seconds: float | None = None,
+                     noise_kind: str | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        """n dev examples with exactly one degradation ``category`` (a key of Degrader.p, e.g.
+        "noise", "hum", "clicks", "crackle", "clip", "bandlimit", "reverb"); for "noise",
+        ``noise_kind`` (white/pink/brown/real/babble) fixes the noise type.  Deterministic (its own
+        seed stream per category and kind; clean excerpts from the dev files)."""
+        n_samp = int(round((seconds or self.seconds) * self.sample_rate))
+        base = self.degrader("dev")
+        deg = MixDegrader(base.sample_rate, base.noises, base.babble_speech,
+                          kinds={noise_kind: 1} if noise_kind else None, **self.degrader_kw)
+        tag = int.from_bytes(hashlib.sha1(f"{category}/{noise_kind}".encode()).digest()[:4], "little")
+        xs, ts, metas = [], [], []
+        old = self.seconds
+        try:
+            self.seconds = n_samp / self.sample_rate
+            for i in range(n):
+                rng = np.random.default_rng([self.seed, SPLITS["dev"], 7777, tag, i])
+                clean, kind = self._excerpt(rng, "dev")
+                y, t, meta = deg(clean, rng, force=[category])
+                meta["source"] = kind
+                xs.append(y)
+                ts.append(t)
+                metas.append(meta)
+        finally:
+            self.seconds = old
+        return np.stack(xs), np.stack(ts), metas

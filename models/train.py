@@ -106,6 +106,7 @@ class TrainConfig:
     dev_examples: int = 32
     max_files: int = 400
     music_fraction: float = 0.2
+    mix: str = "nonstationary"
     save_every: int = 0
     log_every: int = 10
 
@@ -154,7 +155,7 @@ def _make_data(cfg: TrainConfig):
 
     return Recipe(sample_rate=cfg.sample_rate, seconds=cfg.seconds, seed=cfg.seed,
                   dev_examples=cfg.dev_examples, max_files=cfg.max_files,
-                  music_fraction=cfg.music_fraction)
+                  music_fraction=cfg.music_fraction, train_mix=cfg.mix)
 
 
 def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
