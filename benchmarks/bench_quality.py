@@ -1,0 +1,271 @@
+"""Quality of aural's presets and neural enhancer next to the real-time denoisers that run here.
+
+    python benchmarks/bench_quality.py            # default: 20 clips x 4 s per category (~12 min)
+    python benchmarks/bench_quality.py --quick    # 4 clips x 3 s per category (~1.5 min)
+    python benchmarks/bench_quality.py --clips 40 --json out/quality.json --systems voice,deepfilternet3
+
+Development set: built here from the project's own recipe (:mod:`aural.models.data`, the dev
+split, which excludes every file of shared/data/RESERVED.txt by path and content) and the
+degradation simulator (:mod:`aural.models.degrade`), at 48 kHz, one fixed seed.  Five
+categories: speech in noise, music in noise (real and synthetic noise at -5..20 dB SNR), hum,
+clicks and clipping (on speech and music, half each).  Every clip is mono.
+
+Systems: the input itself; aural's ``voice``, ``music`` and ``vinyl`` presets and a chain of
+the NeuralEnhancer with the shipped ``dsunet-small`` weights (fed in 480-sample blocks, i.e.
+10 ms, through the processor API); the peers of ``benchmarks/peers.py`` (DeepFilterNet3,
+RNNoise and speexdsp-ns fed frame by frame; noisereduce and NSNet2 on whole clips).  Every
+output is aligned with the clean clip before scoring (aural: its declared latency; peers: their
+in-stream delay, measured once by cross-correlation on a clean speech clip).
+
+Figures: PESQ-wb and STOI (speech clips only: they are speech measures), SI-SDR and log-spectral
+distance (all clips, at 48 kHz), real-time factor = CPU time of the process / audio duration
+with every library pinned to one thread, after a warm-up; algorithmic latency: the processor's
+declared latency for aural; in-stream delay + frame - 1 (buffering a frame) for streaming peers.
+"""
+from __future__ import annotations
+
+import os
+
+for _k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_k, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import PEERS, PeerUnavailable, measure_delay  # noqa: E402
+
+RATE = 48000
+BLOCK = 480  # host block for aural (10 ms, the peers' frame)
+CATEGORIES = {  # name -> (degradations forced, source kinds)
+    "speech in noise": (["noise"], ("speech",)),
+    "music in noise": (["noise"], ("music",)),
+    "hum": (["hum"], ("speech", "music")),
+    "clicks": (["clicks"], ("speech", "music")),
+    "clipping": (["clip"], ("speech", "music")),
+}
+AURAL = ("voice", "voice-repair", "music", "vinyl", "neural")
+
+
+# ----------------------------------------------------------------------------- dev set
+def _excerpt(recipe, files: list[str], n: int, rng: np.random.Generator) -> np.ndarray:
+    for _ in range(20):
+        x = recipe.audio(files[int(rng.integers(0, len(files)))])
+        if len(x) < n:
+            continue
+        s = int(rng.integers(0, len(x) - n + 1))
+        seg = x[s:s + n]
+        # active enough: at least 40 % of 20 ms frames within 30 dB of the loudest
+        fr = seg[: n // 960 * 960].reshape(-1, 960)
+        e = 10 * np.log10(np.mean(fr.astype(np.float64) ** 2, axis=1) + 1e-12)
+        if np.max(np.abs(seg)) > 1e-3 and np.mean(e > e.max() - 30) > 0.4:
+            return seg
+    return seg
+
+
+def build_devset(clips: int, seconds: float, seed: int = 20240) -> dict[str, list[dict]]:
+    """{category: [{"clean", "degraded", "kind", "meta"}]} from the dev split of the recipe."""
+    from aural.models.data import Recipe, is_reserved
+
+    recipe = Recipe(sample_rate=RATE, seed=seed)
+    files = {k: recipe.files(k, "dev") for k in ("speech", "music")}
+    for k, fl in files.items():
+        if not fl:
+            raise SystemExit(f"no {k} dev files: run scripts/setup.d/50-data.sh")
+        assert not any(is_reserved(f) for f in fl), "a reserved file reached the dev set"
+    deg = recipe.degrader("dev")
+    n = int(round(seconds * RATE))
+    out: dict[str, list[dict]] = {}
+    for ci, (cat, (force, kinds)) in enumerate(CATEGORIES.items()):
+        items = []
+        for i in range(clips):
+            rng = np.random.default_rng([seed, 77, ci, i])
+            kind = kinds[i % len(kinds)]
+            clean = _excerpt(recipe, files[kind], n, rng)
+            y, t, meta = deg(clean, rng, force=force)
+            items.append({"clean": t, "degraded": y, "kind": kind, "meta": meta})
+        out[cat] = items
+    return out
+
+
+# ----------------------------------------------------------------------------- systems
+class AuralSystem:
+    def __init__(self, name: str) -> None:
+        from aural.engine.graph import Chain
+        from aural.engine.presets import load_preset
+
+        self.name = name
+        if name == "neural":
+            from aural.models import NeuralEnhancer
+            self.graph = Chain([NeuralEnhancer(model="dsunet-small", threads=1)], name="neural")
+            self.label = "aural NeuralEnhancer (dsunet-small)"
+        elif name == "voice-repair":  # the voice preset with EQ, dynamics, filters bypassed
+            from aural.engine.presets import SHAPING
+            self.graph = load_preset("voice")
+            for _, node in self.graph.walk():
+                if type(node).__name__ in SHAPING and node is not self.graph:
+                    node.bypass = True
+            self.label = "aural voice, repair nodes only"
+        else:
+            self.graph = load_preset(name)
+            self.label = f"aural {name}"
+        self.graph.prepare(RATE, 1, BLOCK)
+        self.latency = int(self.graph.latency_samples)
+        self.streams = True
+
+    def reset(self) -> None:
+        self.graph.reset()
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        return self.graph(x[None, :], RATE, buffer_size=BLOCK, reset=True)[0]  # latency-compensated
+
+
+class PeerSystem:
+    def __init__(self, key: str, probe: np.ndarray) -> None:
+        self.peer = PEERS[key]()
+        self.name = key
+        self.label = self.peer.name
+        self.streams = self.peer.streams
+        self.delay = measure_delay(self.peer, probe)
+        self.latency = (self.delay + self.peer.frame - 1) if self.streams else None
+
+    def reset(self) -> None:
+        self.peer.reset()  # DeepFilterNet3: a fresh df_create (model load), outside the timing
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        y = self.peer.process(x)
+        d = self.delay
+        if d:
+            y = np.concatenate([y[d:], np.zeros(d, np.float32)])
+        return y
+
+
+def latency_text(sys_) -> str:
+    if sys_ is None:
+        return "-"
+    if sys_.latency is None:
+        return "offline" + (" (20 ms if streamed)" if sys_.name == "nsnet2" else "")
+    return f"{1000.0 * sys_.latency / RATE:.1f}"
+
+
+# ----------------------------------------------------------------------------- run
+def run(clips: int, seconds: float, systems: list[str], seed: int, log=print) -> dict:
+    from aural.engine.quality import pesq_wb, stoi
+    from aural.engine.metrics import log_spectral_distance, si_sdr
+
+    t0 = time.monotonic()
+    dev = build_devset(clips, seconds, seed)
+    log(f"dev set: {sum(len(v) for v in dev.values())} clips of {seconds:g} s at {RATE} Hz "
+        f"({time.monotonic() - t0:.0f} s)")
+    probe = next(it["clean"] for it in dev["speech in noise"])
+    objs: dict[str, object] = {"input": None}
+    skipped = {}
+    for s in systems:
+        try:
+            objs[s] = AuralSystem(s) if s in AURAL else PeerSystem(s, probe)
+        except PeerUnavailable as e:
+            skipped[s] = str(e)
+            log(f"skip {s}: {e}")
+            continue
+        o = objs[s]
+        o.reset()
+        o.process(probe[: RATE // 2])  # warm-up: JIT, sessions
+        log(f"{o.label}: latency {latency_text(o)}"
+            + (f" (in-stream delay {o.delay})" if isinstance(o, PeerSystem) else ""))
+    res: dict = {"rate": RATE, "clips": clips, "seconds": seconds, "seed": seed, "skipped": skipped,
+                 "systems": {k: {"label": (v.label if v else "input (degraded)"),
+                                 "latency_ms": (None if v is None or v.latency is None
+                                                else 1000.0 * v.latency / RATE),
+                                 "latency": latency_text(v)} for k, v in objs.items()},
+                 "categories": {}}
+    for cat, items in dev.items():
+        rc: dict = {}
+        for key, o in objs.items():
+            cpu = 0.0
+            dur = 0.0
+            vals = {"pesq": [], "stoi": [], "si_sdr": [], "lsd": []}
+            for it in items:
+                x, c = it["degraded"], it["clean"]
+                if o is None:
+                    y = x
+                else:
+                    o.reset()
+                    t = time.process_time()
+                    y = o.process(x)
+                    cpu += time.process_time() - t
+                    dur += len(x) / RATE
+                y = np.asarray(y, np.float32)
+                vals["si_sdr"].append(si_sdr(c, y))
+                vals["lsd"].append(log_spectral_distance(c, y, n_fft=2048))
+                if it["kind"] == "speech":
+                    vals["pesq"].append(pesq_wb(c, y, RATE))
+                    vals["stoi"].append(stoi(c, y, RATE))
+            row = {}
+            for k, v in vals.items():
+                a = np.array(v, np.float64)
+                a = a[np.isfinite(a)]
+                row[k] = float(a.mean()) if len(a) else float("nan")
+            row["rtf"] = cpu / dur if dur else None
+            rc[key] = row
+        res["categories"][cat] = rc
+        log(f"{cat}: done ({time.monotonic() - t0:.0f} s)")
+    res["wall_s"] = time.monotonic() - t0
+    return res
+
+
+def _f(v, fmt: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return fmt.format(v)
+
+
+def markdown(res: dict) -> str:
+    lines = []
+    for cat, rows in res["categories"].items():
+        base = rows["input"]["si_sdr"]
+        lines += [f"### {cat}", "",
+                  "| system | PESQ-wb | STOI | SI-SDR dB | ΔSI-SDR dB | LSD dB | RTF (1 thread) | latency ms |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for key, r in rows.items():
+            s = res["systems"][key]
+            lines.append(f"| {s['label']} | {_f(r['pesq'], '{:.2f}')} | {_f(r['stoi'], '{:.3f}')} | "
+                         f"{_f(r['si_sdr'], '{:.2f}')} | {_f(r['si_sdr'] - base, '{:+.2f}')} | "
+                         f"{_f(r['lsd'], '{:.2f}')} | {_f(r['rtf'], '{:.3f}')} | {s['latency']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="4 clips x 3 s per category")
+    ap.add_argument("--clips", type=int, help="clips per category (default 20)")
+    ap.add_argument("--seconds", type=float, help="clip length (default 4)")
+    ap.add_argument("--seed", type=int, default=20240)
+    ap.add_argument("--systems", default=",".join(AURAL + tuple(PEERS)),
+                    help="comma list of: " + ", ".join(AURAL + tuple(PEERS)))
+    ap.add_argument("--json", help="also write the figures as JSON here")
+    a = ap.parse_args(argv)
+    clips = a.clips or (4 if a.quick else 20)
+    seconds = a.seconds or (3.0 if a.quick else 4.0)
+    systems = [s.strip() for s in a.systems.split(",") if s.strip()]
+    bad = [s for s in systems if s not in AURAL and s not in PEERS]
+    if bad:
+        ap.error(f"unknown system(s): {', '.join(bad)}")
+    res = run(clips, seconds, systems, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(res, indent=1))
+    print(f"<!-- {clips} clips x {seconds:g} s per category, {RATE} Hz, seed {a.seed}; "
+          f"{res['wall_s']:.0f} s -->\n")
+    print(markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
