@@ -69,7 +69,7 @@ def run(block: int, seconds: float, rounds: int) -> dict[str, float]:
     blocks = [(0.2 * rng.standard_normal((2, block))).astype(np.float32) for _ in range(16)]
     variants = make_variants(block)
     times: dict[str, list[float]] = {k: [] for k in variants}
-    for name, f in variants.items():  # warm up (numba, plugin buffers)
+    for f in variants.values():  # warm up (numba, plugin buffers)
         for i in range(200):
             f(blocks[i % 16])
     for _ in range(rounds):

@@ -186,7 +186,7 @@ class OnnxStreamer:
         # two state sets; on CPU the OrtValues share memory with these numpy arrays
         self._sets: list[list[ort.OrtValue]] = [[], []]
         self._arrays: list[list[np.ndarray]] = [[], []]
-        for name, shape in self.info.states:
+        for _name, shape in self.info.states:
             for k in (0, 1):
                 a = np.zeros((c, *shape), np.float32)
                 self._arrays[k].append(a)

@@ -225,7 +225,7 @@ def warm_chain(chain: Processor, sample_rate: int, channels: int, blocksize: int
                 chain.process(x)
         for k, v in saved.items():
             node.set(k, v)
-        for b in (True, False):
+        for _b in (True, False):
             was = node.bypass
             node.set("bypass", not was)
             for _ in range(3):

@@ -373,7 +373,7 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
     u1 = pk
     ok = False
     grown = False
-    for it in range(64):
+    for _it in range(64):
         if u1 - u0 + 1 > lmax:
             break
         ok = _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol)
@@ -407,7 +407,7 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
         return 0, 0
     a0 = u0
     a1 = u1
-    for it in range(64):
+    for _it in range(64):
         n = u1 - u0 + 1
         d1 = orig[u1 - sv0] - xb[u1]
         rm1 = d1 * d1 * lb[n - 1, 0] * lb[n - 1, 0] < lim_rm

@@ -99,7 +99,7 @@ def _solve_group(xb, pos, sgn, nu, lvp, lvn, ra, p, mask, lb, rhs, sol, upos, it
     for i in range(nu):
         mask[pos[i]] = 1
     ok = True
-    for it in range(iters):
+    for _it in range(iters):
         k = 0
         for i in range(nu):
             if mask[pos[i]] == 1:
@@ -254,7 +254,7 @@ def declip_hop(hop_in, hop_out, buf, xs, win, wtmp, r, a, atmp, ra, pos, sgn, up
             if hit:
                 ar_fit(xb, w0, na, win, wtmp, p, r, a, atmp, wnc)
                 ar_coef_autocorr(a, p, ra)
-                for k in range(refits):
+                for _k in range(refits):
                     for i in range(m_len):
                         xs[i] = xb[i]
                     _scan_runs(xs, w0, lim, lim, rp, rn, lvp, lvn, lmax, nmax, p, ra, pos, sgn,
