@@ -55,10 +55,12 @@ AURAL = ("voice", "voice-repair", "music", "vinyl", "neural")
 
 # ----------------------------------------------------------------------------- dev set
 def _excerpt(recipe, files: list[str], n: int, rng: np.random.Generator) -> np.ndarray:
-    for _ in range(20):
+    for k in range(20):
         x = recipe.audio(files[int(rng.integers(0, len(files)))])
         if len(x) < n:
-            continue
+            if k < 10:  # prefer files long enough; then loop a short one (music loops)
+                continue
+            x = np.tile(x, n // max(1, len(x)) + 1)
         s = int(rng.integers(0, len(x) - n + 1))
         seg = x[s:s + n]
         # active enough: at least 40 % of 20 ms frames within 30 dB of the loudest
