@@ -1,11 +1,11 @@
 """NeuralEnhancer: an aural processor that streams an exported model through ONNX Runtime.
 
     from aural.models import NeuralEnhancer
-    ne = NeuralEnhancer(model="dsunet-small")            # shipped name or path to an .onnx
+    ne = NeuralEnhancer(model="dsunet-voice")            # shipped name or path to an .onnx
     ne = NeuralEnhancer(model="my.onnx", provider="cuda")  # onnxruntime-gpu, or a clear error
     y = ne(noisy, 16000)                                   # whole signal, latency-compensated
 
-In a preset: ``{"type": "NeuralEnhancer", "params": {"model": "dsunet-small", "provider": "cpu"}}``.
+In a preset: ``{"type": "NeuralEnhancer", "params": {"model": "dsunet-voice", "provider": "cpu"}}``.
 
 The model runs on fixed hops of ``model hop`` samples whatever the host block size
 (:class:`aural.engine.HopProcessor`), one batch row per channel, state carried between calls in
@@ -34,7 +34,7 @@ from .runtime import OnnxStreamer, _providers_for, read_info, resolve_model
 
 __all__ = ["DEFAULT_MODEL", "NeuralEnhancer"]
 
-DEFAULT_MODEL = "dsunet-small"
+DEFAULT_MODEL = "dsunet-voice"  # see models/weights/RECIPE.md
 
 
 @njit(cache=True, nogil=True)
