@@ -158,14 +158,17 @@ class Chain(_Graph):
                 and block.shape[0] == self.channels and block.shape[1] <= self.max_block):
             if self._queue._q:
                 self._drain()
-            n = block.shape[1]
-            if n != self._vn:
-                self._vn = n
-                self._vx, self._vwet, self._vout = self._in[:, :n], self._wet[:, :n], self._out[:, :n]
-                self._vdry = self._dry_buf[:, :n]
-            # sanitised input, and the aligned dry path kept current, in one pass
-            self.nonfinite_in += sanitize_copy_ring(block, self._vx, self._dry_ring, self._dry_pos)
-            y = self._vx
+            if self._dry_delay:
+                n = block.shape[1]
+                if n != self._vn:
+                    self._vn = n
+                    self._vx, self._vwet, self._vout = self._in[:, :n], self._wet[:, :n], self._out[:, :n]
+                    self._vdry = self._dry_buf[:, :n]
+                # sanitised input, and the aligned dry path kept current, in one pass
+                self.nonfinite_in += sanitize_copy_ring(block, self._vx, self._dry_ring, self._dry_pos)
+                y = self._vx
+            else:  # no latency: no dry path to keep, and the first child sanitises its own input
+                y = block
             for c in self.children:
                 y = c.process(y)
             return y
