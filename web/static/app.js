@@ -411,9 +411,14 @@
     }
   }
 
+  const ENDED = ["done", "error", "cancelled"];
+
   function updateJob(j) {
     if (!state.job || state.job.id !== j.id) return;
     const prev = state.job.status;
+    // replies can arrive out of order (the cancel request's answer after the stream's final
+    // event): an ended job never goes back to running
+    if (ENDED.includes(prev) && !ENDED.includes(j.status)) return;
     state.job = j;
     renderJobMeta(j);
     $("job-view").dataset.status = j.status;
