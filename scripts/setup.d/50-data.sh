@@ -5,6 +5,10 @@
 #   sonic-pi-samples   : CC0 music loops, ambi_* and vinyl_* noise  ~22 MB
 #   megaglest-data     : rain, wind, insects, birds (real noise)    ~240 MB download; only with
 #                        AURAL_DATA=full (the tests do not need it; `aural train` uses it if present)
+#   more real noise, train split only, also only with AURAL_DATA=full:
+#   supertux-data      : rain.wav, waterfall.wav                    ~162 MB download
+#   lincity-ng-data    : Market*.wav (crowd)                        ~45 MB download
+#   wesnoth-1.16-data  : data/core/sounds/ambient/*.ogg             ~146 MB download
 # Idempotent and non-interactive.
 set -euo pipefail
 need=()
@@ -13,6 +17,11 @@ need=()
 [ -d /usr/share/sonic-pi/samples ] || need+=(sonic-pi-samples)
 if [ "${AURAL_DATA:-}" = full ] && [ ! -d /usr/share/games/megaglest/tilesets ]; then
     need+=(megaglest-data)
+fi
+if [ "${AURAL_DATA:-}" = full ]; then
+    [ -f /usr/share/games/supertux2/sounds/rain.wav ] || need+=(supertux-data)
+    [ -f /usr/share/games/lincity-ng/sounds/MarketFull1.wav ] || need+=(lincity-ng-data)
+    [ -d /usr/share/games/wesnoth/1.16/data/core/sounds/ambient ] || need+=(wesnoth-1.16-data)
 fi
 if ((${#need[@]})); then
     export DEBIAN_FRONTEND=noninteractive
