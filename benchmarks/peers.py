@@ -294,7 +294,7 @@ def _selfcheck(argv=None) -> int:
     for name, x, sr in clips:
         g = np.gcd(int(sr), RATE)
         x = resample_poly(x, RATE // g, int(sr) // g).astype(np.float32)
-        for k, p in peers.items():
+        for p in peers.values():
             d = measure_delay(p, x)
             y = p.process(x)
             y = np.concatenate([y[d:], np.zeros(d, np.float32)])
