@@ -1,7 +1,8 @@
 """Quality of aural's presets and neural enhancer next to the real-time denoisers that run here.
 
-    python benchmarks/bench_quality.py            # default: 20 clips x 4 s per category (~12 min)
+    python benchmarks/bench_quality.py            # default: 20 clips x 4 s per category (~9 min)
     python benchmarks/bench_quality.py --quick    # 4 clips x 3 s per category (~1.5 min)
+    python benchmarks/bench_quality.py --espeak --categories "dry synthetic speech in noise"
     python benchmarks/bench_quality.py --clips 40 --json out/quality.json --systems voice,deepfilternet3
 
 Development set: built here from the project's own recipe (:mod:`aural.models.data`, the dev
@@ -71,7 +72,41 @@ def _excerpt(recipe, files: list[str], n: int, rng: np.random.Generator) -> np.n
     return seg
 
 
-def build_devset(clips: int, seconds: float, seed: int = 20240) -> dict[str, list[dict]]:
+HARVARD = (  # Harvard sentences (IEEE 1969), public domain; spoken by espeak-ng for --espeak
+    "The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background.",
+    "It's easy to tell the depth of a well.", "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.", "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.", "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.", "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.", "A rod is used to catch pink salmon.",
+)
+ESPEAK_CAT = "dry synthetic speech in noise"
+
+
+def _espeak_clean(i: int, n: int) -> np.ndarray:
+    """Two Harvard sentences by espeak-ng (dry, no reverb), 48 kHz, peak 0.3, cut/padded to n."""
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    parts = []
+    with tempfile.TemporaryDirectory() as d:
+        for k in (i, i + 1):
+            w = f"{d}/s.wav"
+            subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", w,
+                            HARVARD[k % len(HARVARD)]], check=True)
+            x, sr = sf.read(w, dtype="float32")
+            g = math.gcd(int(sr), RATE)
+            parts.append(resample_poly(x, RATE // g, int(sr) // g).astype(np.float32))
+    x = np.concatenate(parts)
+    x = np.concatenate([x, np.zeros(max(0, n - len(x)), np.float32)])[:n]
+    return (0.3 * x / max(1e-9, float(np.max(np.abs(x))))).astype(np.float32)
+
+
+def build_devset(clips: int, seconds: float, seed: int = 20240,
+                 espeak: bool = False) -> dict[str, list[dict]]:
     """{category: [{"clean", "degraded", "kind", "meta"}]} from the dev split of the recipe."""
     from aural.models.data import Recipe, is_reserved
 
@@ -93,6 +128,13 @@ def build_devset(clips: int, seconds: float, seed: int = 20240) -> dict[str, lis
             y, t, meta = deg(clean, rng, force=force)
             items.append({"clean": t, "degraded": y, "kind": kind, "meta": meta})
         out[cat] = items
+    if espeak:  # dry reference speech: the recipe's speech is reverberant game voice acting
+        items = []
+        for i in range(clips):
+            rng = np.random.default_rng([seed, 78, i])
+            y, t, meta = deg(_espeak_clean(i, n), rng, force=["noise"])
+            items.append({"clean": t, "degraded": y, "kind": "speech", "meta": meta})
+        out[ESPEAK_CAT] = items
     return out
 
 
@@ -157,15 +199,18 @@ def latency_text(sys_) -> str:
 
 
 # ----------------------------------------------------------------------------- run
-def run(clips: int, seconds: float, systems: list[str], seed: int, log=print) -> dict:
+def run(clips: int, seconds: float, systems: list[str], seed: int, log=print,
+        espeak: bool = False, categories: list[str] | None = None) -> dict:
     from aural.engine.quality import pesq_wb, stoi
     from aural.engine.metrics import log_spectral_distance, si_sdr
 
     t0 = time.monotonic()
-    dev = build_devset(clips, seconds, seed)
+    dev = build_devset(clips, seconds, seed, espeak)
+    probe = next(it["clean"] for it in dev["speech in noise"])
+    if categories:
+        dev = {k: v for k, v in dev.items() if k in categories}
     log(f"dev set: {sum(len(v) for v in dev.values())} clips of {seconds:g} s at {RATE} Hz "
         f"({time.monotonic() - t0:.0f} s)")
-    probe = next(it["clean"] for it in dev["speech in noise"])
     objs: dict[str, object] = {"input": None}
     skipped = {}
     for s in systems:
@@ -251,6 +296,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=20240)
     ap.add_argument("--systems", default=",".join(AURAL + tuple(PEERS)),
                     help="comma list of: " + ", ".join(AURAL + tuple(PEERS)))
+    ap.add_argument("--espeak", action="store_true",
+                    help=f"add a '{ESPEAK_CAT}' category: dry espeak-ng Harvard sentences with "
+                         "the same noise degradation (needs espeak-ng)")
+    ap.add_argument("--categories", help="comma list of categories to score (default: all)")
     ap.add_argument("--json", help="also write the figures as JSON here")
     a = ap.parse_args(argv)
     clips = a.clips or (4 if a.quick else 20)
@@ -259,7 +308,12 @@ def main(argv=None) -> int:
     bad = [s for s in systems if s not in AURAL and s not in PEERS]
     if bad:
         ap.error(f"unknown system(s): {', '.join(bad)}")
-    res = run(clips, seconds, systems, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
+    cats = [c.strip() for c in a.categories.split(",")] if a.categories else None
+    known = list(CATEGORIES) + [ESPEAK_CAT]
+    if cats and any(c not in known for c in cats):
+        ap.error(f"unknown category; one of: {', '.join(known)}")
+    res = run(clips, seconds, systems, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True),
+              espeak=a.espeak, categories=cats)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(res, indent=1))
