@@ -51,7 +51,7 @@ CATEGORIES = {  # name -> (degradations forced, source kinds)
     "clicks": (["clicks"], ("speech", "music")),
     "clipping": (["clip"], ("speech", "music")),
 }
-AURAL = ("voice", "voice-repair", "music", "vinyl", "neural")
+AURAL = ("voice", "voice-repair", "music", "vinyl", "neural", "neural-voice")
 
 
 # ----------------------------------------------------------------------------- dev set
@@ -145,10 +145,11 @@ class AuralSystem:
         from aural.engine.presets import load_preset
 
         self.name = name
-        if name == "neural":
+        if name in ("neural", "neural-voice"):
             from aural.models import NeuralEnhancer
-            self.graph = Chain([NeuralEnhancer(model="dsunet-small", threads=1)], name="neural")
-            self.label = "aural NeuralEnhancer (dsunet-small)"
+            model = "dsunet-small" if name == "neural" else "dsunet-voice"
+            self.graph = Chain([NeuralEnhancer(model=model, threads=1)], name=name)
+            self.label = f"aural NeuralEnhancer ({model})"
         elif name == "voice-repair":  # the voice preset with EQ, dynamics, filters bypassed
             from aural.engine.presets import SHAPING
             self.graph = load_preset("voice")
