@@ -23,12 +23,7 @@ CATS = [("none", None), ("noise", "stationary"), ("noise", "real"), ("noise", "b
 r = Recipe(sample_rate=SR, seconds=2.0, music_fraction=1.0)
 res = {}
 for cat, kind in CATS:
-    if kind == "stationary":
-        parts = [r.category_set(cat, N // 3 + (i < N % 3), noise_kind=k) for i, k in enumerate(("white", "pink", "brown"))]
-        x = np.concatenate([p[0] for p in parts])
-        t = np.concatenate([p[1] for p in parts])
-    else:
-        x, t, _ = r.category_set(cat, N, noise_kind=kind)
+    x, t = r.category_examples(cat, N, noise_kind=kind)
     label = ("clean (none)" if cat == "none" else cat) if kind is None else f"{cat}-{kind}"
     row = {"input": float(np.mean([si_sdr(t[i], x[i]) for i in range(len(x))]))}
     for k, p in procs.items():

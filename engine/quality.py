@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from .metrics import log_spectral_distance, nrmse, psnr, si_sdr, snr_db
+from .metrics import _pair, log_spectral_distance, nrmse, psnr, si_sdr, snr_db
 
 __all__ = ["METRICS", "HIGHER_IS_BETTER", "pesq_wb", "score", "stoi"]
 
@@ -33,14 +33,6 @@ HIGHER_IS_BETTER = {"snr": True, "psnr": True, "nrmse": False, "si_sdr": True, "
                     "pesq": True, "stoi": True}
 
 PESQ_RATE = 16000
-
-
-def _channels(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r = np.atleast_2d(np.asarray(ref, dtype=np.float64))
-    e = np.atleast_2d(np.asarray(est, dtype=np.float64))
-    if r.shape != e.shape:
-        raise ValueError(f"reference {r.shape} and estimate {e.shape} differ in shape")
-    return r, e
 
 
 def _resample(x: np.ndarray, sr: int, to: int) -> np.ndarray:
@@ -57,7 +49,7 @@ def pesq_wb(ref: np.ndarray, est: np.ndarray, sample_rate: int) -> float:
         from pesq import pesq as _pesq
     except ImportError:  # pragma: no cover - the quality extra is missing
         return float("nan")
-    r, e = _channels(ref, est)
+    r, e = _pair(ref, est)
     r = _resample(r, sample_rate, PESQ_RATE)
     e = _resample(e, sample_rate, PESQ_RATE)
     vals = []
@@ -78,7 +70,7 @@ def stoi(ref: np.ndarray, est: np.ndarray, sample_rate: int, extended: bool = Fa
         from pystoi import stoi as _stoi
     except ImportError:  # pragma: no cover
         return float("nan")
-    r, e = _channels(ref, est)
+    r, e = _pair(ref, est)
     vals = []
     for rc, ec in zip(r, e):
         if not (np.all(np.isfinite(rc)) and np.all(np.isfinite(ec))):
@@ -100,7 +92,7 @@ def score(clean: np.ndarray, est: np.ndarray, sr: int, perceptual: bool = True) 
     Keys: ``snr``, ``psnr``, ``nrmse``, ``si_sdr``, ``lsd`` (dB; LSD with a ~43 ms window at any
     rate), ``pesq`` (wide-band MOS-LQO), ``stoi``.  ``perceptual=False`` skips PESQ and STOI
     (nan), which are the slow ones."""
-    r, e = _channels(clean, est)
+    r, e = _pair(clean, est)
     n_fft = 1 << max(8, int(round(math.log2(0.0427 * sr))))  # 2048 at 48 kHz, 512 at 11-12 kHz
     out = {
         "snr": snr_db(r, e),

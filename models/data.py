@@ -320,3 +320,14 @@ class Recipe:
         finally:
             self.seconds = old
         return np.stack(xs), np.stack(ts), metas
+
+    def category_examples(self, category: str, n: int,
+                          noise_kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(degraded, clean) like :meth:`category_set`; ``noise_kind="stationary"`` is an equal
+        share of white, pink and brown noise (the per-category tables of RECIPE.md)."""
+        if noise_kind != "stationary":
+            x, t, _ = self.category_set(category, n, noise_kind=noise_kind)
+            return x, t
+        parts = [self.category_set(category, n // 3 + (i < n % 3), noise_kind=k)
+                 for i, k in enumerate(("white", "pink", "brown"))]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
