@@ -8,8 +8,10 @@
 Development set: built here from the project's own recipe (:mod:`aural.models.data`, the dev
 split, which excludes every file of shared/data/RESERVED.txt by path and content) and the
 degradation simulator (:mod:`aural.models.degrade`), at 48 kHz, one fixed seed.  Five
-categories: speech in noise, music in noise (real and synthetic noise at -5..20 dB SNR), hum,
-clicks and clipping (on speech and music, half each).  Every clip is mono.
+categories: speech in noise (the reverberant game speech of fillets-ng), dry speech in noise
+(studio prompts of asterisk-core-sounds-*-g722, five voices, 16 kHz content), music in noise
+(real and synthetic noise at -5..20 dB SNR), hum, clicks and clipping (on speech and music,
+half each).  Every clip is mono.
 
 Systems: the input itself; aural's ``voice``, ``music`` and ``vinyl`` presets and a chain of
 the NeuralEnhancer with the shipped ``dsunet-small`` weights (fed in 480-sample blocks, i.e.
@@ -46,12 +48,14 @@ RATE = 48000
 BLOCK = 480  # host block for aural (10 ms, the peers' frame)
 CATEGORIES = {  # name -> (degradations forced, source kinds)
     "speech in noise": (["noise"], ("speech",)),
+    "dry speech in noise": (["noise"], ("dry_speech",)),
     "music in noise": (["noise"], ("music",)),
     "hum": (["hum"], ("speech", "music")),
     "clicks": (["clicks"], ("speech", "music")),
     "clipping": (["clip"], ("speech", "music")),
 }
-AURAL = ("voice", "voice-repair", "music", "vinyl", "neural", "neural-voice")
+AURAL = ("voice", "voice-repair", "voice_dsp", "voice_dsp-repair", "music", "vinyl", "neural",
+         "neural-voice")
 
 
 # ----------------------------------------------------------------------------- dev set
@@ -110,8 +114,8 @@ def build_devset(clips: int, seconds: float, seed: int = 20240,
     """{category: [{"clean", "degraded", "kind", "meta"}]} from the dev split of the recipe."""
     from aural.models.data import Recipe, is_reserved
 
-    recipe = Recipe(sample_rate=RATE, seed=seed)
-    files = {k: recipe.files(k, "dev") for k in ("speech", "music")}
+    recipe = Recipe(sample_rate=RATE, seed=seed, dry_speech=1.0)
+    files = {k: recipe.files(k, "dev") for k in ("speech", "music", "dry_speech")}
     for k, fl in files.items():
         if not fl:
             raise SystemExit(f"no {k} dev files: run scripts/setup.d/50-data.sh")
@@ -124,7 +128,10 @@ def build_devset(clips: int, seconds: float, seed: int = 20240,
         for i in range(clips):
             rng = np.random.default_rng([seed, 77, ci, i])
             kind = kinds[i % len(kinds)]
-            clean = _excerpt(recipe, files[kind], n, rng)
+            if kind == "dry_speech":  # studio prompts joined with pauses, as the recipe does
+                clean, kind = recipe._joined(files[kind], n, rng), "speech"
+            else:
+                clean = _excerpt(recipe, files[kind], n, rng)
             y, t, meta = deg(clean, rng, force=force)
             items.append({"clean": t, "degraded": y, "kind": kind, "meta": meta})
         out[cat] = items
@@ -150,13 +157,14 @@ class AuralSystem:
             model = "dsunet-small" if name == "neural" else "dsunet-voice"
             self.graph = Chain([NeuralEnhancer(model=model, threads=1)], name=name)
             self.label = f"aural NeuralEnhancer ({model})"
-        elif name == "voice-repair":  # the voice preset with EQ, dynamics, filters bypassed
+        elif name.endswith("-repair"):  # a preset with its EQ, dynamics, filters bypassed
             from aural.engine.presets import SHAPING
-            self.graph = load_preset("voice")
+            base = name[: -len("-repair")]
+            self.graph = load_preset(base)
             for _, node in self.graph.walk():
                 if type(node).__name__ in SHAPING and node is not self.graph:
                     node.bypass = True
-            self.label = "aural voice, repair nodes only"
+            self.label = f"aural {base}, repair nodes only"
         else:
             self.graph = load_preset(name)
             self.label = f"aural {name}"

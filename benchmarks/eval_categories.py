@@ -14,7 +14,7 @@ model = sys.argv[1] if len(sys.argv) > 1 else "dsunet-small"
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 12
 which = sys.argv[3].split(",") if len(sys.argv) > 3 and sys.argv[3] != "all" else None
 src = sys.argv[4] if len(sys.argv) > 4 else "speech"
-voice = read_preset("voice")
+voice = read_preset("voice_dsp")  # the DSP chain; its nodes build the others
 nodes = {n["name"]: n for n in voice["nodes"]}
 NE = {"type": "NeuralEnhancer", "name": "neural", "params": {"model": model}}
 def chain(*names):

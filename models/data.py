@@ -2,7 +2,12 @@
 
 Sources (Debian packages installed by scripts/setup.d/50-data.sh; see shared/data/SOURCES.md):
 
-- speech: fillets-ng-data-cs, ``/usr/share/games/fillets-ng/sound/*/cs/*.ogg`` (22.05 kHz)
+- speech: fillets-ng-data-cs, ``/usr/share/games/fillets-ng/sound/*/cs/*.ogg`` (22.05 kHz;
+  reverberant game voice acting, several actors)
+- dry speech: asterisk-core-sounds-{en,es,fr,it,ru}-g722, ``/usr/share/asterisk/sounds/*_*_[fm]_*/``
+  ``**/*.g722`` (16 kHz G.722, decoded by PyPI ``g722``; studio prompts, five voices: en/es
+  Allison, fr June, it Carlo, ru IvrvoiceRU), used when ``Recipe.dry_speech`` > 0; short prompts
+  are joined with 50-300 ms pauses into one excerpt
 - music:  sonic-pi-samples, ``/usr/share/sonic-pi/samples/*.flac`` except ambi_*/vinyl_*
 - noise:  megaglest-data tileset sounds (rain, wind, insects, birds; if installed), sonic-pi
   ``ambi_*`` and ``vinyl_*``; train only (``NOISE_TRAIN_GLOBS``, if installed): supertux rain and
@@ -43,6 +48,8 @@ SPLITS = {"train": 0, "dev": 1}
 RESERVED_PREFIXES = ("/usr/share/sounds/alsa/", "/usr/share/sounds/linphone/", "/usr/share/codec2/",
                      "/usr/share/lmms/")
 SPEECH_GLOBS = ("/usr/share/games/fillets-ng/sound/*/cs/*.ogg",)
+# dry studio speech (one directory per voice; the en/en_US/... alternatives are symlinks to these)
+DRY_SPEECH_GLOBS = ("/usr/share/asterisk/sounds/*_*_[fm]_*/**/*.g722",)
 MUSIC_GLOBS = ("/usr/share/sonic-pi/samples/*.flac",)
 NOISE_GLOBS = ("/usr/share/games/megaglest/tilesets/*/sounds/*.ogg",
                "/usr/share/games/megaglest/tilesets/*/sounds/*.wav",
@@ -114,9 +121,30 @@ def reserved_files() -> frozenset[str]:
     return frozenset(out)
 
 
+@lru_cache(maxsize=1)
+def reserved_stems() -> frozenset[str]:
+    """Reserved paths without their extension: the same recording in another encoding
+    (asterisk ships every prompt as .wav, .g722, .gsm, ...) is reserved too."""
+    return frozenset(os.path.splitext(p)[0] for p in reserved_files())
+
+
+ASTERISK = "/usr/share/asterisk/sounds/"
+
+
+@lru_cache(maxsize=1)
+def reserved_prompts() -> frozenset[str]:
+    """Names (no extension) of reserved asterisk prompts: the same prompt in every voice and
+    language is kept out too (demo-congrats in es/fr/it/ru is the same script)."""
+    return frozenset(os.path.splitext(os.path.basename(p))[0] for p in reserved_files()
+                     if p.startswith(ASTERISK))
+
+
 def is_reserved(path: str) -> bool:
     p = os.path.normpath(os.path.realpath(path)) if os.path.exists(path) else os.path.normpath(path)
-    return (p in reserved_files() or os.path.normpath(path) in reserved_files()
+    q = os.path.normpath(path)
+    return (p in reserved_files() or q in reserved_files()
+            or os.path.splitext(p)[0] in reserved_stems() or os.path.splitext(q)[0] in reserved_stems()
+            or (q.startswith(ASTERISK) and os.path.splitext(os.path.basename(q))[0] in reserved_prompts())
             or any(p.startswith(r) or path.startswith(r) for r in RESERVED_PREFIXES))
 
 
@@ -151,13 +179,28 @@ def _in_dev(key: str, dev_fraction: float) -> bool:
     return hashlib.sha1(key.encode()).digest()[0] < 256 * dev_fraction
 
 
+def _read_g722(path: str) -> tuple[np.ndarray, int]:
+    """Raw G.722 (64 kbit/s, 16 kHz) as float32 mono, via PyPI ``g722`` (module ``G722``)."""
+    try:
+        import G722
+    except ImportError as e:
+        raise RuntimeError(f"{path}: decoding G.722 needs 'pip install g722'") from e
+    with open(path, "rb") as f:
+        data = f.read()
+    x = np.asarray(G722.G722(16000, 64000).decode(data), dtype=np.float32) / 32768.0
+    return x, 16000
+
+
 def load_audio(path: str, sample_rate: int) -> np.ndarray:
     """Decode, mix to mono, resample (polyphase) to sample_rate, float32."""
     import soundfile as sf
     from scipy.signal import resample_poly
 
-    x, sr = sf.read(path, dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
+    if path.endswith(".g722"):
+        x, sr = _read_g722(path)
+    else:
+        x, sr = sf.read(path, dtype="float32", always_2d=True)
+        x = x.mean(axis=1)
     if sr != sample_rate:
         g = math.gcd(int(sr), int(sample_rate))
         x = resample_poly(x, sample_rate // g, sr // g).astype(np.float32)
@@ -173,6 +216,8 @@ class Recipe:
     train_mix: a key of :data:`MIXES`, the degradation mix of the train split (dev: always the
     Degrader defaults, as given by ``degrader_kw``).
     max_files: cap per kind and split (a random but seeded subset) to bound decode time/memory.
+    dry_speech: share of speech excerpts (train and dev) drawn from the dry studio prompts rather
+    than the reverberant game speech; 0 keeps every example exactly as before it existed.
     """
 
     sample_rate: int = 16000
@@ -184,6 +229,7 @@ class Recipe:
     dev_examples: int = 64
     degrader_kw: dict = field(default_factory=dict)
     train_mix: str = "default"
+    dry_speech: float = 0.0
 
     def __post_init__(self) -> None:
         if self.train_mix not in MIXES:
@@ -192,14 +238,18 @@ class Recipe:
         self._lists = {kind: self._split(globs, train_globs) for kind, globs, train_globs in
                        (("speech", SPEECH_GLOBS, ()), ("music", MUSIC_GLOBS, ()),
                         ("noise", NOISE_GLOBS, NOISE_TRAIN_GLOBS))}
+        # its own key, so the lists (and examples) above never change with it; max 4000 prompts
+        self._lists["dry_speech"] = (self._split(DRY_SPEECH_GLOBS, cap=4000)
+                                     if self.dry_speech > 0 else {s: [] for s in SPLITS})
         # music excludes the noise-like samples
         for split in SPLITS:
             self._lists["music"][split] = [f for f in self._lists["music"][split]
                                            if not os.path.basename(f).startswith(("ambi_", "vinyl_"))]
         self._degraders: dict[str, Degrader] = {}
 
-    def _split(self, globs, train_globs=()) -> dict[str, list[str]]:
-        files = sorted({os.path.normpath(f) for g in globs for f in glob.glob(g) if os.path.isfile(f)})
+    def _split(self, globs, train_globs=(), cap: int | None = None) -> dict[str, list[str]]:
+        files = sorted({os.path.normpath(f) for g in globs for f in glob.glob(g, recursive=True)
+                        if os.path.isfile(f)})
         # train-only files come after the split ones, so they can never displace a dev file
         extra = sorted({os.path.normpath(f) for g in train_globs for f in glob.glob(g)
                         if os.path.isfile(f)} - set(files))
@@ -225,9 +275,10 @@ class Recipe:
             seen.add(h)
             out["train"].append(f)
         rng = np.random.default_rng(self.seed)
+        cap = self.max_files if cap is None else cap
         for k in out:
-            if len(out[k]) > self.max_files:
-                idx = np.sort(rng.choice(len(out[k]), self.max_files, replace=False))
+            if len(out[k]) > cap:
+                idx = np.sort(rng.choice(len(out[k]), cap, replace=False))
                 out[k] = [out[k][i] for i in idx]
         return out
 
@@ -265,6 +316,12 @@ class Recipe:
         n = int(round(self.seconds * self.sample_rate))
         music = self.files("music", split)
         kind = "music" if (music and rng.random() < self.music_fraction) else "speech"
+        if kind == "speech" and self.dry_speech > 0 and rng.random() < self.dry_speech:
+            dry = self.files("dry_speech", split)
+            if not dry:
+                raise RuntimeError(f"no dry speech files for {split}: install "
+                                   "asterisk-core-sounds-en-g722 (scripts/setup.d/50-data.sh)")
+            return self._joined(dry, n, rng), "speech"
         files = self.files(kind, split)
         if not files:
             raise RuntimeError(f"no {kind} files for {split}: run scripts/setup.d/50-data.sh")
@@ -277,6 +334,20 @@ class Recipe:
             if np.sqrt(np.mean(seg ** 2)) > 1e-3 * (np.max(np.abs(seg)) + 1e-9) and np.max(np.abs(seg)) > 1e-3:
                 return seg, kind
         return seg, kind
+
+    def _joined(self, files: list[str], n: int, rng: np.random.Generator) -> np.ndarray:
+        """n samples of prompts joined with 50-300 ms pauses, from a random point of the first."""
+        parts, total = [], 0
+        while total < n:
+            x = self.audio(files[int(rng.integers(0, len(files)))])
+            if not parts and len(x) > 1:
+                x = x[int(rng.integers(0, max(1, len(x) // 2))):]
+            gap = np.zeros(int(rng.uniform(0.05, 0.3) * self.sample_rate), np.float32)
+            parts += [x, gap]
+            total += len(x) + len(gap)
+        seg = np.concatenate(parts)[:n]
+        # prompts differ in level by up to ~10 dB: keep the excerpt's peak (the degrader sets level)
+        return np.ascontiguousarray(seg, np.float32)
 
     def example(self, split: str, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
         """(degraded, clean target, meta) for example i of split (deterministic)."""

@@ -38,10 +38,95 @@ DEFAULT_MODEL = "dsunet-voice"  # see models/weights/RECIPE.md
 
 
 @njit(cache=True, nogil=True)
-def _add_high_band(out, xd, lowpassed):
+def _add_high_band(out, xd, lowpassed, gains, gstate, a, follow, ms, ring, ms_i, sub_len, e_a,
+                   floor2, denoise):
+    """out += g * hb with hb = xd - lowpassed, the band above the model's.  g glides (one pole,
+    coefficient a) to a target: the per-sample model gain stream ``gains`` when ``follow`` (else
+    1), and when ``denoise`` at most sqrt(1 - N/E), a one-band power subtraction: E is hb's power
+    smoothed (coefficient e_a), N 1.5 x its minimum over the last len(ring) sub-windows of
+    ``sub_len`` samples (minimum statistics); never below sqrt(floor2).
+    ms[c] = (E, minimum of the running sub-window); ms_i = (position in sub-window, sub-windows
+    done, samples seen up to the settling time); ring[c, k] = minima of the past sub-windows."""
+    K = ring.shape[1]
     for c in range(out.shape[0]):
+        g = gstate[c]
+        e = ms[c, 0]
+        m = ms[c, 1]
+        pos = ms_i[0]
+        done = ms_i[1]
+        seen = ms_i[2]
+        settle = int(5.0 / e_a)  # the power estimate's start-up, kept out of the minima
         for i in range(out.shape[1]):
-            out[c, i] += xd[c, i] - lowpassed[c, i]
+            hb = xd[c, i] - lowpassed[c, i]
+            target = gains[c, i] if follow else 1.0
+            e += e_a * (hb * hb - e)
+            seen += 1
+            if e < m and seen > settle:
+                m = e
+            pos += 1
+            if pos == sub_len:
+                ring[c, done % K] = m
+                done += 1
+                pos = 0
+                m = e
+            if denoise and (m < 1e300 or done > 0):
+                nmin = m
+                for k in range(min(done, K)):
+                    if ring[c, k] < nmin:
+                        nmin = ring[c, k]
+                g2 = 1.0 - 1.5 * nmin / (e + 1e-20)
+                if g2 < floor2:
+                    g2 = floor2
+                gs = math.sqrt(g2)
+                if gs < target:
+                    target = gs
+            g += a * (target - g)
+            out[c, i] += g * hb
+        gstate[c] = g
+        ms[c, 0] = e
+        ms[c, 1] = m
+        if c == out.shape[0] - 1:
+            ms_i[0] = pos
+            ms_i[1] = done
+            ms_i[2] = min(seen, settle + 1)
+
+
+@njit(cache=True, nogil=True)
+def _top_band_gain(hin, hout, xin, y, cosm, sinm, win, gains, floor):
+    """Append a hop of model input ``xin`` and output ``y`` to their histories (input kept
+    ``hin.shape[1] - hout.shape[1]`` samples longer, i.e. delayed by the model's latency) and set
+    ``gains[c]`` = sqrt(output / input energy) in the DFT bins of ``cosm``/``sinm`` (windowed),
+    clipped to [floor, 1]."""
+    h = xin.shape[1]
+    L = hin.shape[1]
+    N = hout.shape[1]
+    for c in range(hin.shape[0]):
+        for i in range(L - h):
+            hin[c, i] = hin[c, i + h]
+        for i in range(h):
+            hin[c, L - h + i] = xin[c, i]
+        for i in range(N - h):
+            hout[c, i] = hout[c, i + h]
+        for i in range(h):
+            hout[c, N - h + i] = y[c, i]
+        ein = 0.0
+        eout = 0.0
+        for k in range(cosm.shape[0]):
+            ri = 0.0
+            ii = 0.0
+            ro = 0.0
+            io = 0.0
+            for n in range(N):
+                u = win[n] * hin[c, n]
+                v = win[n] * hout[c, n]
+                ri += u * cosm[k, n]
+                ii += u * sinm[k, n]
+                ro += v * cosm[k, n]
+                io += v * sinm[k, n]
+            ein += ri * ri + ii * ii
+            eout += ro * ro + io * io
+        g = math.sqrt((eout + 1e-9) / (ein + 1e-9))
+        gains[c] = min(1.0, max(floor, g))
 
 
 @register
@@ -54,9 +139,19 @@ class NeuralEnhancer(HopProcessor):
     """
 
     params = (Param("high_band", True, kind="bool",
-                    doc="when the host rate differs from the model's: add back, delayed, the band "
-                        "the resampled model cannot see (above 80 % of its Nyquist), unprocessed; "
-                        "off: that band is dropped"),)
+                    doc="when the host rate is above the model's: add back, delayed, the band "
+                        "the resampled model cannot see (above 80 % of its Nyquist); off: that "
+                        "band is dropped"),
+              Param("high_band_follow", True, kind="bool",
+                    doc="scale that band by the model's own gain in its top band (50-80 % of its "
+                        "Nyquist, 4-6.4 kHz for a 16 kHz model), so noise up there goes down "
+                        "with the noise below; off: the band passes unprocessed"),
+              Param("high_band_floor", -30.0, unit="dB", range=(-60.0, 0.0),
+                    doc="least gain of that band"),
+              Param("high_band_denoise", True, kind="bool",
+                    doc="also a one-band noise suppressor on that band (power subtraction of a "
+                        "minimum-statistics noise floor over 1.5 s): noise there goes even where "
+                        "the model's top band holds speech"))
 
     def __init__(self, model: str = DEFAULT_MODEL, provider: str = "cpu", threads: int = 1,
                  name: str | None = None, **kw: Any) -> None:
@@ -112,6 +207,36 @@ class NeuralEnhancer(HopProcessor):
         self._rt_fifo.clear(prefill=self._rt_prefill)
         self._rt_out = np.zeros((c, self.max_block), np.float32)
         self._xdelay = DelayLine(c, self._rs_latency, self.max_block)
+        # the model's gain in its top band, written beside its output samples so it meets them
+        # (and the delayed high band) at the same host sample whatever the block size
+        N = 1 << max(int(h - 1).bit_length(), int(0.016 * msr - 1).bit_length())
+        k = np.arange(int(np.ceil(0.25 * N)), int(0.4 * N) + 1)[:, None]  # 50-80 % of Nyquist
+        t = np.arange(N)[None, :]
+        self._gcos = np.cos(2 * np.pi * k * t / N)
+        self._gsin = -np.sin(2 * np.pi * k * t / N)
+        self._gwin = np.hanning(N + 2)[1:-1].astype(np.float64)
+        self._ghin = np.zeros((c, N + int(self.info.latency)), np.float32)
+        self._ghout = np.zeros((c, N), np.float32)
+        self._ghop = np.ones(c, np.float64)
+        self._gbuf = np.ones((c, self._ubuf.shape[1]), np.float32)
+        self._gfifo = HopFifo(c, self._rfifo.ring.shape[1])
+        self._gfifo.clear(prefill=self._prefill)
+        self._gfifo.ring[:] = 1.0  # the prefill passes the band until the model speaks
+        self._gread = np.ones((c, self.max_block), np.float32)
+        self._gstate = np.ones(c, np.float64)
+        self._galpha = 1.0 - math.exp(-1.0 / (0.004 * sr))  # 4 ms glide
+        self._ms = np.zeros((c, 2), np.float64)
+        self._ms_ring = np.zeros((c, 8), np.float64)
+        self._ms_i = np.zeros(3, np.int64)
+        self._ms_sub = max(1, int(round(0.1875 * sr)))  # 8 x 187.5 ms = 1.5 s of minima
+        self._ms_ea = 1.0 - math.exp(-1.0 / (0.005 * sr))  # 5 ms power smoothing
+        self._reset_ms()
+
+    def _reset_ms(self) -> None:
+        self._ms[:, 0] = 0.0
+        self._ms[:, 1] = np.inf
+        self._ms_ring[:] = np.inf
+        self._ms_i[:] = 0
 
     def _min_prefill(self) -> int:
         """Least output FIFO prefill so that a stream fed 1 frame at a time never runs dry
@@ -137,6 +262,7 @@ class NeuralEnhancer(HopProcessor):
             super()._process(x, out)
             return
         n = x.shape[1]
+        self._gfloor = 10.0 ** (self.v("high_band_floor") / 20.0)
         m = self._down.push(x, self._mbuf)
         h = self.hop
         pos = 0
@@ -149,6 +275,11 @@ class NeuralEnhancer(HopProcessor):
                 y = self._streamer.run()
                 nu = self._up.push(y, self._ubuf)
                 self._rfifo.write(self._ubuf, 0, nu)
+                _top_band_gain(self._ghin, self._ghout, self._hbuf, y, self._gcos, self._gsin,
+                               self._gwin, self._ghop, self._gfloor)
+                for ch in range(self.channels):
+                    self._gbuf[ch, :nu] = self._ghop[ch]
+                self._gfifo.write(self._gbuf, 0, nu)
                 self._mfill = 0
         self._rfifo.read(out, 0, n)
         # the x round trip runs even while high_band is off, so switching it on is seamless
@@ -157,9 +288,13 @@ class NeuralEnhancer(HopProcessor):
         self._rt_fifo.write(self._rt_u, 0, ur)
         rt = self._rt_out[:, :n]
         self._rt_fifo.read(rt, 0, n)
+        gr = self._gread[:, :n]
+        self._gfifo.read(gr, 0, n)
         xd = self._xdelay.process(x)
         if self.v("high_band") > 0.5:
-            _add_high_band(out, xd, rt)
+            _add_high_band(out, xd, rt, gr, self._gstate, self._galpha, self.v("high_band_follow") > 0.5,
+                           self._ms, self._ms_ring, self._ms_i, self._ms_sub, self._ms_ea,
+                           self._gfloor * self._gfloor, self.v("high_band_denoise") > 0.5)
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         self._hbuf[...] = x
@@ -177,6 +312,13 @@ class NeuralEnhancer(HopProcessor):
             self._rt_up.reset()
             self._rt_fifo.clear(prefill=self._rt_prefill)
             self._xdelay.reset()
+            self._ghin[:] = 0.0
+            self._ghout[:] = 0.0
+            self._ghop[:] = 1.0
+            self._gfifo.clear(prefill=self._prefill)
+            self._gfifo.ring[:] = 1.0
+            self._gstate[:] = 1.0
+            self._reset_ms()
 
     def _hop_latency(self) -> int:
         return self.info.latency

@@ -107,6 +107,8 @@ class TrainConfig:
     max_files: int = 400
     music_fraction: float = 0.2
     mix: str = "nonstationary"
+    dry_speech: float = 0.0
+    init: str = ""
     save_every: int = 0
     log_every: int = 10
 
@@ -155,7 +157,7 @@ def _make_data(cfg: TrainConfig):
 
     return Recipe(sample_rate=cfg.sample_rate, seconds=cfg.seconds, seed=cfg.seed,
                   dev_examples=cfg.dev_examples, max_files=cfg.max_files,
-                  music_fraction=cfg.music_fraction, train_mix=cfg.mix)
+                  music_fraction=cfg.music_fraction, train_mix=cfg.mix, dry_speech=cfg.dry_speech)
 
 
 def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
@@ -189,6 +191,14 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         best = max([h["dev_sisdr"] for h in history if h["epoch"] > 0], default=-math.inf)
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {last} at step {step} (epoch {step // cfg.steps_per_epoch})")
+    elif cfg.init:  # fine-tune: a new run (schedule, history, optimiser) from another's weights
+        ck = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        want = {"kind": model.kind, **model.config}
+        if ck.get("model_config") != want:
+            raise ValueError(f"--init {cfg.init}: its model {ck.get('model_config')} differs from {want}")
+        model.load_state_dict(ck["ema"])
+        ema.load_state_dict(ck["ema"])
+        log(f"initialised from the EMA weights of {cfg.init} (step {ck.get('step')})")
     data = data if data is not None else _make_data(cfg)
     dev_x, dev_s = data.dev_set()
     nparams = sum(p.numel() for p in model.parameters())

@@ -101,12 +101,12 @@ def test_set_overrides_parameters(tmp_path, capsys, short_wav):
     a, b = tmp_path / "a.wav", tmp_path / "b.wav"
     assert run(capsys, "enhance", short_wav, "-o", a, "-q")[0] == 0
     rc, out, err = run(capsys, "enhance", short_wav, "-o", b, "--set", "limiter.ceiling_db=-20",
-                       "--set", "compressor.makeup_db=12", "--set", "wiener.bypass=on")
+                       "--set", "compressor.makeup_db=12", "--set", "neural.bypass=on")
     assert rc == 0, err
     ya, yb = read_audio(a)[0], read_audio(b)[0]
     assert np.max(np.abs(yb)) <= 10 ** (-20 / 20) + 1e-4 < np.max(np.abs(ya))
     # an out-of-range value is clipped and said so
-    rc, out, err = run(capsys, "enhance", short_wav, "-o", b, "--set", "wiener.floor_db=-500")
+    rc, out, err = run(capsys, "enhance", short_wav, "-o", b, "--set", "neural.high_band_floor=-500")
     assert rc == 0 and "out of range" in err and "-60" in err
 
 
@@ -142,10 +142,10 @@ def _bad_inputs(tmp):
         ([tmp / "notes.txt"], "unsupported"),
         ([good, "--preset", "nonexistent"], "unknown preset"),
         ([good, "--preset", tmp / "nope.json"], "no such preset file"),
-        ([good, "--set", "wiener.floor_db"], "node.param=value"),
+        ([good, "--set", "neural.high_band_floor"], "node.param=value"),
         ([good, "--set", "nosuchnode.gain_db=1"], "no node 'nosuchnode'"),
-        ([good, "--set", "wiener.nosuchparam=1"], "nosuchparam"),
-        ([good, "--set", "wiener.floor_db=loud"], "'loud'"),
+        ([good, "--set", "neural.nosuchparam=1"], "nosuchparam"),
+        ([good, "--set", "neural.high_band_floor=loud"], "'loud'"),
         ([good, "-o", good], "refusing to overwrite the input"),
         ([good, "-o", tmp / "out.mp3"], "use .wav or .flac"),
         ([good, "-o", tmp / "missing_dir" / "out.wav"], "does not exist"),
@@ -189,7 +189,7 @@ def test_presets_command(capsys):
         assert len(line.split(None, 1)[1]) > 20  # a description
     rc, out, err = run(capsys, "presets", "voice")
     assert rc == 0
-    for word in ("highpass", "wiener", "floor_db", "dB", "limiter", "ceiling_db", "--set"):
+    for word in ("highpass", "neural", "high_band_floor", "dB", "limiter", "ceiling_db", "--set"):
         assert word in out
     rc, out, err = run(capsys, "presets", "loudest")
     assert rc == 1 and "unknown preset" in err and len(err.strip().splitlines()) == 1

@@ -209,3 +209,47 @@ def test_degrader_never_returns_a_clean_pair(speech):
         y, t, meta = deg(speech, np.random.default_rng(100 + i))
         assert set(meta) - {"level_db"}  # something was applied
         assert D.snr_db(t, y - t) < 25.0 + 1e-6
+
+
+def test_train_only_noise_never_reaches_dev_and_reserved_stays_out(tmp_path, monkeypatch):
+    """NOISE_TRAIN_GLOBS files go to train only; a copy of a dev file or of a reserved file
+    (by content) and a reserved recording in another encoding (same path stem) are dropped."""
+    import shutil
+
+    from aural.models import data as R
+
+    split, extra = tmp_path / "split", tmp_path / "extra"
+    split.mkdir()
+    extra.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(20):
+        sf.write(split / f"n{i:02d}.wav", rng.standard_normal(3000).astype(np.float32) * 0.1, 16000)
+    for i in range(6):
+        sf.write(extra / f"t{i}.wav", rng.standard_normal(3000).astype(np.float32) * 0.1, 16000)
+    sf.write(extra / "kept.flac", rng.standard_normal(3000).astype(np.float32) * 0.1, 16000)
+    shutil.copy(extra / "kept.flac", extra / "kept.wav")  # same recording, other encoding
+    res = tmp_path / "RESERVED.txt"
+    res.write_text(f"pkg\t{split / 'n00.wav'}\npkg\t{extra / 'kept.flac'}\n")
+    monkeypatch.setenv("AURAL_RESERVED", str(res))
+    for f in (R.reserved_files, R.reserved_hashes, R.reserved_stems, R.reserved_prompts):
+        f.cache_clear()
+    monkeypatch.setattr(R, "SPEECH_GLOBS", ())
+    monkeypatch.setattr(R, "MUSIC_GLOBS", ())
+    monkeypatch.setattr(R, "NOISE_GLOBS", (str(split / "*.wav"),))
+    monkeypatch.setattr(R, "NOISE_TRAIN_GLOBS", (str(extra / "*.*"),))
+    try:
+        r0 = R.Recipe(dev_fraction=0.3, max_files=1000)
+        dev = r0.files("noise", "dev")
+        assert dev
+        shutil.copy(dev[0], extra / "copy_of_dev.wav")
+        shutil.copy(split / "n00.wav", extra / "copy_of_reserved.wav")
+        r = R.Recipe(dev_fraction=0.3, max_files=1000)
+        train = r.files("noise", "train")
+        names = {p.rsplit("/", 1)[1] for p in train}
+        assert r.files("noise", "dev") == dev  # train-only files never move the dev split
+        assert {f"t{i}.wav" for i in range(6)} <= names
+        assert not names & {"copy_of_dev.wav", "copy_of_reserved.wav", "kept.flac", "kept.wav", "n00.wav"}
+        assert R.is_reserved(str(extra / "kept.wav")) and not R.is_reserved(str(extra / "t0.wav"))
+    finally:
+        for f in (R.reserved_files, R.reserved_hashes, R.reserved_stems, R.reserved_prompts):
+            f.cache_clear()

@@ -247,9 +247,10 @@ def test_other_host_rates_resample_around_the_model(identity_models, sr, name):
     """At a host rate other than the model's, the processor resamples in and out: output is
     independent of the host block size and a whole number of samples late (the declared
     latency, at every rate ratio); with high_band on (default), a pass-through model gives back
-    the full-band input; with it off, the band the model sees (a pass-band tone, an impulse's
-    peak)."""
+    the full-band input (its noise suppressor off: white noise is what it takes away); with it
+    off, the band the model sees (a pass-band tone, an impulse's peak)."""
     ne = NeuralEnhancer(model=identity_models[name])
+    ne.set("high_band_denoise", False)
     n = max(sr // 4, 6000)
     rng = np.random.default_rng(5)
     x = np.zeros((3, n), np.float32)
@@ -275,6 +276,85 @@ def test_other_host_rates_resample_around_the_model(identity_models, sr, name):
     ne.reset()
     again = stream(ne, x, sr, 333, max_block=4096)
     assert np.array_equal(again, outs[0])
+
+
+@pytest.fixture(scope="module")
+def attenuating_model(exported):
+    """A Dual-Step U-Net whose stage-1 mask is 0.1 everywhere (-20 dB), stage 2 identity."""
+    d = exported["wavenet"][1].rsplit("/", 1)[0]
+    ds = DualStepUNet(channels=(8, 8), dilations=(1,))
+    with torch.no_grad():
+        ds.unet1.up[-1].weight.zero_()
+        ds.unet1.up[-1].bias.fill_(float(np.log(0.1 / 0.9)))
+    return export_onnx(ds.eval(), f"{d}/ds-att.onnx")
+
+
+@pytest.mark.parametrize("sr", [44100, 48000, 96000])
+def test_high_band_follows_the_models_top_band_gain(attenuating_model, sr):
+    """Above the model's band (6.4 kHz for 16 kHz models) the host-rate input is added back
+    scaled by the model's own gain in its top band: a -20 dB model takes white noise's high band
+    down 20 dB too; not following, it passes at 0 dB; the floor bounds it.  Block invariant."""
+    from scipy.signal import butter, sosfilt
+
+    n = sr  # 1 s
+    x = (0.1 * np.random.default_rng(3).standard_normal((2, n))).astype(np.float32)
+    ne = NeuralEnhancer(model=attenuating_model)
+    ne.set("high_band_denoise", False)  # steady white noise: its own suppressor would take it
+    outs = [stream(ne, x, sr, b, max_block=4096) for b in (1, 333, 4096)]
+    for o in outs[1:]:
+        assert np.abs(o - outs[0]).max() < 1e-6
+    lat = ne.latency_samples
+    hp = butter(8, 9000, "highpass", fs=sr, output="sos")
+
+    def high_db(y):  # level of the band above 9 kHz, out against in, after the start-up
+        a = sosfilt(hp, y[:, lat + sr // 10:], axis=1)
+        b = sosfilt(hp, x[:, sr // 10:n - lat], axis=1)
+        return 10 * np.log10(np.mean(a ** 2) / np.mean(b ** 2))
+
+    assert -21.5 < high_db(outs[0]) < -18.5
+    ne.set("high_band_follow", False)
+    assert abs(high_db(stream(ne, x, sr, 333, max_block=4096))) < 0.5
+    ne.set("high_band_follow", True)
+    ne.set("high_band_floor", -10.0)
+    ne.reset()
+    assert -11.0 < high_db(stream(ne, x, sr, 333, max_block=4096)) < -9.0
+
+
+def test_high_band_noise_suppressor_keeps_bursts_and_removes_the_floor(identity_models):
+    """high_band_denoise, with a pass-through model (so only the one-band suppressor acts):
+    above the model's band, 150 ms bursts 30 dB over a steady noise floor come through within
+    2 dB while the floor between them goes down by more than 15 dB; block invariant; off, the
+    band is untouched."""
+    from scipy.signal import butter, sosfilt
+
+    sr, n = 48000, 4 * 48000
+    rng = np.random.default_rng(8)
+    hp = butter(8, 9000, "highpass", fs=sr, output="sos")
+    floor = sosfilt(hp, 0.003 * rng.standard_normal(n))
+    bursts = sosfilt(hp, 0.1 * rng.standard_normal(n))
+    on = (np.arange(n) % (sr // 2)) < int(0.15 * sr)
+    x = np.stack([floor + bursts * on, floor]).astype(np.float32)
+    ne = NeuralEnhancer(model=identity_models["dsunet"])
+    outs = [stream(ne, x, sr, b, max_block=4096) for b in (1, 333, 4096)]
+    for o in outs[1:]:
+        assert np.abs(o - outs[0]).max() < 1e-6
+    lat = ne.latency_samples
+    y = outs[0][:, lat:]
+    xs = x[:, : n - lat]
+    late = np.arange(n - lat) > 2 * sr  # after the 1.5 s the noise floor tracker needs
+    core = on[: n - lat] & (np.arange(n - lat) % (sr // 2) > int(0.02 * sr))  # burst bodies
+    gaps = ~on[: n - lat] & (np.arange(n - lat) % (sr // 2) > int(0.25 * sr))  # 100 ms after
+
+    def db(a, b, m):
+        return 10 * np.log10(np.mean(a[m] ** 2) / np.mean(b[m] ** 2))
+
+    assert abs(db(y[0], xs[0], late & core)) < 2.0
+    assert db(y[0], xs[0], late & gaps) < -15.0
+    assert db(y[1], xs[1], late) < -15.0  # a floor alone
+    ne.set("high_band_denoise", False)
+    ne.reset()
+    y = stream(ne, x, sr, 333, max_block=4096)[:, lat:]
+    assert abs(db(y[0], xs[0], late & gaps)) < 0.5
 
 
 def test_chained_models_add_latency(exported, signal):

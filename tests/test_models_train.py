@@ -152,3 +152,62 @@ def test_cli_train_on_the_recipe(tmp_path, capsys):
     assert "epoch 1: dev SI-SDR" in text.out and "epoch 1: train" in text.err
     assert (out / "best.pt").is_file() and (tmp_path / "m.onnx").is_file()
     assert main(["train", "dsunet", "--out", str(tmp_path / "x"), "--resume"]) == 1
+
+
+ASTERISK_EN = "/usr/share/asterisk/sounds/en_US_f_Allison"
+
+
+@pytest.mark.skipif(not os.path.isdir(ASTERISK_EN), reason="scripts/setup.d/50-data.sh installs asterisk-core-sounds-en-g722")
+def test_dry_speech_recipe_decodes_g722_and_keeps_reserved_prompts_out():
+    """The dry studio prompts: G.722 decodes to the same speech as the 8 kHz WAV of the same
+    prompt; the reserved prompt (demo-congrats) is out in every voice; examples are joined prompts."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    from aural.models import data as R
+
+    x16 = R.load_audio(f"{ASTERISK_EN}/activated.g722", 16000)
+    wav = f"{ASTERISK_EN}/activated.wav"
+    if os.path.isfile(wav):  # asterisk-core-sounds-en-wav: the same prompt at 8 kHz
+        w, sr = sf.read(wav, dtype="float32")
+        a = resample_poly(x16, 1, 2)[: len(w)]
+        c = np.correlate(a, w[: len(a)], "full")
+        lag = int(np.argmax(np.abs(c))) - (len(a) - 1)
+        a, b = (a[lag:], w[: len(a) - lag]) if lag >= 0 else (a[: len(a) + lag], w[-lag:len(a)])
+        # (the two encodings differ in polarity)
+        assert abs(lag) < 40 and abs(np.corrcoef(a, b)[0, 1]) > 0.8
+    spec = np.abs(np.fft.rfft(x16)) ** 2
+    f = np.fft.rfftfreq(len(x16), 1 / 16000)
+    assert spec[(f > 4000) & (f < 7000)].sum() > 1e-4 * spec.sum()  # wide-band (above 8 kHz rate)
+
+    r = R.Recipe(sample_rate=16000, seconds=2.0, dry_speech=1.0, music_fraction=0.0, max_files=50)
+    files = r.files("dry_speech", "train") + r.files("dry_speech", "dev")
+    assert len(files) >= 50 and not any("demo-congrats" in p for p in files)
+    assert R.is_reserved(f"{ASTERISK_EN}/demo-congrats.g722")
+    assert R.is_reserved("/usr/share/asterisk/sounds/es_MX_f_Allison/demo-congrats.g722")
+    assert not R.is_reserved(f"{ASTERISK_EN}/activated.g722")
+    assert not set(r.files("dry_speech", "train")) & set(r.files("dry_speech", "dev"))
+    y, t, meta = r.example("train", 0)
+    assert t.shape == (32000,) and meta["source"] == "speech" and np.max(np.abs(t)) > 1e-3
+    # dry_speech=0 (the default) leaves the examples exactly as before it existed
+    a0 = R.Recipe(sample_rate=16000, seconds=0.5, max_files=20).example("train", 4)[0]
+    b0 = R.Recipe(sample_rate=16000, seconds=0.5, max_files=20, dry_speech=0.0).example("train", 4)[0]
+    assert np.array_equal(a0, b0)
+
+
+def test_init_starts_a_new_run_from_another_checkpoint(tmp_path, data):
+    """--init: a fine-tuning run starts from the EMA weights of another run, with its own
+    schedule and history; a checkpoint of a different architecture is refused."""
+    kw = dict(kind="dsunet", model=TINY["dsunet"], batch=2, seconds=0.5, steps_per_epoch=2, log_every=0)
+    train(TrainConfig(out=str(tmp_path / "a"), epochs=1, **kw), data=data, log=lambda m: None)
+    src = torch.load(tmp_path / "a" / "best.pt", weights_only=False)
+    logs = []
+    hist = train(TrainConfig(out=str(tmp_path / "b"), epochs=1, init=str(tmp_path / "a" / "best.pt"), **kw),
+                 data=data, log=logs.append)
+    assert any("initialised from" in m for m in logs)
+    # epoch 0 of the new run scores the source's EMA weights: the same dev SI-SDR as its best
+    assert hist[0]["epoch"] == 0 and abs(hist[0]["dev_sisdr"] - src["history"][-1]["dev_sisdr"]) < 1e-4
+    other = dict(kw, model={**TINY["dsunet"], "channels": [4]})
+    with pytest.raises(ValueError, match="differs"):
+        train(TrainConfig(out=str(tmp_path / "c"), epochs=1, init=str(tmp_path / "a" / "best.pt"), **other),
+              data=data, log=lambda m: None)

@@ -234,7 +234,7 @@ def test_presets_load_save(server, tmp_path, monkeypatch):
     assert os.path.isfile(args[1])
     addr, args = cl.ask("/aural/preset/load", "voice")
     assert addr == "/aural/preset/loaded" and args[0] == "voice"
-    assert cl.ask("/aural/wiener/floor_db")[0] == "/aural/wiener/floor_db"  # namespace rebuilt
+    assert cl.ask("/aural/neural/high_band_floor")[0] == "/aural/neural/high_band_floor"  # namespace rebuilt
     assert cl.ask("/aural/comp/threshold_db")[0] == "/aural/error"
     addr, args = cl.ask("/aural/preset/load", "mine")  # the one saved above
     assert addr == "/aural/preset/loaded"

@@ -60,7 +60,7 @@ def client(app):
     return app.test_client()
 
 
-def upload(client, data: bytes, name: str = "take.wav", preset: str = "voice", params=None,
+def upload(client, data: bytes, name: str = "take.wav", preset: str = "voice_dsp", params=None,
            output: str = "wav", **extra):
     form = {"file": (io.BytesIO(data), name), "preset": preset, "output": output,
             "params": json.dumps(params or {})}
@@ -105,8 +105,8 @@ def test_page_assets_and_presets(client):
     assert client.get("/job/" + "0" * 32).status_code == 200  # the page, which then says 'gone'
     presets = client.get("/api/presets").get_json()
     names = [p["name"] for p in presets]
-    assert "voice" in names
-    voice = presets[names.index("voice")]
+    assert "voice" in names and "voice_dsp" in names
+    voice = presets[names.index("voice_dsp")]
     addrs = {c["address"] for c in voice["controls"]}
     assert "wiener.floor_db" in addrs and "limiter.bypass" in addrs
     floor = next(c for c in voice["controls"] if c["address"] == "wiener.floor_db")
@@ -148,7 +148,7 @@ def test_upload_progress_result_download(client, wav_bytes):
     assert sr == SR and y.shape == x.shape
     assert np.max(np.abs(y - x)) > 0.05
     # exactly what the preset does to the whole signal (24-bit output)
-    chain = load_preset("voice")
+    chain = load_preset("voice_dsp")
     chain.set("wiener.floor_db", -25)
     ref = chain(x, SR, buffer_size=8192)
     assert np.max(np.abs(y - np.clip(ref, -1, 1))) < 1e-4
@@ -269,7 +269,7 @@ def test_bad_uploads(client, case, wav_bytes, app):
     ({"output": "exe"}, 400, "Unknown output format"),
 ])
 def test_bad_settings(client, wav_bytes, form, status, words):
-    base = {"file": (io.BytesIO(wav_bytes), "a.wav"), "preset": "voice"}
+    base = {"file": (io.BytesIO(wav_bytes), "a.wav"), "preset": "voice_dsp"}
     base.update(form)
     r = client.post("/api/jobs", data=base, content_type="multipart/form-data")
     assert r.status_code == status, r.get_json()

@@ -38,6 +38,12 @@ def _model_args(items) -> dict:
     return out
 
 
+def _mixes() -> list[str]:
+    from aural.models.data import MIXES
+
+    return list(MIXES)
+
+
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a neural enhancer (WaveNet or Dual-Step U-Net; needs torch)",
                        description="Train a causal enhancer on pairs made by the degradation "
@@ -61,6 +67,14 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--max-files", type=int, default=400, help="files per kind and split")
     p.add_argument("--music-fraction", type=float, default=0.2)
+    p.add_argument("--mix", default="nonstationary",
+                   help="degradation mix of the training examples: " + ", ".join(_mixes())
+                        + " (default nonstationary; the dev set always uses 'default')")
+    p.add_argument("--dry-speech", type=float, default=0.0, metavar="FRACTION",
+                   help="share of speech examples (train and dev) drawn from the dry studio "
+                        "prompts of asterisk-core-sounds-*-g722 (default 0)")
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="start a new run from this checkpoint's EMA weights (fine-tuning)")
     p.add_argument("--dev-examples", type=int, default=32)
     p.add_argument("--save-every", type=int, default=0, help="also save last.pt every N steps")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -86,7 +100,8 @@ def run_train(args) -> int:
                       epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, lr=args.lr,
                       w_sisdr=args.w_sisdr, seed=args.seed, threads=args.threads,
                       max_files=args.max_files, music_fraction=args.music_fraction,
-                      dev_examples=args.dev_examples, save_every=args.save_every)
+                      dev_examples=args.dev_examples, save_every=args.save_every,
+                      mix=args.mix, dry_speech=args.dry_speech, init=args.init or "")
     try:
         hist = train(cfg, resume=args.resume)
     except (TypeError, ValueError, FileNotFoundError) as e:
