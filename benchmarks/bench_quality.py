@@ -54,8 +54,9 @@ CATEGORIES = {  # name -> (degradations forced, source kinds)
     "clicks": (["clicks"], ("speech", "music")),
     "clipping": (["clip"], ("speech", "music")),
 }
-AURAL = ("voice", "voice-repair", "voice_dsp", "voice_dsp-repair", "music", "vinyl", "neural",
-         "neural-voice")
+NEURAL_VOICE_MODEL = "dsunet-voice"  # --neural-model: the model of the "neural-voice" system
+AURAL = ("voice", "voice-repair", "voice_dsp", "voice_dsp-repair", "music", "music_neural", "vinyl",
+         "neural", "neural-voice")
 
 
 # ----------------------------------------------------------------------------- dev set
@@ -154,7 +155,7 @@ class AuralSystem:
         self.name = name
         if name in ("neural", "neural-voice"):
             from aural.models import NeuralEnhancer
-            model = "dsunet-small" if name == "neural" else "dsunet-voice"
+            model = "dsunet-small" if name == "neural" else NEURAL_VOICE_MODEL
             self.graph = Chain([NeuralEnhancer(model=model, threads=1)], name=name)
             self.label = f"aural NeuralEnhancer ({model})"
         elif name.endswith("-repair"):  # a preset with its EQ, dynamics, filters bypassed
@@ -310,6 +311,8 @@ def main(argv=None) -> int:
                          "the same noise degradation (needs espeak-ng)")
     ap.add_argument("--categories", help="comma list of categories to score (default: all)")
     ap.add_argument("--json", help="also write the figures as JSON here")
+    ap.add_argument("--neural-model", default=NEURAL_VOICE_MODEL,
+                    help="model (shipped name or .onnx) of the neural-voice system (default %(default)s)")
     a = ap.parse_args(argv)
     clips = a.clips or (4 if a.quick else 20)
     seconds = a.seconds or (3.0 if a.quick else 4.0)
@@ -318,6 +321,7 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unknown system(s): {', '.join(bad)}")
     cats = [c.strip() for c in a.categories.split(",")] if a.categories else None
+    globals()["NEURAL_VOICE_MODEL"] = a.neural_model
     known = list(CATEGORIES) + [ESPEAK_CAT]
     if cats and any(c not in known for c in cats):
         ap.error(f"unknown category; one of: {', '.join(known)}")
