@@ -212,7 +212,9 @@ def test_cancel_from_the_page(server, page, tmp_path):
     sf.write(long, np.tile(x, 4), sr)  # 43 s: long enough to cancel part-way
     page.goto(server + "/")
     page.set_input_files("#file", str(long))
-    # adjust the preset: a stronger noise floor, the presence EQ off, one 'all settings' value
+    # pick the DSP voice preset, then adjust it: a stronger noise floor, the presence EQ off,
+    # one 'all settings' value
+    page.check("input[name='preset'][value='voice_dsp']")
     page.click("#adjust summary")
     expect(page.locator("input[data-address='wiener.dd_alpha']")).to_be_hidden()
     page.click("#more-controls")
