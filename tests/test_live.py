@@ -38,8 +38,9 @@ def speech(seconds: float, seed: int = 0) -> np.ndarray:
     return (s + 0.02 * rng.standard_normal(n)).astype(np.float32)[None, :]
 
 
-def voice_chain():
-    c = load_preset("voice")
+def voice_chain(preset: str = "voice_dsp"):
+    """The DSP voice chain (the engine's mechanics; the neural one has its own test below)."""
+    c = load_preset(preset)
     c.append(Gain(name="out_gain"))
     return c
 
@@ -105,14 +106,15 @@ def offline(chain_factory, lin: np.ndarray) -> np.ndarray:
     return chain_factory()(lin, RATE)
 
 
-def test_output_equals_offline_and_latency_is_measured(jack_server, jack_tester):
+@pytest.mark.parametrize("preset", ["voice_dsp", "voice"])
+def test_output_equals_offline_and_latency_is_measured(jack_server, jack_tester, preset):
     sig = speech(1.5)
-    r = clean_run(jack_server, jack_tester, voice_chain(), sig)
+    r = clean_run(jack_server, jack_tester, voice_chain(preset), sig)
     n = sig.shape[1]
     assert r.k >= 0
     # the signal reached aural intact (the JACK path is bit-exact)
     np.testing.assert_array_equal(r.lin[:, r.k:r.k + n], sig)
-    ref = offline(voice_chain, r.lin)[:, r.k:r.k + n]
+    ref = offline(lambda: voice_chain(preset), r.lin)[:, r.k:r.k + n]
     # find the lag where the tester's recording equals the offline result
     errs = np.array([np.abs(r.rec[:, lag:lag + n] - ref).max()
                      for lag in range(0, r.rec.shape[1] - n + 1)])
@@ -121,7 +123,7 @@ def test_output_equals_offline_and_latency_is_measured(jack_server, jack_tester)
           f"max |error| {errs[measured]:.3g}; xruns {r.live.xruns}")
     assert errs[measured] <= 1e-6
     assert measured == r.latency.total
-    c = voice_chain()
+    c = voice_chain(preset)
     c.prepare(RATE, sig.shape[0], BLOCK)
     assert r.latency.algorithmic == c.latency_samples
     assert r.latency.algorithmic > 0 and r.latency.device == 2 * BLOCK
