@@ -45,7 +45,7 @@ def _add_high_band(out, xd, lowpassed, gains, gstate, a, follow, ms, ring, ms_i,
     1), and when ``denoise`` at most sqrt(1 - N/E), a one-band power subtraction: E is hb's power
     smoothed (coefficient e_a), N 1.5 x its minimum over the last len(ring) sub-windows of
     ``sub_len`` samples (minimum statistics); never below sqrt(floor2).
-    ms[c] = (E, minimum of the running sub-window); ms_i = (position in sub-window, sub-windows
+    ms[c] = (E, minimum of the running sub-window, minimum of the ring); ms_i = (position in sub-window, sub-windows
     done, samples seen up to the settling time); ring[c, k] = minima of the past sub-windows."""
     K = ring.shape[1]
     for c in range(out.shape[0]):
@@ -69,11 +69,13 @@ def _add_high_band(out, xd, lowpassed, gains, gstate, a, follow, ms, ring, ms_i,
                 done += 1
                 pos = 0
                 m = e
+                rmin = ring[c, 0]  # the ring's minimum changes only here
+                for k in range(1, min(done, K)):
+                    if ring[c, k] < rmin:
+                        rmin = ring[c, k]
+                ms[c, 2] = rmin
             if denoise and (m < 1e300 or done > 0):
-                nmin = m
-                for k in range(min(done, K)):
-                    if ring[c, k] < nmin:
-                        nmin = ring[c, k]
+                nmin = min(m, ms[c, 2])
                 g2 = 1.0 - 1.5 * nmin / (e + 1e-20)
                 if g2 < floor2:
                     g2 = floor2
@@ -225,7 +227,7 @@ class NeuralEnhancer(HopProcessor):
         self._gread = np.ones((c, self.max_block), np.float32)
         self._gstate = np.ones(c, np.float64)
         self._galpha = 1.0 - math.exp(-1.0 / (0.004 * sr))  # 4 ms glide
-        self._ms = np.zeros((c, 2), np.float64)
+        self._ms = np.zeros((c, 3), np.float64)
         self._ms_ring = np.zeros((c, 8), np.float64)
         self._ms_i = np.zeros(3, np.int64)
         self._ms_sub = max(1, int(round(0.1875 * sr)))  # 8 x 187.5 ms = 1.5 s of minima
@@ -235,6 +237,7 @@ class NeuralEnhancer(HopProcessor):
     def _reset_ms(self) -> None:
         self._ms[:, 0] = 0.0
         self._ms[:, 1] = np.inf
+        self._ms[:, 2] = np.inf
         self._ms_ring[:] = np.inf
         self._ms_i[:] = 0
 
