@@ -268,6 +268,64 @@ def test_dehum_no_hum_no_detection():
         assert np.array_equal(y, x)
 
 
+@pytest.mark.parametrize("f0", [49.0, 61.5, 98.0])
+def test_dehum_ignores_steady_tones_off_mains(f0):
+    """A drone of harmonic partials as steady as hum, but 2-3 % off 50/60 Hz (a bass note of
+    49 Hz, 61.5 Hz, a 98 Hz synth): as coherent as hum, yet its phase advance shows it is not
+    mains hum, so nothing is notched."""
+    sr = 16000
+    x = hum(sr, 4 * sr, f0, amp=0.2)
+    p = DeHum()
+    y = p(x, sr)
+    assert p.detected_hz == 0.0
+    assert np.array_equal(y, x)
+
+
+def test_dehum_releases_when_hum_stops():
+    """Hum for 3 s, then 6 s of speech alone: detected, then dropped (about a second to notice,
+    3 s to be sure), so the later speech passes unchanged."""
+    sr = 16000
+    x = np.concatenate([speech("b", sr, 3.0), speech("a", sr, 3.0, start=0.2), speech("c", sr, 3.0)])
+    h = hum(sr, 3 * sr, 50.0)
+    mix = x.copy()
+    mix[:h.size] += h
+    p = DeHum()
+    p.prepare(sr, 1, 160)
+    det = []
+    out = np.empty_like(mix)
+    for i in range(0, mix.size, 160):
+        out[i:i + 160] = p.process(mix[None, i:i + 160])[0]
+        det.append(p.detected_hz)
+    det = np.array(det)
+    t = np.arange(det.size) * 160 / sr
+    assert np.all(np.abs(det[(t > 1.5) & (t < 3.0)] - 50.0) < 0.3)   # found while it lasts
+    assert np.all(det[t > 6.5] == 0.0)                                # released within 3.5 s
+    tail = slice(int(7.6 * sr), None)           # + the fade (50 ms time constant, to 1e-9)
+    assert np.array_equal(out[tail], mix[tail])
+
+
+def test_dehum_holds_hum_under_music():
+    """Hum under notes of music that come and go: once found it stays found (no release, no
+    flapping), and it is removed."""
+    sr = 16000
+    x = np.concatenate([music(sr, 4.0, seed=s) for s in (1, 2, 3)])
+    h = hum(sr, x.size, 50.3, amp=0.1)
+    p = DeHum()
+    p.prepare(sr, 1, 400)
+    det = []
+    out = np.empty_like(x)
+    for i in range(0, x.size, 400):
+        out[i:i + 400] = p.process((x + h)[None, i:i + 400])[0]
+        det.append(p.detected_hz)
+    det = np.array(det)
+    t = np.arange(det.size) * 400 / sr
+    assert np.all(np.abs(det[t > 2.0] - 50.3) < 0.2)
+    st = 3 * sr
+    ideal = DeHum(freq_hz=50.3, track=False)((x + h)[None], sr)[0]  # notches that know f0
+    assert si_sdr(x[st:], out[st:]) > si_sdr(x[st:], (x + h)[st:]) + 10.0
+    assert si_sdr(x[st:], out[st:]) > si_sdr(x[st:], ideal[st:]) - 0.5
+
+
 def test_dehum_harmonics_capped_below_nyquist():
     p = DeHum(freq_hz=400.0, harmonics=40)
     p.prepare(8000, 1, 64)

@@ -15,9 +15,12 @@ the next each of its components advances in phase by a fixed amount; speech and 
 For every harmonic the product ``X_m conj(X_{m-1})`` (phase advance removed) is averaged over
 about a second: its magnitude is the *coherent* power.  A family is detected when its coherent
 power exceeds the other family's by 6 dB, is more than half of its total power (coherence), is
-above -90 dBFS, and this holds for 3 windows in a row; the cascade then fades in.  A detection
-only switches to the other family by the same test, never off (a hum that stops leaves notches
-that cost nothing).  Everything is counted in samples, so the result does not depend on the host
+above -90 dBFS, its phase advance puts the fundamental within +-1 % of 50 or 60 Hz (a steady
+bass note of 49 Hz or a drone is as coherent as hum, but not there), and this holds for 3 windows
+in a row; the cascade then fades in.  A detection switches to the other family by the same test;
+after 3 s in which the detected hum fails it (the hum stopped, or it was a tone that moved) the
+cascade fades out again, so music that only resembled hum for a moment is not notched for good.
+Everything is counted in samples, so the result does not depend on the host
 block size.
 
 Tracking (``track``).  The averaged phase advance of harmonic k is ``2 pi k df W / fs`` for a hum
@@ -44,6 +47,9 @@ KMAX = 12            # most analysed harmonics per family
 WINDOW_S = 0.2       # analysis window
 AVG_WINDOWS = 10.0   # averaging time constant, in windows
 CONFIRM = 3          # consecutive confident windows before a (re)detection
+FAST = math.exp(-1.0 / 4.0)  # recent-evidence average (time constant 4 windows)
+DROP = 0.25         # a harmonic's power now / its coherent power when confirmed (-6 dB): gone
+RELEASE = 15         # windows without evidence (3 s) before an automatic detection is dropped
 RATIO = 4.0          # coherent-power ratio of the winning family (6 dB)
 COHERENCE = 0.5      # coherent / total power of the winning family
 FLOOR_AMP = 3e-5     # -90 dBFS: quieter hum is ignored
@@ -81,6 +87,37 @@ def _setup_analysis(fams, nfam, ka, gcos, gcs, theta, fs, w) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _estimate_df(zacc, f, ka, est, w, fs, floor) -> float:
+    """Offset (Hz) of family f's fundamental from nominal, from the averaged phase advances of
+    its coherent harmonics, fundamental first (each unwrapped against the running estimate
+    ``est``), weighted by inverse variance; nan when no harmonic is coherent."""
+    num = 0.0
+    den = 0.0
+    for k in range(ka):
+        zr = zacc[f, k, 0]
+        zi = zacc[f, k, 1]
+        zm = math.sqrt(zr * zr + zi * zi)
+        if zm < COHERENCE * zacc[f, k, 2] or zm <= floor * 1e-3:
+            continue
+        kk = k + 1.0
+        scale = 2.0 * math.pi * kk * w / fs
+        pred = scale * est
+        psi = math.atan2(zi, zr) - pred
+        psi -= 2.0 * math.pi * math.floor((psi + math.pi) / (2.0 * math.pi))
+        d = (psi + pred) / scale
+        # inverse variance of this harmonic's estimate: its coherent-to-incoherent power, k^2
+        noise = zacc[f, k, 2] - zm
+        noise = max(noise, 1e-3 * zacc[f, k, 2])
+        wgt = kk * kk * zm / noise
+        num += wgt * d
+        den += wgt
+        est = num / den
+    if den > 0.0:
+        return est
+    return math.nan
+
+
+@njit(cache=True, nogil=True)
 def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max, bw, fs, w,
                 alpha, track, auto) -> None:
     """Window boundary: update the coherent averages, decide the family, track the frequency."""
@@ -107,6 +144,10 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max
                 zacc[f, k, 0] = alpha * zacc[f, k, 0] + (1.0 - alpha) * rre
                 zacc[f, k, 1] = alpha * zacc[f, k, 1] + (1.0 - alpha) * rim
                 zacc[f, k, 2] = alpha * zacc[f, k, 2] + (1.0 - alpha) * mag
+                zacc[f, k, 3] = FAST * zacc[f, k, 3] + (1.0 - FAST) * rre
+                zacc[f, k, 4] = FAST * zacc[f, k, 4] + (1.0 - FAST) * rim
+                zacc[f, k, 5] = FAST * zacc[f, k, 5] + (1.0 - FAST) * mag
+                zacc[f, k, 6] = mag
             prev[f, k, 0] = yre
             prev[f, k, 1] = yim
     ist[4] = nw + 1
@@ -132,6 +173,36 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max
         ta = tot0 if cand == 0 else tot1
         confident = ch > RATIO * co and ch > COHERENCE * ta and ch > floor
         if confident:
+            # mains hum sits within +-1 % of 50 or 60 Hz; a steady tone near it (a bass note of
+            # 49 Hz, a synth drone) is as coherent, but its phase advance says where it really is
+            start = fst[0] - fams[cand] if cand == cur else 0.0
+            df = _estimate_df(zacc, cand, ka, start, w, fs, floor)
+            confident = df == df and abs(df) <= TRACK_RANGE * fams[cand]
+        if confident:
+            # and it is there now: the last ~4 windows alone are coherent too (the slow average
+            # remembers a hum for many seconds after it stopped)
+            # and its power in this window has not fallen far below the averaged hum power
+            # (per harmonic, against its coherent power when the hum was last confirmed, or the
+            # average itself for a new detection; the harmonics that carry most of the hum must
+            # still carry it)
+            chf = 0.0
+            taf = 0.0
+            held = 0.0
+            ref = 0.0
+            fam = fams[cand]
+            for k in range(ka):
+                if ((k + 1) * fam) % 300 != 0:
+                    chf += math.sqrt(zacc[cand, k, 3] ** 2 + zacc[cand, k, 4] ** 2)
+                    taf += zacc[cand, k, 5]
+                    if cand == cur:
+                        r = zacc[cand, k, 7]
+                    else:  # a new detection: against the averaged coherent power itself
+                        r = math.sqrt(zacc[cand, k, 0] ** 2 + zacc[cand, k, 1] ** 2)
+                    ref += r
+                    if zacc[cand, k, 6] > DROP * r:
+                        held += r
+            confident = chf > COHERENCE * taf and chf > floor and held >= 0.5 * ref
+        if confident:
             if ist[2] == cand:
                 ist[3] += 1
             else:
@@ -142,35 +213,24 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max
                 ist[1] = cur
                 fst[0] = fams[cur]
                 ist[5] = _tune(kc, fst[0], nh_max, bw, fs)
+            if cand == cur:
+                ist[6] = 0
+                for k in range(ka):
+                    zacc[cur, k, 7] = math.sqrt(zacc[cur, k, 0] ** 2 + zacc[cur, k, 1] ** 2)
         else:
             ist[3] = 0
+        if not (confident and cand == cur) and cur >= 0:
+            ist[6] += 1
+            if ist[6] >= RELEASE:  # no evidence of this hum for RELEASE windows: fade out
+                cur = -1
+                ist[1] = -1
+                ist[6] = 0
     if cur < 0 or track == 0:
         return
     # frequency tracking from the averaged phase advances, fundamental first
     fnom = fams[cur]
-    est = fst[0] - fnom
-    num = 0.0
-    den = 0.0
-    for k in range(ka):
-        zr = zacc[cur, k, 0]
-        zi = zacc[cur, k, 1]
-        zm = math.sqrt(zr * zr + zi * zi)
-        if zm < COHERENCE * zacc[cur, k, 2] or zm <= floor * 1e-3:
-            continue
-        kk = k + 1.0
-        scale = 2.0 * math.pi * kk * w / fs
-        pred = scale * est
-        psi = math.atan2(zi, zr) - pred
-        psi -= 2.0 * math.pi * math.floor((psi + math.pi) / (2.0 * math.pi))
-        d = (psi + pred) / scale
-        # inverse variance of this harmonic's estimate: its coherent-to-incoherent power, k^2
-        noise = zacc[cur, k, 2] - zm
-        noise = max(noise, 1e-3 * zacc[cur, k, 2])
-        wgt = kk * kk * zm / noise
-        num += wgt * d
-        den += wgt
-        est = num / den
-    if den > 0.0:
+    est = _estimate_df(zacc, cur, ka, fst[0] - fnom, w, fs, floor)
+    if est == est:  # not nan: at least one coherent harmonic
         lim = TRACK_RANGE * fnom
         est = min(est, lim)
         est = max(est, -lim)
@@ -271,8 +331,8 @@ class DeHum(Processor):
         self._gcs = np.zeros((2, KMAX, 2), np.float64)
         self._theta = np.zeros((2, KMAX), np.float64)
         self._prev = np.zeros((2, KMAX, 2), np.float64)
-        self._zacc = np.zeros((2, KMAX, 3), np.float64)
-        self._ist = np.zeros(6, np.int64)
+        self._zacc = np.zeros((2, KMAX, 8), np.float64)
+        self._ist = np.zeros(7, np.int64)
         self._fst = np.zeros(3, np.float64)
         self._alpha = math.exp(-1.0 / AVG_WINDOWS)
         self._gcoef = smooth_coef(GAIN_MS, fs)
