@@ -218,6 +218,9 @@ class Recipe:
     max_files: cap per kind and split (a random but seeded subset) to bound decode time/memory.
     dry_speech: share of speech excerpts (train and dev) drawn from the dry studio prompts rather
     than the reverberant game speech; 0 keeps every example exactly as before it existed.
+    clean_fraction: share of *train* examples left undegraded (input = target, after the level
+    change): they teach the model to pass clean speech and music through untouched.  The dev
+    split never has them (they would inflate its means); 0 leaves every example unchanged.
     """
 
     sample_rate: int = 16000
@@ -230,6 +233,7 @@ class Recipe:
     degrader_kw: dict = field(default_factory=dict)
     train_mix: str = "default"
     dry_speech: float = 0.0
+    clean_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.train_mix not in MIXES:
@@ -355,6 +359,11 @@ class Recipe:
         clean, kind = self._excerpt(rng, split)
         y, t, meta = self.degrader(split)(clean, rng)
         meta["source"] = kind
+        if split == "train" and self.clean_fraction > 0:
+            # own random stream, so the degraded examples are the same as without clean ones
+            if np.random.default_rng([self.seed, SPLITS[split], int(i), 5150]).random() < self.clean_fraction:
+                y = t.copy()
+                meta = {"level_db": meta.get("level_db", 0.0), "source": kind, "clean": True}
         return y, t, meta
 
     def batch(self, split: str, start: int, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -108,6 +108,7 @@ class TrainConfig:
     music_fraction: float = 0.2
     mix: str = "nonstationary"
     dry_speech: float = 0.0
+    clean_fraction: float = 0.0
     init: str = ""
     save_every: int = 0
     log_every: int = 10
@@ -157,7 +158,8 @@ def _make_data(cfg: TrainConfig):
 
     return Recipe(sample_rate=cfg.sample_rate, seconds=cfg.seconds, seed=cfg.seed,
                   dev_examples=cfg.dev_examples, max_files=cfg.max_files,
-                  music_fraction=cfg.music_fraction, train_mix=cfg.mix, dry_speech=cfg.dry_speech)
+                  music_fraction=cfg.music_fraction, train_mix=cfg.mix, dry_speech=cfg.dry_speech,
+                  clean_fraction=cfg.clean_fraction)
 
 
 def train(cfg: TrainConfig, resume: bool = False, data: Any = None,

@@ -195,6 +195,28 @@ def test_dry_speech_recipe_decodes_g722_and_keeps_reserved_prompts_out():
     assert np.array_equal(a0, b0)
 
 
+def test_clean_fraction_adds_identity_pairs_to_train_only():
+    """clean_fraction: that share of train examples has input == target; the others, and every
+    dev example, are exactly the examples of a recipe without it."""
+    from aural.models import data as R
+
+    a = R.Recipe(sample_rate=16000, seconds=0.25, max_files=20)
+    b = R.Recipe(sample_rate=16000, seconds=0.25, max_files=20, clean_fraction=0.5)
+    clean = 0
+    for i in range(40):
+        ya, ta, _ = a.example("train", i)
+        yb, tb, mb = b.example("train", i)
+        assert np.array_equal(ta, tb)
+        if mb.get("clean"):
+            clean += 1
+            assert np.array_equal(yb, tb) and not np.array_equal(ya, ta)
+        else:
+            assert np.array_equal(ya, yb)
+    assert 10 <= clean <= 30
+    for i in range(8):
+        assert np.array_equal(a.example("dev", i)[0], b.example("dev", i)[0])
+
+
 def test_init_starts_a_new_run_from_another_checkpoint(tmp_path, data):
     """--init: a fine-tuning run starts from the EMA weights of another run, with its own
     schedule and history; a checkpoint of a different architecture is refused."""

@@ -73,6 +73,9 @@ def register(sub) -> None:
     p.add_argument("--dry-speech", type=float, default=0.0, metavar="FRACTION",
                    help="share of speech examples (train and dev) drawn from the dry studio "
                         "prompts of asterisk-core-sounds-*-g722 (default 0)")
+    p.add_argument("--clean", type=float, default=0.0, metavar="FRACTION",
+                   help="share of training examples left undegraded (input = target), so the "
+                        "model learns to leave clean speech and music alone (default 0)")
     p.add_argument("--init", metavar="CHECKPOINT",
                    help="start a new run from this checkpoint's EMA weights (fine-tuning)")
     p.add_argument("--dev-examples", type=int, default=32)
@@ -101,7 +104,8 @@ def run_train(args) -> int:
                       w_sisdr=args.w_sisdr, seed=args.seed, threads=args.threads,
                       max_files=args.max_files, music_fraction=args.music_fraction,
                       dev_examples=args.dev_examples, save_every=args.save_every,
-                      mix=args.mix, dry_speech=args.dry_speech, init=args.init or "")
+                      mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
+                      clean_fraction=args.clean)
     try:
         hist = train(cfg, resume=args.resume)
     except (TypeError, ValueError, FileNotFoundError) as e:
