@@ -55,7 +55,7 @@ CATEGORIES = {  # name -> (degradations forced, source kinds)
     "clipping": (["clip"], ("speech", "music")),
 }
 NEURAL_VOICE_MODEL = "dsunet-voice"  # --neural-model: the model of the "neural-voice" system
-AURAL = ("voice", "voice-repair", "voice_dsp", "voice_dsp-repair", "music", "music_neural", "vinyl",
+AURAL = ("voice", "voice-repair", "voice_dsp", "voice_dsp-repair", "music", "music_denoise", "music_neural", "vinyl",
          "neural", "neural-voice")
 
 

@@ -1,4 +1,7 @@
-"""Music dev set at 48 kHz, per category: input, music preset, neural alone, rumble->neural->limiter."""
+"""Music dev set at 48 kHz, per category: input, the music presets, the neural model alone.
+
+    python benchmarks/eval_music.py MODEL N       (MODEL: shipped name or .onnx path)
+"""
 import json
 import sys
 
@@ -9,15 +12,17 @@ from aural.engine.presets import from_dict, read_preset
 SR = 48000
 model = sys.argv[1]
 N = int(sys.argv[2])
-music = read_preset("music")
-nodes = {n["name"]: n for n in music["nodes"]}
+music = read_preset("music_neural")
+for n in music["nodes"]:
+    if n["type"] == "NeuralEnhancer":
+        n["params"]["model"] = model
 NE = {"type": "NeuralEnhancer", "name": "neural", "params": {"model": model}}
-SYSTEMS = {"music": music,
-           "neural": {"type": "Chain", "name": "c", "nodes": [NE]},
-           "rumble_neural_limiter": {"type": "Chain", "name": "c", "nodes": [nodes["rumble"], NE, nodes["limiter"]]},
-           "rumble_neural_wiener_limiter": {"type": "Chain", "name": "c", "nodes": [nodes["rumble"], NE, nodes["wiener"], nodes["limiter"]]}}
+SYSTEMS = {"music": read_preset("music"), "music_denoise": read_preset("music_denoise"),
+           "music_neural": music,
+           "neural": {"type": "Chain", "name": "c", "nodes": [NE]}}
+for v in SYSTEMS.values():
+    v.pop("description", None)
 procs = {k: from_dict(v) for k, v in SYSTEMS.items()}
-rum = from_dict(nodes["rumble"])
 CATS = [("none", None), ("noise", "stationary"), ("noise", "real"), ("noise", "babble"), ("hum", None), ("clicks", None),
         ("crackle", None), ("clip", None), ("bandlimit", None), ("reverb", None)]
 r = Recipe(sample_rate=SR, seconds=2.0, music_fraction=1.0)
@@ -27,7 +32,7 @@ for cat, kind in CATS:
     label = ("clean (none)" if cat == "none" else cat) if kind is None else f"{cat}-{kind}"
     row = {"input": float(np.mean([si_sdr(t[i], x[i]) for i in range(len(x))]))}
     for k, p in procs.items():
-        row[k] = float(np.mean([si_sdr(t[i] if k == "neural" else rum(t[i], SR), p(x[i], SR)) for i in range(len(x))]))
+        row[k] = float(np.mean([si_sdr(t[i], p(x[i], SR)) for i in range(len(x))]))
     res[label] = row
     print(label, " ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
 keys = ["input"] + list(procs)
