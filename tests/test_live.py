@@ -5,6 +5,7 @@ aural's output in the same cycles.  Xruns are reported, not asserted (shared mac
 """
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -86,12 +87,14 @@ class Run:
         self.sock.sendto(osc_msg(address, *args), ("127.0.0.1", self.osc.port))
 
 
-def clean_run(*args, attempts: int = 3, **kw) -> Run:
+def clean_run(*args, attempts: int = 5, **kw) -> Run:
     """A Run whose playback saw no xrun (on a loaded machine an xrun can drop or slip a block of
     the JACK recording; aural's own input/output taps are checked either way).  Xruns are
-    reported, never asserted to be zero: after ``attempts`` runs with xruns the test fails."""
+    reported, never asserted to be zero: after ``attempts`` runs with xruns the test fails.
+    (On the 2-core CI machine the neural chain at 128 frames sometimes needs a retry.)"""
     seen = []
     for _ in range(attempts):
+        gc.collect()  # ONNX Runtime sessions left over by earlier tests keep their threads alive
         r = Run(*args, **kw)
         if r.xruns == 0:
             if seen:
