@@ -48,6 +48,9 @@ WINDOW_S = 0.2       # analysis window
 AVG_WINDOWS = 10.0   # averaging time constant, in windows
 CONFIRM = 3          # consecutive confident windows before a (re)detection
 FAST = math.exp(-1.0 / 4.0)  # recent-evidence average (time constant 4 windows)
+# zacc[family, harmonic, :]: 0-2 slow averages of the rotated product (re, im) and of its
+# magnitude; 3-5 the same with FAST; 6 this window's magnitude; 7 the coherent power when the
+# detected hum was last confirmed
 DROP = 0.25         # a harmonic's power now / its coherent power when confirmed (-6 dB): gone
 RELEASE = 15         # windows without evidence (3 s) before an automatic detection is dropped
 RATIO = 4.0          # coherent-power ratio of the winning family (6 dB)
@@ -179,12 +182,10 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max
             df = _estimate_df(zacc, cand, ka, start, w, fs, floor)
             confident = df == df and abs(df) <= TRACK_RANGE * fams[cand]
         if confident:
-            # and it is there now: the last ~4 windows alone are coherent too (the slow average
-            # remembers a hum for many seconds after it stopped)
-            # and its power in this window has not fallen far below the averaged hum power
-            # (per harmonic, against its coherent power when the hum was last confirmed, or the
-            # average itself for a new detection; the harmonics that carry most of the hum must
-            # still carry it)
+            # and it is there now (the slow average remembers a hum for seconds after it
+            # stopped): the last ~4 windows alone are coherent, and the harmonics that carry
+            # most of the hum still carry at least DROP of the coherent power they had when it
+            # was last confirmed (for a new detection: of the average itself)
             chf = 0.0
             taf = 0.0
             held = 0.0
