@@ -117,9 +117,13 @@ class Tester:
 
 
 @pytest.fixture(scope="session")
-def jack_server():
-    """One private JACK2 dummy server for the test session."""
-    srv = JackServer().start()
+def jack_server(request):
+    """One private JACK2 dummy server for the test session, at 128 frames per period.
+
+    A test can ask for another period with ``@pytest.mark.parametrize("jack_server", [256],
+    indirect=True)``: pytest then stops the running server and starts one at that period (two
+    servers at once in one process crash libjack), and a later plain test gets a 128 again."""
+    srv = JackServer(period=getattr(request, "param", 128)).start()
     try:
         yield srv
     finally:
