@@ -30,6 +30,7 @@ from aural.engine.processor import register
 from numba import njit
 
 from .resample import Resampler
+from .pipeline import PipelinedStreamer
 from .runtime import OnnxStreamer, _providers_for, read_info, resolve_model
 
 __all__ = ["DEFAULT_MODEL", "NeuralEnhancer"]
@@ -138,6 +139,13 @@ class NeuralEnhancer(HopProcessor):
     model: shipped model name (see ``aural.models.shipped_models()``) or path to an .onnx file.
     provider: ``"cpu"`` (default) or ``"cuda"`` (needs onnxruntime-gpu; an error otherwise).
     threads: onnxruntime intra-op threads (1 keeps real-time behaviour predictable).
+    worker: run the model one model hop behind on a worker thread
+    (:class:`aural.models.pipeline.PipelinedStreamer`): latency + 1 model hop (8 ms for the
+    shipped models), and the audio thread only copies samples, so the model's run has a whole
+    hop of real time instead of what is left of one host block.  The samples do not depend on
+    the thread's timing (a live stream still equals offline processing); at the model's own rate
+    they are those without the worker delayed by the hop.  Off by default (offline work gains
+    nothing from it).
     """
 
     params = (Param("high_band", True, kind="bool",
@@ -155,24 +163,34 @@ class NeuralEnhancer(HopProcessor):
                         "minimum-statistics noise floor over 1.5 s): noise there goes even where "
                         "the model's top band holds speech"))
 
+    #: with ``worker``: run the pipeline on its thread (False: the same pipeline inline, for tests)
+    worker_threaded = True
+
     def __init__(self, model: str = DEFAULT_MODEL, provider: str = "cpu", threads: int = 1,
-                 name: str | None = None, **kw: Any) -> None:
+                 worker: bool = False, name: str | None = None, **kw: Any) -> None:
         super().__init__(name=name or "neural", **kw)
         self.model = str(model)
         self.provider = str(provider)
         self.threads = int(threads)
+        if not isinstance(worker, (bool, np.bool_, int)):
+            raise TypeError(f"worker must be true or false, not {worker!r}")
+        self.worker = bool(worker)
         _providers_for(self.provider)  # a missing provider is an error at construction, clearly
         self.model_path = resolve_model(self.model)
         self.info = read_info(self.model_path)
         self.hop = self.info.hop
-        self._streamer: OnnxStreamer | None = None
+        self._streamer: OnnxStreamer | PipelinedStreamer | None = None
         self._resampling = False
 
     def _prepare_hop(self) -> None:
         s = self._streamer
         if s is None or s.channels != self.channels:
+            if s is not None:
+                self._close_streamer()
             s = OnnxStreamer(self.model_path, channels=self.channels, provider=self.provider,
                              threads=self.threads)
+            if self.worker:
+                s = PipelinedStreamer(s, threaded=self.worker_threaded)
             self._streamer = s
         s.reset()
         self.hop = s.hop
@@ -188,7 +206,7 @@ class NeuralEnhancer(HopProcessor):
         self._down = Resampler(c, msr // g, sr // g, sr, exact_side="in")
         # the model's latency in host samples, lat * sr/msr, may end in a fraction of a sample
         # (steps of g/msr); the up filter is made that fraction shorter so the total is whole
-        frac_steps = (self.info.latency * (sr // g)) % (msr // g)
+        frac_steps = (self._model_latency * (sr // g)) % (msr // g)
         self._up = Resampler(c, sr // g, msr // g, msr, exact_side="out", offset=frac_steps)
         self._mbuf = np.zeros((c, self._down.max_out(self.max_block)), np.float32)
         self._ubuf = np.zeros((c, self._up.max_out(h)), np.float32)
@@ -196,7 +214,7 @@ class NeuralEnhancer(HopProcessor):
         self._prefill = self._min_prefill()
         self._rfifo = HopFifo(c, self._prefill + self.max_block + 2 * self._ubuf.shape[1] + 16)
         self._rfifo.clear(prefill=self._prefill)
-        exact = self._prefill + self._down.delay + self._up.delay + self.info.latency * sr / msr
+        exact = self._prefill + self._down.delay + self._up.delay + self._model_latency * sr / msr
         self._rs_exact_latency = exact
         self._rs_latency = int(round(exact))
         # high band: x delayed by the latency minus x's own round trip through the same filters
@@ -217,7 +235,7 @@ class NeuralEnhancer(HopProcessor):
         self._gcos = np.cos(2 * np.pi * k * t / N)
         self._gsin = -np.sin(2 * np.pi * k * t / N)
         self._gwin = np.hanning(N + 2)[1:-1].astype(np.float64)
-        self._ghin = np.zeros((c, N + int(self.info.latency)), np.float32)
+        self._ghin = np.zeros((c, N + int(self._model_latency)), np.float32)
         self._ghout = np.zeros((c, N), np.float32)
         self._ghop = np.ones(c, np.float64)
         self._gbuf = np.ones((c, self._ubuf.shape[1]), np.float32)
@@ -324,7 +342,24 @@ class NeuralEnhancer(HopProcessor):
             self._reset_ms()
 
     def _hop_latency(self) -> int:
-        return self.info.latency
+        return self._model_latency
+
+    @property
+    def _model_latency(self) -> int:
+        """The model's latency in model samples, with the worker's hop when it has one."""
+        return int(self.info.latency) + (int(self.info.hop) if self.worker else 0)
+
+    @property
+    def late_hops(self) -> int:
+        """Hops the worker had not finished when the next was due (0 without a worker)."""
+        s = self._streamer
+        return int(getattr(s, "late", 0))
+
+    def _close_streamer(self) -> None:
+        close = getattr(self._streamer, "close", None)
+        if close is not None:
+            close()
+        self._streamer = None
 
     def _latency(self) -> int:
         if getattr(self, "_resampling", False):
@@ -336,4 +371,6 @@ class NeuralEnhancer(HopProcessor):
         d["params"] = {"model": self.model, "provider": self.provider, **d["params"]}
         if self.threads != 1:
             d["params"]["threads"] = self.threads
+        if self.worker:
+            d["params"]["worker"] = True
         return d

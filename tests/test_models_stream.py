@@ -419,3 +419,128 @@ def test_enhance_cli_with_a_neural_preset(exported, tmp_path, monkeypatch, capsy
     assert main(["enhance", str(wav), "-p", str(preset), "-o", str(out), "-q"]) == 1
     err = capsys.readouterr().err
     assert "CUDAExecutionProvider" in err and "onnxruntime-gpu" in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------- worker thread
+@pytest.mark.parametrize("name", ["wavenet", "dsunet"])
+def test_worker_is_the_model_one_hop_later_at_every_block_size(exported, signal, name):
+    """worker=True: the model on its own thread, one model hop behind.  Output = the inline
+    processor's delayed by exactly that hop, whatever the host block size; latency + hop."""
+    model, path = exported[name]
+    ref_ne = NeuralEnhancer(model=path)
+    ref = stream(ref_ne, signal, SR, 4096)
+    ne = NeuralEnhancer(model=path, worker=True)
+    h = model.hop
+    for b in (1, 7, 333, 4096):
+        y = stream(ne, signal, SR, b, max_block=4096)
+        assert ne.latency_samples == ref_ne.latency_samples + h
+        assert np.abs(y[:, :h]).max() == 0.0
+        assert np.array_equal(y[:, h:], ref[:, :-h]), f"host block {b}"
+    assert ne._streamer.threaded and ne._streamer.submitted > 0
+
+
+@pytest.mark.parametrize("sr", [8000, 48000])
+def test_worker_at_other_rates_declares_its_latency_and_is_timing_independent(identity_models, sr,
+                                                                              monkeypatch):
+    """Resampled around the model: a pass-through model puts the impulse at the declared latency
+    (inline + 1 model hop in host samples), block sizes do not matter, and the threaded pipeline
+    gives the same samples as the same pipeline run inline."""
+    path = identity_models["dsunet"]
+    inline = NeuralEnhancer(model=path)
+    inline.prepare(sr, 1, 333)
+    ne = NeuralEnhancer(model=path, worker=True)
+    ne.set("high_band", False)
+    x = np.zeros((2, sr // 2), np.float32)
+    x[0, 100] = 1.0
+    x[1] = 0.3 * np.random.default_rng(1).standard_normal(x.shape[1])
+    outs = [stream(ne, x, sr, b, max_block=4096) for b in (1, 333, 4096)]
+    lat = ne.latency_samples
+    assert lat == inline.latency_samples + 128 * sr // SR
+    assert int(np.argmax(np.abs(outs[0][0]))) - 100 == lat
+    for o in outs[1:]:
+        assert np.array_equal(o, outs[0])
+    ne.set("high_band", True)
+    threaded = stream(ne, x, sr, 333, max_block=4096)
+    monkeypatch.setattr(NeuralEnhancer, "worker_threaded", False)
+    flat = NeuralEnhancer(model=path, worker=True)
+    y = stream(flat, x, sr, 333, max_block=4096)
+    assert not flat._streamer.threaded
+    assert np.array_equal(threaded, y)
+
+
+def _model_threads() -> int:
+    import threading
+    return sum(t.name == "aural-model" and t.is_alive() for t in threading.enumerate())
+
+
+def test_worker_thread_ends_with_its_processor(exported):
+    import gc
+    import time
+    before = _model_threads()
+    ne = NeuralEnhancer(model=exported["wavenet"][1], worker=True)
+    ne.prepare(SR, 1, 128)
+    assert _model_threads() == before + 1
+    ne.prepare(SR, 2, 128)  # other channel count: a new session, the old worker stops
+    assert _model_threads() == before + 1
+    del ne
+    gc.collect()
+    for _ in range(100):
+        if _model_threads() == before:
+            break
+        time.sleep(0.01)
+    assert _model_threads() == before
+
+
+class _FakeModel:
+    """Minimal OnnxStreamer stand-in: output = input + 1, optionally slow or failing."""
+    channels, hop, latency = 1, 4, 0
+
+    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+        self.audio_in = np.zeros((1, 4), np.float32)
+        self.audio_out = np.zeros((1, 4), np.float32)
+        self.delay, self.fail = delay, fail
+
+    def run(self):
+        import time
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail:
+            raise ValueError("bad model")
+        self.audio_out[...] = self.audio_in + 1.0
+        return self.audio_out
+
+    def reset(self):
+        self.audio_out[...] = 0.0
+
+
+def test_pipeline_waits_for_a_late_model_and_counts_it():
+    from aural.models.pipeline import PipelinedStreamer
+    p = PipelinedStreamer(_FakeModel(delay=0.02))
+    assert p.latency == 4
+    outs = [p.run(np.full((1, 4), k, np.float32)).copy() for k in range(4)]
+    assert [o[0, 0] for o in outs] == [0.0, 1.0, 2.0, 3.0]  # hop k - 1, plus one
+    assert p.late == 3  # each call came before the 20 ms model had finished the hop before
+    t = p._thread
+    p.close()
+    assert not t.is_alive()
+
+
+def test_pipeline_reports_a_model_error_on_the_next_hop():
+    from aural.models.pipeline import PipelinedStreamer
+    p = PipelinedStreamer(_FakeModel(fail=True))
+    p.run(np.zeros((1, 4), np.float32))
+    with pytest.raises(RuntimeError, match="worker thread.*bad model"):
+        p.run(np.zeros((1, 4), np.float32))
+    p.close()
+
+
+def test_worker_round_trips_through_a_preset(exported):
+    from aural.engine.presets import from_dict
+    ne = NeuralEnhancer(model=exported["wavenet"][1], worker=True, name="nn")
+    d = ne.to_dict()
+    assert d["params"]["worker"] is True
+    back = from_dict(d)
+    assert back.worker and back.to_dict() == d
+    assert "worker" not in NeuralEnhancer(model=exported["wavenet"][1]).to_dict()["params"]
+    with pytest.raises(TypeError, match="worker"):
+        NeuralEnhancer(model=exported["wavenet"][1], worker="yes")
