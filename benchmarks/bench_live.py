@@ -2,6 +2,7 @@
 
     python benchmarks/bench_live.py [--seconds 60] [--preset voice] [--block 128] [--rate 48000]
                                     [--switch-interval 0.0002 ...] [--no-flood] [--json out.json]
+                                    [--model-worker on|off|both]
 
 Runs aural's LiveStream on a private JACK2 server with the dummy driver (a clocked, bit-exact
 device; no sound card needed), fed by a separate JACK client process that loops noisy speech into
@@ -126,16 +127,27 @@ def stats(a: np.ndarray) -> dict:
             "p999": float(np.percentile(a, 99.9)), "max": float(a.max())}
 
 
-def run_case(srv, preset: str, sr: int, block: int, seconds: float, flood: bool,
-             switch_interval: float | None, freeze_gc: bool, gate: bool, priority) -> dict:
-    import jack
+def build(preset: str, worker: bool):
+    """The preset's graph; with ``worker`` its neural nodes run on their model threads (as in
+    ``aural live``, whose default that is)."""
     from aural.engine.presets import load_preset
+    g = load_preset(preset)
+    if "aural.models.enhancer" in sys.modules:
+        from aural.models.enhancer import use_model_worker
+        use_model_worker(g, worker)
+    return g
+
+
+def run_case(srv, preset: str, sr: int, block: int, seconds: float, flood: bool,
+             switch_interval: float | None, freeze_gc: bool, gate: bool, priority,
+             worker: bool = False) -> dict:
+    import jack
     from aural.realtime import LiveStream, StatusThread
     from aural.realtime.osc import Namespace, OscServer
 
     clk = jack.Client("aural-clock", servername=srv.name, no_start_server=True)
     clock = lambda: clk.frames_since_cycle_start / sr  # noqa: E731
-    live = LiveStream(load_preset(preset), sr, block, clock=clock, switch_interval=switch_interval,
+    live = LiveStream(build(preset, worker), sr, block, clock=clock, switch_interval=switch_interval,
                       freeze_gc=freeze_gc, overload=False, gate=gate)
     ns = Namespace(live)
     osc = OscServer(ns, port=0, priority=priority)
@@ -167,6 +179,7 @@ def run_case(srv, preset: str, sr: int, block: int, seconds: float, flood: bool,
     period = block / sr
     fin = dsp + wake
     return {"flood": flood, "switch_interval": switch_interval, "freeze_gc": freeze_gc, "gate": gate,
+            "model_worker": worker,
             "rt_threads": bool(osc.rt),
             "blocks": int(n), "period_ms": 1e3 * period, "callback_ms": stats(dsp),
             "wake_ms": stats(wake), "finish_ms": stats(fin),
@@ -175,14 +188,13 @@ def run_case(srv, preset: str, sr: int, block: int, seconds: float, flood: bool,
             "osc_rate": handled / seconds}
 
 
-def measure_latency(srv, preset: str, sr: int, block: int) -> dict:
+def measure_latency(srv, preset: str, sr: int, block: int, worker: bool = False) -> dict:
     """Play noise through the live preset; find the lag where the output equals offline processing."""
     sys.path.insert(0, os.path.join(HERE, "..", "tests"))
     from jack_fixture import Tester
-    from aural.engine.presets import load_preset
     from aural.realtime import LiveStream
 
-    live = LiveStream(load_preset(preset), sr, block)
+    live = LiveStream(build(preset, worker), sr, block)
     live.record(4.0)
     live.start()
     rep = live.latency
@@ -197,7 +209,7 @@ def measure_latency(srv, preset: str, sr: int, block: int) -> dict:
         t.close()
     lin, _ = live.recorded
     k = int(np.argmax(np.abs(lin[0]) > 0))
-    ref = load_preset(preset)(np.concatenate([np.zeros((1, k), np.float32), lin[:, k:]], 1), sr,
+    ref = build(preset, worker)(np.concatenate([np.zeros((1, k), np.float32), lin[:, k:]], 1), sr,
                               buffer_size=block)
     # ref is latency-compensated; the live output lags the input tap by the algorithmic latency
     n = sig.shape[1] - 1
@@ -208,7 +220,7 @@ def measure_latency(srv, preset: str, sr: int, block: int) -> dict:
             best = (e, lag)
         if e == 0.0:
             break
-    return {"reported_samples": rep.total, "reported_ms": rep.ms(), "device_samples": rep.device,
+    return {"model_worker": worker, "reported_samples": rep.total, "reported_ms": rep.ms(), "device_samples": rep.device,
             "algorithmic_samples": rep.algorithmic, "measured_samples": best[1],
             "measured_ms": 1e3 * best[1] / sr, "max_abs_error": best[0]}
 
@@ -227,6 +239,8 @@ def main(argv=None) -> int:
                     help="OSC/status threads wait for the gap after each callback (default on)")
     ap.add_argument("--no-rt", action="store_true",
                     help="leave the OSC and status threads at normal priority")
+    ap.add_argument("--model-worker", choices=["on", "off", "both"], default="both",
+                    help="neural nodes on their model thread (aural live's default) or inline")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--feeder", help=argparse.SUPPRESS)
     ap.add_argument("--flooder", nargs=2, help=argparse.SUPPRESS)
@@ -242,39 +256,44 @@ def main(argv=None) -> int:
     from aural.realtime.jackserver import JackServer
 
     results = {"preset": a.preset, "rate": a.rate, "block": a.block, "cases": []}
+    workers = {"on": [True], "off": [False], "both": [False, True]}[a.model_worker]
     with JackServer(a.rate, a.block) as srv:
-        lat = measure_latency(srv, a.preset, a.rate, a.block)
-        results["latency"] = lat
+        lats = [measure_latency(srv, a.preset, a.rate, a.block, w) for w in workers]
+        results["latency"] = lats
         fd = subprocess.Popen([sys.executable, __file__, "--feeder", srv.name, "--rate", str(a.rate)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             gates = {"on": [True], "off": [False], "both": [False, True]}[a.gate]
-            for gate in gates:
-                for si in a.switch_interval:
-                    for flood in ([False] if a.no_flood else [False, True]):
-                        r = run_case(srv, a.preset, a.rate, a.block, a.seconds, flood,
-                                     si if si > 0 else None, not a.no_freeze, gate,
-                                     None if a.no_rt else 1)
-                        results["cases"].append(r)
-                        print(json.dumps(r), file=sys.stderr, flush=True)
+            for worker in workers:
+                for gate in gates:
+                    for si in a.switch_interval:
+                        for flood in ([False] if a.no_flood else [False, True]):
+                            r = run_case(srv, a.preset, a.rate, a.block, a.seconds, flood,
+                                         si if si > 0 else None, not a.no_freeze, gate,
+                                         None if a.no_rt else 1, worker)
+                            results["cases"].append(r)
+                            print(json.dumps(r), file=sys.stderr, flush=True)
         finally:
             fd.terminate()
             fd.wait(5)
     period = 1e3 * a.block / a.rate
     print(f"\n## bench_live: preset {a.preset}, {a.block} frames at {a.rate} Hz "
           f"(period {period:.3f} ms, target p99 < {0.25 * period:.3f} ms), {a.seconds:g} s per case\n")
-    print("| RT OSC/status | gate | switch interval | OSC flood | callback p50 / p99 / max ms | wake-up p99 / max ms | "
-          "finish p99 / max ms | late blocks | xruns | OSC msgs/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| model worker | RT OSC/status | gate | switch interval | OSC flood | callback p50 / p99 / max ms | "
+          "wake-up p99 / max ms | finish p99 / max ms | late blocks | xruns | OSC msgs/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results["cases"]:
         c, w, f = r["callback_ms"], r["wake_ms"], r["finish_ms"]
         si = "5 ms (default)" if r["switch_interval"] is None else f"{1e3 * r['switch_interval']:g} ms"
-        print(f"| {'yes' if r['rt_threads'] else 'no'} | {'on' if r['gate'] else 'off'} | {si} | {'yes' if r['flood'] else 'no'} | {c['p50']:.3f} / {c['p99']:.3f} / {c['max']:.3f} "
+        print(f"| {'on' if r['model_worker'] else 'off'} | {'yes' if r['rt_threads'] else 'no'} | {'on' if r['gate'] else 'off'} | {si} | {'yes' if r['flood'] else 'no'} | {c['p50']:.3f} / {c['p99']:.3f} / {c['max']:.3f} "
               f"| {w['p99']:.3f} / {w['max']:.3f} | {f['p99']:.3f} / {f['max']:.3f} | {r['late_blocks']} "
               f"| {r['xruns']} | {r['osc_rate']:.0f} |")
-    print(f"\nend-to-end latency: reported {lat['reported_samples']} samples ({lat['reported_ms']:.2f} ms: "
-          f"device {lat['device_samples']} + aural {lat['algorithmic_samples']}), measured "
-          f"{lat['measured_samples']} samples ({lat['measured_ms']:.2f} ms), max |error| {lat['max_abs_error']:.2g}")
+    for lat in lats:
+        print(f"\nend-to-end latency, model worker {'on' if lat['model_worker'] else 'off'}: reported "
+              f"{lat['reported_samples']} samples ({lat['reported_ms']:.2f} ms: device "
+              f"{lat['device_samples']} + aural {lat['algorithmic_samples']}), measured "
+              f"{lat['measured_samples']} samples ({lat['measured_ms']:.2f} ms), max |error| "
+              f"{lat['max_abs_error']:.2g}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -33,7 +33,7 @@ from .resample import Resampler
 from .pipeline import PipelinedStreamer
 from .runtime import OnnxStreamer, _providers_for, read_info, resolve_model
 
-__all__ = ["DEFAULT_MODEL", "NeuralEnhancer"]
+__all__ = ["DEFAULT_MODEL", "NeuralEnhancer", "use_model_worker"]
 
 DEFAULT_MODEL = "dsunet-voice"  # see models/weights/RECIPE.md
 
@@ -184,7 +184,7 @@ class NeuralEnhancer(HopProcessor):
 
     def _prepare_hop(self) -> None:
         s = self._streamer
-        if s is None or s.channels != self.channels:
+        if s is None or s.channels != self.channels or isinstance(s, PipelinedStreamer) != self.worker:
             if s is not None:
                 self._close_streamer()
             s = OnnxStreamer(self.model_path, channels=self.channels, provider=self.provider,
@@ -374,3 +374,14 @@ class NeuralEnhancer(HopProcessor):
         if self.worker:
             d["params"]["worker"] = True
         return d
+
+
+def use_model_worker(graph, on: bool = True) -> int:
+    """Set ``worker`` on every NeuralEnhancer in ``graph`` (before it is prepared, or prepare it
+    again): ``aural live`` does this so each model runs on its own thread.  Returns how many."""
+    n = 0
+    for _, node in graph.walk():
+        if isinstance(node, NeuralEnhancer):
+            node.worker = bool(on)
+            n += 1
+    return n

@@ -153,10 +153,11 @@ class PipelinedStreamer:
         return self.audio_out
 
     def reset(self) -> None:
-        """Finish the hop in flight, then zero every state (not from the audio thread while
-        threaded: it may wait for the worker)."""
+        """Finish the hop in flight, then zero every state and the ``late`` count (not from the
+        audio thread while threaded: it may wait for the worker)."""
         if self.threaded:
             self._wait()
+        self.late = 0
         self.inner.reset()
         self.inner.audio_out[...] = 0.0
         self.audio_out[...] = 0.0

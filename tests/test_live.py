@@ -39,10 +39,14 @@ def speech(seconds: float, seed: int = 0) -> np.ndarray:
     return (s + 0.02 * rng.standard_normal(n)).astype(np.float32)[None, :]
 
 
-def voice_chain(preset: str = "voice_dsp"):
-    """The DSP voice chain (the engine's mechanics; the neural one has its own test below)."""
+def voice_chain(preset: str = "voice_dsp", worker: bool = False):
+    """The DSP voice chain (the engine's mechanics; the neural one has its own tests below);
+    worker: neural nodes on their model thread (what ``aural live`` does by default)."""
     c = load_preset(preset)
     c.append(Gain(name="out_gain"))
+    if worker:
+        from aural.models.enhancer import use_model_worker
+        assert use_model_worker(c) == 1
     return c
 
 
@@ -109,15 +113,15 @@ def offline(chain_factory, lin: np.ndarray) -> np.ndarray:
     return chain_factory()(lin, RATE)
 
 
-def check_live_equals_offline(server, tester, preset: str) -> None:
+def check_live_equals_offline(server, tester, preset: str, worker: bool = False) -> Run:
     sig = speech(1.5)
-    r = clean_run(server, tester, voice_chain(preset), sig)
+    r = clean_run(server, tester, voice_chain(preset, worker), sig)
     n = sig.shape[1]
     block = server.period
     assert r.k >= 0
     # the signal reached aural intact (the JACK path is bit-exact)
     np.testing.assert_array_equal(r.lin[:, r.k:r.k + n], sig)
-    ref = offline(lambda: voice_chain(preset), r.lin)[:, r.k:r.k + n]
+    ref = offline(lambda: voice_chain(preset, worker), r.lin)[:, r.k:r.k + n]
     # find the lag where the tester's recording equals the offline result
     errs = np.array([np.abs(r.rec[:, lag:lag + n] - ref).max()
                      for lag in range(0, r.rec.shape[1] - n + 1)])
@@ -126,10 +130,11 @@ def check_live_equals_offline(server, tester, preset: str) -> None:
           f"measured {measured}; max |error| {errs[measured]:.3g}; xruns {r.live.xruns}")
     assert errs[measured] <= 1e-6
     assert measured == r.latency.total
-    c = voice_chain(preset)
+    c = voice_chain(preset, worker)
     c.prepare(RATE, sig.shape[0], block)
     assert r.latency.algorithmic == c.latency_samples
     assert r.latency.algorithmic > 0 and r.latency.device == 2 * block
+    return r
 
 
 def test_dsp_voice_output_equals_offline_and_latency_is_measured(jack_server, jack_tester):
@@ -142,6 +147,17 @@ def test_neural_voice_output_equals_offline_and_latency_is_measured(jack_server,
     block, and on the 2-core CI machine its cold-cache runs (1-3 ms against offline 0.2-0.4 ms)
     in a 2.67 ms period made JACK xruns in 5 runs out of 5; see docs/realtime.md."""
     check_live_equals_offline(jack_server, jack_tester, "voice")
+
+
+def test_neural_voice_with_model_worker_at_128_frames(jack_server, jack_tester):
+    """``aural live``'s default: the model on its worker thread, one 8 ms model hop behind, so
+    the callback only copies samples and holds 128 frames; still equal to offline processing
+    (the pipeline's samples do not depend on the thread's timing), latency + 384 samples."""
+    r = check_live_equals_offline(jack_server, jack_tester, "voice", worker=True)
+    assert r.latency.algorithmic == 945 + 384  # 19.69 ms inline + one 16 kHz hop of 128
+    neural = r.live.chain.node("neural")
+    print(f"model worker: {neural._streamer.submitted} hops, {neural.late_hops} late; "
+          f"callback p99 {np.percentile(r.live.block_times(), 99) * 1e3:.2f} ms")
 
 
 def test_osc_change_audible_within_two_blocks(jack_server, jack_tester):
@@ -329,18 +345,26 @@ def test_cli_live_and_devices(jack_server):
                         "--quiet"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "latency" in p.stderr and "device 5.33 ms" in p.stderr and "OSC on udp://127.0.0.1:" in p.stderr
+    assert "aural 27.69 ms (1329)" in p.stderr  # the voice preset, its model on the worker thread
+    p = subprocess.run([sys.executable, "-m", "aural.cli", "live", "--duration", "0.5", "--no-osc",
+                        "--quiet", "--model-worker", "off"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "aural 19.69 ms (945)" in p.stderr
     d = subprocess.run([sys.executable, "-m", "aural.cli", "devices"], capture_output=True, text=True,
                        env=env, timeout=60)
     assert d.returncode == 0 and "JACK" in d.stdout
 
 
-def test_callback_allocates_no_arrays():
+@pytest.mark.parametrize("preset,worker", [("voice_dsp", False), ("voice", True)])
+def test_callback_allocates_no_arrays(preset, worker):
     """After warm-up the callback path (copy in, voice chain, copy out, meters) creates no array:
     with 2048-frame blocks any block-sized temporary (8 KiB) would show in tracemalloc's peak,
-    while the callback's own Python scalars stay under ~1 KiB."""
+    while the callback's own Python scalars stay under ~1 KiB.  With the model worker, the
+    hand-over to its thread (copies, a counter, one byte down a pipe) allocates nothing either."""
     import tracemalloc
     block = 2048
-    live = LiveStream(voice_chain(), RATE, block, overload=True)
+    live = LiveStream(voice_chain(preset, worker), RATE, block, overload=True)
     live.prepare()
     rng = np.random.default_rng(5)
     ind = (0.1 * rng.standard_normal((block, 1))).astype(np.float32)

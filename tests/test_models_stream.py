@@ -520,6 +520,8 @@ def test_pipeline_waits_for_a_late_model_and_counts_it():
     outs = [p.run(np.full((1, 4), k, np.float32)).copy() for k in range(4)]
     assert [o[0, 0] for o in outs] == [0.0, 1.0, 2.0, 3.0]  # hop k - 1, plus one
     assert p.late == 3  # each call came before the 20 ms model had finished the hop before
+    p.reset()
+    assert p.late == 0 and np.abs(p.run(np.ones((1, 4), np.float32))).max() == 0.0
     t = p._thread
     p.close()
     assert not t.is_alive()

@@ -40,6 +40,10 @@ def register(sub) -> None:
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--switch-interval", type=float, default=0.0002,
                    help="Python thread switch interval while live, seconds (default 0.0002)")
+    p.add_argument("--model-worker", choices=("on", "off"), default="on",
+                   help="run each neural model on its own thread, one model hop (8 ms) behind: the "
+                        "callback then only copies samples (default on; off: lowest latency, "
+                        "but give it --blocksize 256 on a small CPU)")
     p.add_argument("--no-overload-bypass", action="store_true",
                    help="never bypass a node that cannot keep up (count xruns only)")
     p.add_argument("--quiet", action="store_true", help="no status line")
@@ -60,6 +64,15 @@ def run_devices(args) -> int:
     return 0
 
 
+def _model_worker(chain, on: bool):
+    """``--model-worker``: neural nodes on their own threads (only when the preset has one, so a
+    DSP preset never imports the model runtime)."""
+    if "aural.models.enhancer" in sys.modules:  # a preset with a model has imported it
+        from aural.models.enhancer import use_model_worker
+        use_model_worker(chain, on)
+    return chain
+
+
 def run_live(args) -> int:
     from aural.engine.presets import apply_settings, load_preset
     from aural.realtime import LiveStream, StatusThread
@@ -70,9 +83,11 @@ def run_live(args) -> int:
     except ValueError:
         if latency not in ("low", "high"):
             raise CliError("--latency is low, high or a number of seconds") from None
+    worker = args.model_worker == "on"
     chain = load_preset(args.preset)
     if args.set:
         apply_settings(chain, args.set)
+    _model_worker(chain, worker)
     live = LiveStream(chain, args.samplerate, args.blocksize, input=_device(args.input),
                       output=_device(args.output), channels=args.channels,
                       output_channels=args.output_channels, latency=latency,
@@ -89,7 +104,13 @@ def run_live(args) -> int:
         if not args.no_osc:
             from aural.realtime.osc import Namespace, OscServer
             try:
-                osc = OscServer(Namespace(live), host=args.osc_host, port=args.osc_port).start()
+                from aural.realtime.osc import default_loader
+
+                def loader(name: str):
+                    return _model_worker(default_loader(name), worker)
+
+                osc = OscServer(Namespace(live, loader=loader), host=args.osc_host,
+                                port=args.osc_port).start()
             except OSError as e:
                 raise CliError(f"cannot open OSC port {args.osc_host}:{args.osc_port}: {e}") from None
         st = live.stream
