@@ -109,6 +109,9 @@ class TrainConfig:
     mix: str = "nonstationary"
     dry_speech: float = 0.0
     clean_fraction: float = 0.0
+    adversarial: float = 0.0  # weight of the GAN terms (models/adversarial.py); 0 = none
+    w_fm: float = 2.0         # feature matching, relative to the adversarial term
+    d_lr: float = 2e-4        # the discriminator's learning rate
     init: str = ""
     save_every: int = 0
     log_every: int = 10
@@ -123,14 +126,19 @@ def _model_forward(model: StreamingModel, x: torch.Tensor):
     return model(x), None
 
 
-def _loss(model: StreamingModel, x: torch.Tensor, s: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+def _forward_loss(model: StreamingModel, x: torch.Tensor, s: torch.Tensor, cfg: TrainConfig):
+    """(reconstruction loss, aligned output, aligned target)."""
     y, y1 = _model_forward(model, x)
     ya, sa = _align(y, s, model.latency)
     loss = enhancement_loss(ya, sa, cfg.w_sisdr)
     if y1 is not None and cfg.w_stage1 > 0:
         y1a, _ = _align(y1, s, model.latency)
         loss = loss + cfg.w_stage1 * enhancement_loss(y1a, sa, cfg.w_sisdr)
-    return loss
+    return loss, ya, sa
+
+
+def _loss(model: StreamingModel, x: torch.Tensor, s: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    return _forward_loss(model, x, s, cfg)[0]
 
 
 @torch.no_grad()
@@ -180,6 +188,11 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    disc = d_opt = None
+    if cfg.adversarial > 0:
+        from .adversarial import SpectrogramDiscriminator
+        disc = SpectrogramDiscriminator()
+        d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.d_lr, betas=(0.8, 0.99))
     total_steps = cfg.epochs * cfg.steps_per_epoch
     step, history, best = 0, [], -math.inf
     if resume:
@@ -189,6 +202,9 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
+        if disc is not None and "disc" in ck:
+            disc.load_state_dict(ck["disc"])
+            d_opt.load_state_dict(ck["d_opt"])
         step, history = int(ck["step"]), list(ck["history"])
         best = max([h["dev_sisdr"] for h in history if h["epoch"] > 0], default=-math.inf)
         torch.set_rng_state(ck["torch_rng"])
@@ -211,6 +227,8 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         ck = {"model_config": {"kind": model.kind, **model.config}, "model": model.state_dict(),
               "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
               "train_config": asdict(cfg), "torch_rng": torch.get_rng_state()}
+        if disc is not None:
+            ck["disc"], ck["d_opt"] = disc.state_dict(), d_opt.state_dict()
         tmp = path + ".tmp"
         torch.save(ck, tmp)
         os.replace(tmp, path)
@@ -222,13 +240,25 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
             f"(improvement {ev['dev_sisdri']:+.2f} dB)")
     model.train()
     t0, run_loss, n_loss = time.time(), 0.0, 0
+    run_d, run_adv = 0.0, 0.0
     start_step = step
     while step < total_steps:
         lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / max(1, total_steps)))
         for g in opt.param_groups:
             g["lr"] = lr
         xb, sb = data.batch("train", step * cfg.batch, cfg.batch)
-        loss = _loss(model, torch.from_numpy(xb), torch.from_numpy(sb), cfg)
+        loss, ya, sa = _forward_loss(model, torch.from_numpy(xb), torch.from_numpy(sb), cfg)
+        if disc is not None:
+            from .adversarial import discriminator_loss, generator_loss
+            d_loss = discriminator_loss(disc, sa, ya)
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.grad_clip)
+            d_opt.step()
+            adv, fm = generator_loss(disc, sa, ya, cfg.w_fm)
+            loss = loss + cfg.adversarial * (adv + fm)
+            run_d += d_loss.item()
+            run_adv += adv.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -244,7 +274,8 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
             el = time.time() - t0
             rate = (step - start_step) / max(el, 1e-9)
             eta = (total_steps - step) / max(rate, 1e-9)
-            log(f"step {step}/{total_steps} loss {run_loss / n_loss:.4f} lr {lr:.2e} "
+            gan = (f" D {run_d / n_loss:.3f} G-adv {run_adv / n_loss:.3f}" if disc is not None else "")
+            log(f"step {step}/{total_steps} loss {run_loss / n_loss:.4f}{gan} lr {lr:.2e} "
                 f"{rate:.2f} steps/s eta {eta:.0f} s")
         if cfg.save_every and step % cfg.save_every == 0:
             save(last)
@@ -253,7 +284,7 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
             rec = {"epoch": math.ceil(step / cfg.steps_per_epoch), "step": step,
                    "train_loss": run_loss / max(n_loss, 1), **ev, "seconds": time.time() - t0}
             history.append(rec)
-            run_loss, n_loss = 0.0, 0
+            run_loss, n_loss, run_d, run_adv = 0.0, 0, 0.0, 0.0
             log(f"epoch {rec['epoch']}: train {rec['train_loss']:.4f} dev {ev['dev_loss']:.4f} "
                 f"dev SI-SDR {ev['dev_sisdr']:.2f} dB (improvement {ev['dev_sisdri']:+.2f} dB)")
             save(last)

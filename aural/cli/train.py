@@ -76,6 +76,10 @@ def register(sub) -> None:
     p.add_argument("--clean", type=float, default=0.0, metavar="FRACTION",
                    help="share of training examples left undegraded (input = target), so the "
                         "model learns to leave clean speech and music alone (default 0)")
+    p.add_argument("--adversarial", type=float, default=0.0, metavar="W",
+                   help="adversarial fine-tuning (seed 001): a multi-resolution spectrogram "
+                        "discriminator, LSGAN + feature matching, weighted W against the "
+                        "reconstruction loss (default 0: none)")
     p.add_argument("--init", metavar="CHECKPOINT",
                    help="start a new run from this checkpoint's EMA weights (fine-tuning)")
     p.add_argument("--dev-examples", type=int, default=32)
@@ -105,7 +109,7 @@ def run_train(args) -> int:
                       max_files=args.max_files, music_fraction=args.music_fraction,
                       dev_examples=args.dev_examples, save_every=args.save_every,
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
-                      clean_fraction=args.clean)
+                      clean_fraction=args.clean, adversarial=args.adversarial)
     try:
         hist = train(cfg, resume=args.resume)
     except (TypeError, ValueError, FileNotFoundError) as e:
