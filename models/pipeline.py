@@ -12,7 +12,7 @@ instead of the part of one host block that is left after the rest of the chain::
     p.close()               # or let it be collected: the worker stops either way
 
 With ``threaded=False`` the same pipeline runs inline: identical samples, no thread (offline
-work, tests, machines without threads to spare).  Threaded or not, the output is the same sample
+work, tests, platforms without non-blocking pipes, where it falls back to this by itself).  Threaded or not, the output is the same sample
 for sample, so a live stream still equals offline processing.
 
 Real-time rules for ``run()`` (called from the audio thread):
@@ -94,7 +94,13 @@ class PipelinedStreamer:
         self._closer = None
         if self.threaded:
             rfd, wfd = os.pipe()
-            os.set_blocking(wfd, False)
+            try:
+                os.set_blocking(wfd, False)
+            except OSError:  # a platform without non-blocking pipes: the same pipeline inline
+                os.close(rfd)
+                os.close(wfd)
+                self.threaded = False
+        if self.threaded:
             self._wfd = wfd
             t = threading.Thread(target=_worker, args=(inner, rfd, self._state, priority),
                                  name="aural-model", daemon=True)

@@ -546,3 +546,20 @@ def test_worker_round_trips_through_a_preset(exported):
     assert "worker" not in NeuralEnhancer(model=exported["wavenet"][1]).to_dict()["params"]
     with pytest.raises(TypeError, match="worker"):
         NeuralEnhancer(model=exported["wavenet"][1], worker="yes")
+
+
+def test_pipeline_without_nonblocking_pipes_runs_inline(monkeypatch):
+    """Where a pipe cannot be made non-blocking (Windows before Python 3.12) the pipeline runs
+    inline: no thread, the same one-hop-later samples."""
+    import os
+
+    from aural.models.pipeline import PipelinedStreamer
+
+    def refuse(fd, flag):
+        raise OSError("not here")
+
+    monkeypatch.setattr(os, "set_blocking", refuse)
+    p = PipelinedStreamer(_FakeModel())
+    assert not p.threaded and p._thread is None
+    outs = [p.run(np.full((1, 4), k, np.float32))[0, 0] for k in range(3)]
+    assert outs == [0.0, 1.0, 2.0]
