@@ -172,13 +172,15 @@ class Snapshot:
     dropped: int
     errors: int
     latency_ms: float
+    model_late: int = -1  # hops a model worker had not finished in time (-1: no model worker)
 
     def line(self) -> str:
         def db(v: float) -> str:
             return "  -inf" if v <= -120 else f"{v:6.1f}"
         return (f"in {db(self.in_peak_db)} dB  out {db(self.out_peak_db)} dB  "
                 f"cpu {100 * self.load:5.1f}% (max {100 * self.load_max:5.1f}%)  "
-                f"xruns {self.xruns}  dropped {self.dropped}  latency {self.latency_ms:.1f} ms")
+                f"xruns {self.xruns}  dropped {self.dropped}  latency {self.latency_ms:.1f} ms"
+                + (f"  model late {self.model_late}" if self.model_late >= 0 else ""))
 
 
 def _db(power: float) -> float:
@@ -246,6 +248,11 @@ def warm_chain(chain: Processor, sample_rate: int, channels: int, blocksize: int
 
 
 # ---------------------------------------------------------------------------- node timing
+def _model_workers(chain: Processor) -> list:
+    """Nodes whose model runs on a worker thread (NeuralEnhancer(worker=True)), for the status."""
+    return [n for _, n in chain.walk() if getattr(n, "worker", False) is True and hasattr(n, "late_hops")]
+
+
 class _TimedChain:
     """Replaces a Chain instance's ``_process`` while live: the same serial loop, timing each
     top-level node into a preallocated array (two perf_counter calls per node)."""
@@ -346,6 +353,7 @@ class LiveStream:
         self.node_times = np.zeros(max(1, len(kids)), np.float64)
         self.node_avg = np.zeros(max(1, len(kids)), np.float64)
         self._kids = kids
+        self._workers = _model_workers(chain)
         self._over = 0.0
         self._cooldown = 0
 
@@ -392,6 +400,7 @@ class LiveStream:
         self.node_times = times
         self.node_names = [k.name for k in kids]
         self._kids = kids
+        self._workers = _model_workers(chain)
         self.chain = chain
         if isinstance(old, Chain) and isinstance(old.__dict__.get("_process"), _TimedChain):
             del old._process
@@ -654,7 +663,8 @@ class LiveStream:
         return Snapshot(blocks=n, in_peak_db=_db(in_peak ** 2), in_rms_db=_db(in_ms),
                         out_peak_db=_db(out_peak ** 2), out_rms_db=_db(out_ms), load=float(load),
                         load_max=float(load_max), wake_ms=float(wake), xruns=self.xruns,
-                        dropped=self.dropped, errors=self.errors, latency_ms=self.latency.ms())
+                        dropped=self.dropped, errors=self.errors, latency_ms=self.latency.ms(),
+                        model_late=sum(w.late_hops for w in self._workers) if self._workers else -1)
 
 
 def list_devices() -> str:

@@ -138,7 +138,9 @@ def check_live_equals_offline(server, tester, preset: str, worker: bool = False)
 
 
 def test_dsp_voice_output_equals_offline_and_latency_is_measured(jack_server, jack_tester):
-    check_live_equals_offline(jack_server, jack_tester, "voice_dsp")
+    r = check_live_equals_offline(jack_server, jack_tester, "voice_dsp")
+    snap = r.live.snapshot()
+    assert snap.model_late == -1 and "model late" not in snap.line()  # no model worker here
 
 
 @pytest.mark.parametrize("jack_server", [256], indirect=True)
@@ -156,6 +158,8 @@ def test_neural_voice_with_model_worker_at_128_frames(jack_server, jack_tester):
     r = check_live_equals_offline(jack_server, jack_tester, "voice", worker=True)
     assert r.latency.algorithmic == 945 + 384  # 19.69 ms inline + one 16 kHz hop of 128
     neural = r.live.chain.node("neural")
+    snap = r.live.snapshot()
+    assert snap.model_late == neural.late_hops >= 0 and f"model late {neural.late_hops}" in snap.line()
     print(f"model worker: {neural._streamer.submitted} hops, {neural.late_hops} late; "
           f"callback p99 {np.percentile(r.live.block_times(), 99) * 1e3:.2f} ms")
 
