@@ -181,6 +181,7 @@ class NeuralEnhancer(HopProcessor):
         self.hop = self.info.hop
         self._streamer: OnnxStreamer | PipelinedStreamer | None = None
         self._resampling = False
+        self._gfloor = 10.0 ** (self.v("high_band_floor") / 20.0)
 
     def _prepare_hop(self) -> None:
         s = self._streamer
@@ -252,6 +253,10 @@ class NeuralEnhancer(HopProcessor):
         self._ms_ea = 1.0 - math.exp(-1.0 / (0.005 * sr))  # 5 ms power smoothing
         self._reset_ms()
 
+    def _on_param(self, name: str, value: float) -> None:
+        if name == "high_band_floor":
+            self._gfloor = 10.0 ** (value / 20.0)  # once per change, not per block
+
     def _reset_ms(self) -> None:
         self._ms[:, 0] = 0.0
         self._ms[:, 1] = np.inf
@@ -283,7 +288,6 @@ class NeuralEnhancer(HopProcessor):
             super()._process(x, out)
             return
         n = x.shape[1]
-        self._gfloor = 10.0 ** (self.v("high_band_floor") / 20.0)
         m = self._down.push(x, self._mbuf)
         h = self.hop
         pos = 0
@@ -346,8 +350,9 @@ class NeuralEnhancer(HopProcessor):
 
     @property
     def _model_latency(self) -> int:
-        """The model's latency in model samples, with the worker's hop when it has one."""
-        return int(self.info.latency) + (int(self.info.hop) if self.worker else 0)
+        """The streamer's latency in model samples (the worker's pipelining hop included)."""
+        s = self._streamer
+        return int(s.latency) if s is not None else int(self.info.latency)
 
     @property
     def late_hops(self) -> int:

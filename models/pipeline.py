@@ -41,7 +41,7 @@ def _worker(inner, rfd: int, state: dict, priority: int | None) -> None:
     """The worker loop: one byte on ``rfd`` = run one hop; b"q" = quit.  ``state["done"]``
     counts finished hops (an int assignment is atomic under the GIL)."""
     from aural.realtime.osc import raise_priority  # local: models must not need realtime at import
-    state["rt"] = raise_priority(priority)
+    raise_priority(priority)
     read = os.read
     run = inner.run
     while True:
@@ -88,7 +88,7 @@ class PipelinedStreamer:
         self.audio_out = np.zeros((c, h), np.float32)
         self.late = 0          # hops whose predecessor was not finished in time
         self.submitted = 0     # hops handed to the model
-        self._state = {"done": 0, "error": None, "rt": False}
+        self._state = {"done": 0, "error": None}
         self._wfd = -1
         self._thread: threading.Thread | None = None
         self._closer = None
@@ -121,11 +121,6 @@ class PipelinedStreamer:
     def latency(self) -> int:
         """The model's latency plus the one hop of pipelining, in model samples."""
         return int(self.inner.latency) + int(self.inner.hop)
-
-    @property
-    def realtime_priority(self) -> bool:
-        """Whether the worker got SCHED_FIFO."""
-        return bool(self._state["rt"])
 
     def _wait(self) -> None:
         st = self._state
@@ -171,30 +166,10 @@ class PipelinedStreamer:
     def close(self) -> None:
         """Stop the worker (also done when the object is collected)."""
         if self._closer is not None:
-            self._wait_quietly()
+            try:
+                self._wait()
+            except RuntimeError:  # the worker failed or stopped: nothing left to finish
+                pass
             self._closer()
             self._closer = None
             self._thread = None
-
-    def _wait_quietly(self) -> None:
-        try:
-            self._wait()
-        except RuntimeError:
-            pass
-
-    def process(self, audio: np.ndarray) -> np.ndarray:
-        """Whole signal (channels, n) through a fresh stream, output delayed by ``latency`` (for
-        tests)."""
-        audio = np.asarray(audio, np.float32)
-        if audio.ndim == 1:
-            audio = audio[None]
-        c, n = audio.shape
-        self.reset()
-        h = self.hop
-        total = -(-n // h) * h + h
-        xp = np.zeros((c, total), np.float32)
-        xp[:, :n] = audio
-        y = np.empty_like(xp)
-        for s in range(0, total, h):
-            y[:, s:s + h] = self.run(xp[:, s:s + h])
-        return y[:, :n]
