@@ -1,12 +1,10 @@
 """Dev SI-SDR per degradation category: input, DSP voice, neural, chains.
 usage: python benchmarks/eval_categories.py MODEL N SYSTEMS|all speech|music
 The reference gets the system's linear nodes (highpass, presence EQ) too: their phase is not an error."""
-import json
 import sys
 
-import numpy as np
+import category_table
 from aural.models.data import Recipe
-from aural.engine.metrics import si_sdr
 from aural.engine.presets import from_dict, read_preset
 
 SR = 16000
@@ -30,26 +28,12 @@ SYSTEMS = {
 }
 if which:
     SYSTEMS = {k: v for k, v in SYSTEMS.items() if k in which}
-CATS = [("none", None), ("noise", "stationary"), ("noise", "real"), ("noise", "babble"), ("hum", None), ("clicks", None),
-        ("crackle", None), ("clip", None), ("bandlimit", None), ("reverb", None)]
 r = Recipe(sample_rate=SR, seconds=2.0, music_fraction=1.0 if src == "music" else 0.0)
 procs = {k: from_dict(v) for k, v in SYSTEMS.items()}
 LIN = {k: [n for n in v["nodes"] if n["name"] in ("highpass", "presence")] for k, v in SYSTEMS.items()}
 refp = {k: (from_dict({"type": "Chain", "name": "r", "nodes": v}) if v else None) for k, v in LIN.items()}
 def ref(k, t):
     return refp[k](t, SR) if refp[k] is not None else t
-res = {}
-for cat, kind in CATS:
-    x, t = r.category_examples(cat, N, noise_kind=kind)
-    label = ("clean (none)" if cat == "none" else cat) if kind is None else f"{cat}-{kind}"
-    row = {"input": float(np.mean([si_sdr(t[i], x[i]) for i in range(len(x))]))}
-    for k, p in procs.items():
-        row[k] = float(np.mean([si_sdr(ref(k, t[i]), p(x[i], SR)) for i in range(len(x))]))
-    res[label] = row
-    print(label, " ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
-keys = ["input"] + list(procs)
-res["mean"] = {k: float(np.mean([res[c][k] for c in res if c != "clean (none)"])) for k in keys}
-print("| category | " + " | ".join(keys) + " |")
-for c, row in res.items():
-    print(f"| {c} | " + " | ".join(f"{row[k]:.2f}" for k in keys) + " |")
-json.dump(res, open(f"runs/ev/res_{model.split('/')[-1]}_{src}.json", "w"), indent=1)
+res = category_table.run(r, procs, N, SR, reference=ref)
+print(category_table.markdown(res))
+category_table.save(res, f"runs/ev/res_{model.split('/')[-1]}_{src}.json")
