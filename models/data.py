@@ -261,7 +261,7 @@ class Recipe:
         tests = {content_hash(f) for f in _test_sources() if os.path.isfile(f)}
         out: dict[str, list[str]] = {"train": [], "dev": []}
         seen: set[str] = set()
-        for f in files:
+        for f, train_only in [(f, False) for f in files] + [(f, True) for f in extra]:
             if is_reserved(f):
                 continue
             h = content_hash(f)
@@ -269,15 +269,11 @@ class Recipe:
                 continue
             seen.add(h)
             # split by content, so copies of one sound can never sit on both sides
+            if train_only:  # never dev; a test source stays out of training
+                if h not in tests:
+                    out["train"].append(f)
+                continue
             out["dev" if (h in tests or _in_dev(h, self.dev_fraction)) else "train"].append(f)
-        for f in extra:
-            if is_reserved(f):
-                continue
-            h = content_hash(f)
-            if h in bad or h in seen or h in tests:
-                continue
-            seen.add(h)
-            out["train"].append(f)
         rng = np.random.default_rng(self.seed)
         cap = self.max_files if cap is None else cap
         for k in out:
@@ -409,5 +405,5 @@ class Recipe:
             x, t, _ = self.category_set(category, n, noise_kind=noise_kind)
             return x, t
         parts = [self.category_set(category, n // 3 + (i < n % 3), noise_kind=k)
-                 for i, k in enumerate(("white", "pink", "brown"))]
+                 for i, k in enumerate(("white", "pink", "brown")) if n // 3 + (i < n % 3) > 0]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -139,6 +139,17 @@ def test_recipe_on_installed_packages_excludes_reserved():
     assert len(R.reserved_hashes()) >= 20  # the reserved files present here were hashed
 
 
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_stationary_category_examples_share_white_pink_brown(n):
+    """The per-category tables' "noise-stationary" row: n examples split over white, pink and
+    brown noise, also when n < 3 (a share of 0 is skipped, not an empty stack)."""
+    from aural.models.data import Recipe
+
+    x, t = Recipe(seconds=0.25).category_examples("noise", n, noise_kind="stationary")
+    assert x.shape == t.shape == (n, 4000)
+    assert np.all(np.abs(x - t).max(axis=1) > 1e-3)  # every example carries noise
+
+
 def test_cli_train_on_the_recipe(tmp_path, capsys):
     from aural.cli.main import main
 
