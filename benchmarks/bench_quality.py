@@ -148,14 +148,14 @@ def build_devset(clips: int, seconds: float, seed: int = 20240,
 
 # ----------------------------------------------------------------------------- systems
 class AuralSystem:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, neural_model: str = NEURAL_VOICE_MODEL) -> None:
         from aural.engine.graph import Chain
         from aural.engine.presets import load_preset
 
         self.name = name
         if name in ("neural", "neural-voice"):
             from aural.models import NeuralEnhancer
-            model = "dsunet-small" if name == "neural" else NEURAL_VOICE_MODEL
+            model = "dsunet-small" if name == "neural" else neural_model
             self.graph = Chain([NeuralEnhancer(model=model, threads=1)], name=name)
             self.label = f"aural NeuralEnhancer ({model})"
         elif name.endswith("-repair"):  # a preset with its EQ, dynamics, filters bypassed
@@ -210,7 +210,8 @@ def latency_text(sys_) -> str:
 
 # ----------------------------------------------------------------------------- run
 def run(clips: int, seconds: float, systems: list[str], seed: int, log=print,
-        espeak: bool = False, categories: list[str] | None = None) -> dict:
+        espeak: bool = False, categories: list[str] | None = None,
+        neural_model: str = NEURAL_VOICE_MODEL) -> dict:
     from aural.engine.quality import pesq_wb, stoi
     from aural.engine.metrics import log_spectral_distance, si_sdr
 
@@ -225,7 +226,7 @@ def run(clips: int, seconds: float, systems: list[str], seed: int, log=print,
     skipped = {}
     for s in systems:
         try:
-            objs[s] = AuralSystem(s) if s in AURAL else PeerSystem(s, probe)
+            objs[s] = AuralSystem(s, neural_model) if s in AURAL else PeerSystem(s, probe)
         except PeerUnavailable as e:
             skipped[s] = str(e)
             log(f"skip {s}: {e}")
@@ -321,12 +322,11 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unknown system(s): {', '.join(bad)}")
     cats = [c.strip() for c in a.categories.split(",")] if a.categories else None
-    globals()["NEURAL_VOICE_MODEL"] = a.neural_model
     known = list(CATEGORIES) + [ESPEAK_CAT]
     if cats and any(c not in known for c in cats):
         ap.error(f"unknown category; one of: {', '.join(known)}")
     res = run(clips, seconds, systems, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True),
-              espeak=a.espeak, categories=cats)
+              espeak=a.espeak, categories=cats, neural_model=a.neural_model)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(res, indent=1))
