@@ -137,10 +137,6 @@ def _forward_loss(model: StreamingModel, x: torch.Tensor, s: torch.Tensor, cfg: 
     return loss, ya, sa
 
 
-def _loss(model: StreamingModel, x: torch.Tensor, s: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    return _forward_loss(model, x, s, cfg)[0]
-
-
 @torch.no_grad()
 def evaluate(model: StreamingModel, noisy: np.ndarray, clean: np.ndarray, cfg: TrainConfig,
              chunk: int = 8) -> dict[str, float]:
@@ -150,9 +146,8 @@ def evaluate(model: StreamingModel, noisy: np.ndarray, clean: np.ndarray, cfg: T
     for i in range(0, len(noisy), chunk):
         x = torch.from_numpy(noisy[i:i + chunk])
         s = torch.from_numpy(clean[i:i + chunk])
-        losses.append(float(_loss(model, x, s, cfg)) * len(x))
-        y = model(x)
-        ya, sa = _align(y, s, model.latency)
+        loss, ya, sa = _forward_loss(model, x, s, cfg)  # one forward pass for both figures
+        losses.append(float(loss) * len(x))
         sdr += si_sdr(ya, sa).tolist()
         sdr_in += si_sdr(x, s).tolist()
     model.train()
@@ -190,7 +185,7 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     disc = d_opt = None
     if cfg.adversarial > 0:
-        from .adversarial import SpectrogramDiscriminator
+        from .adversarial import SpectrogramDiscriminator, discriminator_loss, generator_loss
         disc = SpectrogramDiscriminator()
         d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.d_lr, betas=(0.8, 0.99))
     total_steps = cfg.epochs * cfg.steps_per_epoch
@@ -249,7 +244,6 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         xb, sb = data.batch("train", step * cfg.batch, cfg.batch)
         loss, ya, sa = _forward_loss(model, torch.from_numpy(xb), torch.from_numpy(sb), cfg)
         if disc is not None:
-            from .adversarial import discriminator_loss, generator_loss
             d_loss = discriminator_loss(disc, sa, ya)
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
