@@ -35,7 +35,7 @@ import torch
 
 from .streaming import StreamingModel, build_model
 
-__all__ = ["TrainConfig", "enhancement_loss", "evaluate", "mrstft_loss", "si_sdr", "train"]
+__all__ = ["LOSSES", "TrainConfig", "compressed_loss", "enhancement_loss", "evaluate", "mrstft_loss", "si_sdr", "train"]
 
 RESOLUTIONS = ((256, 64), (512, 128), (1024, 256))
 
@@ -53,10 +53,7 @@ _windows: dict[int, torch.Tensor] = {}
 
 
 def _mag(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    w = _windows.get(n_fft)
-    if w is None:
-        w = _windows[n_fft] = torch.hann_window(n_fft)
-    s = torch.stft(x, n_fft, hop, window=w.to(x.device), return_complex=True, center=True)
+    s = _spec(x, n_fft, hop)
     return torch.sqrt(s.real.pow(2) + s.imag.pow(2) + 1e-9)
 
 
@@ -72,8 +69,54 @@ def mrstft_loss(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return total / len(RESOLUTIONS)
 
 
-def enhancement_loss(est: torch.Tensor, ref: torch.Tensor, w_sisdr: float) -> torch.Tensor:
-    return mrstft_loss(est, ref) - w_sisdr * si_sdr(est, ref).mean() / 10.0
+def _spec(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    w = _windows.get(n_fft)
+    if w is None:
+        w = _windows[n_fft] = torch.hann_window(n_fft)
+    return torch.stft(x, n_fft, hop, window=w.to(x.device), return_complex=True, center=True)
+
+
+def compressed_loss(est: torch.Tensor, ref: torch.Tensor, power: float = 0.3,
+                    alpha: float = 0.3) -> torch.Tensor:
+    """Power-law compressed spectral loss (Braun & Tashev 2021), multi-resolution.
+
+    Per resolution: ``(1 - alpha) * |(|S|^c - |S^|^c)|^2 + alpha * |S_c - S^_c|^2`` where
+    ``S_c = |S|^c e^{j phase}``, each divided by the reference's compressed energy so the figure
+    does not depend on the level (~1 for silence in place of the reference, 0 when equal).
+    Compression weighs quiet bins more than a plain magnitude loss and less than a log one:
+    residual noise in pauses and speech detail both count, which is what PESQ hears.
+    """
+    total = est.new_zeros(())
+    for n_fft, hop in RESOLUTIONS:
+        if est.shape[-1] < n_fft:
+            continue
+        se, sr = _spec(est, n_fft, hop), _spec(ref, n_fft, hop)
+        me = (se.real.pow(2) + se.imag.pow(2) + 1e-12).pow(power / 2)
+        mr = (sr.real.pow(2) + sr.imag.pow(2) + 1e-12).pow(power / 2)
+        ce = se * (me / (se.abs() + 1e-12))
+        cr = sr * (mr / (sr.abs() + 1e-12))
+        energy = mr.pow(2).sum(dim=(-2, -1)) + 1e-7
+        mag = (me - mr).pow(2).sum(dim=(-2, -1)) / energy
+        cplx = (ce - cr).abs().pow(2).sum(dim=(-2, -1)) / energy
+        total = total + ((1 - alpha) * mag + alpha * cplx).mean()
+    return total / len(RESOLUTIONS)
+
+
+LOSSES = ("mrstft", "compressed", "both")
+
+
+def enhancement_loss(est: torch.Tensor, ref: torch.Tensor, w_sisdr: float,
+                     kind: str = "mrstft") -> torch.Tensor:
+    """Reconstruction loss: a spectral term (``kind``, one of LOSSES) minus SI-SDR/10 x w_sisdr."""
+    if kind == "mrstft":
+        spec = mrstft_loss(est, ref)
+    elif kind == "compressed":
+        spec = compressed_loss(est, ref)
+    elif kind == "both":
+        spec = mrstft_loss(est, ref) + compressed_loss(est, ref)
+    else:
+        raise ValueError(f"unknown loss {kind!r}; expected one of {', '.join(LOSSES)}")
+    return spec - w_sisdr * si_sdr(est, ref).mean() / 10.0
 
 
 def _align(y: torch.Tensor, ref: torch.Tensor, latency: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,6 +142,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     w_sisdr: float = 0.5
+    loss: str = "mrstft"      # spectral term: mrstft | compressed | both (enhancement_loss)
     w_stage1: float = 0.5
     ema: float = 0.995
     seed: int = 0
@@ -130,10 +174,10 @@ def _forward_loss(model: StreamingModel, x: torch.Tensor, s: torch.Tensor, cfg: 
     """(reconstruction loss, aligned output, aligned target)."""
     y, y1 = _model_forward(model, x)
     ya, sa = _align(y, s, model.latency)
-    loss = enhancement_loss(ya, sa, cfg.w_sisdr)
+    loss = enhancement_loss(ya, sa, cfg.w_sisdr, cfg.loss)
     if y1 is not None and cfg.w_stage1 > 0:
         y1a, _ = _align(y1, s, model.latency)
-        loss = loss + cfg.w_stage1 * enhancement_loss(y1a, sa, cfg.w_sisdr)
+        loss = loss + cfg.w_stage1 * enhancement_loss(y1a, sa, cfg.w_sisdr, cfg.loss)
     return loss, ya, sa
 
 

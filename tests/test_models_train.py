@@ -13,7 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from aural.models import degrade as D
-from aural.models.train import TrainConfig, mrstft_loss, si_sdr, train
+from aural.models.train import (TrainConfig, compressed_loss, enhancement_loss, mrstft_loss, si_sdr,
+                                train)
 
 SR = 16000
 DATA = Path(__file__).resolve().parent / "data"
@@ -61,6 +62,40 @@ def test_losses_are_sane():
     assert float(si_sdr(3.0 * s, s).min()) > 60  # scale invariant
     n = torch.randn(2, 4000, generator=g)
     assert abs(float(si_sdr(s + 0.1 * n, s).mean()) - 20.0) < 1.0
+
+
+def test_compressed_loss_weighs_magnitude_and_phase_and_ignores_level():
+    g = torch.Generator().manual_seed(1)
+    s = torch.randn(2, 4000, generator=g)
+    n = torch.randn(2, 4000, generator=g)
+    assert float(compressed_loss(s, s)) < 1e-6
+    # silence in place of the reference: both terms are the reference's whole energy, 1
+    assert float(compressed_loss(torch.zeros_like(s), s)) == pytest.approx(1.0, abs=0.02)
+    # the polarity flipped: magnitudes equal, the complex term is |2 S_c|^2 = 4, weighted 0.3
+    assert float(compressed_loss(-s, s)) == pytest.approx(1.2, abs=1e-3)
+    # more residual noise, more loss; the same at any level (both compressed by the same power)
+    losses = [float(compressed_loss(s + a * n, s)) for a in (0.01, 0.1, 0.3)]
+    assert losses[0] < losses[1] < losses[2]
+    assert float(compressed_loss(8 * (s + 0.1 * n), 8 * s)) == pytest.approx(losses[1], rel=1e-3)
+    # the spectral term and SI-SDR add up as the three kinds say
+    e = s + 0.1 * n
+    sis = float(si_sdr(e, s).mean()) / 10.0
+    assert float(enhancement_loss(e, s, 0.5, "compressed")) == pytest.approx(losses[1] - 0.5 * sis,
+                                                                               abs=1e-5)
+    assert float(enhancement_loss(e, s, 0.0, "both")) == pytest.approx(
+        float(mrstft_loss(e, s)) + losses[1], abs=1e-5)
+    with pytest.raises(ValueError, match="unknown loss 'l2'"):
+        enhancement_loss(e, s, 0.5, "l2")
+
+
+def test_tiny_training_with_compressed_loss_lowers_it(tmp_path, data):
+    cfg = TrainConfig(kind="dsunet", model={"channels": [8, 8, 16], "dilations": [1, 2]},
+                      out=str(tmp_path / "c"), batch=4, seconds=0.5, epochs=1, steps_per_epoch=20,
+                      lr=3e-3, lr_min=3e-3, log_every=0, ema=0.5, loss="compressed")
+    hist = train(cfg, data=data, log=lambda m: None)
+    assert hist[-1]["dev_loss"] < hist[0]["dev_loss"] - 0.05
+    saved = torch.load(tmp_path / "c" / "last.pt", weights_only=False)
+    assert saved["train_config"]["loss"] == "compressed"
 
 
 TINY = {"wavenet": {"channels": 8, "skip_channels": 8, "layers": 6},

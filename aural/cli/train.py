@@ -62,6 +62,10 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=2.0, help="example length (s)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--w-sisdr", type=float, default=0.5, help="weight of the SI-SDR loss term")
+    p.add_argument("--loss", choices=("mrstft", "compressed", "both"), default="mrstft",
+                   help="spectral loss term: multi-resolution STFT (spectral convergence + "
+                        "log magnitude), power-law compressed magnitude and complex spectra "
+                        "(c = 0.3), or their sum (default mrstft)")
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -109,7 +113,8 @@ def run_train(args) -> int:
                       max_files=args.max_files, music_fraction=args.music_fraction,
                       dev_examples=args.dev_examples, save_every=args.save_every,
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
-                      clean_fraction=args.clean, adversarial=args.adversarial)
+                      clean_fraction=args.clean, adversarial=args.adversarial,
+                      loss=args.loss)
     try:
         hist = train(cfg, resume=args.resume)
     except (TypeError, ValueError, FileNotFoundError) as e:
