@@ -29,6 +29,7 @@ Rules:
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import math
@@ -54,6 +55,8 @@ MUSIC_GLOBS = ("/usr/share/sonic-pi/samples/*.flac",)
 NOISE_GLOBS = ("/usr/share/games/megaglest/tilesets/*/sounds/*.ogg",
                "/usr/share/games/megaglest/tilesets/*/sounds/*.wav",
                "/usr/share/sonic-pi/samples/ambi_*.flac", "/usr/share/sonic-pi/samples/vinyl_*.flac")
+# Noise files that are music themselves (drones, pads, a piano): not noise to a music model
+MUSICAL_NOISE = "ambi_*"
 # More real noise, train split only (never dev), so the dev set that the shipped model's numbers
 # were measured on stays exactly the same (AURAL_DATA=full in scripts/setup.d/50-data.sh).
 # Reserved files and content duplicates of reserved or dev files are still excluded.
@@ -221,6 +224,9 @@ class Recipe:
     clean_fraction: share of *train* examples left undegraded (input = target, after the level
     change): they teach the model to pass clean speech and music through untouched.  The dev
     split never has them (they would inflate its means); 0 leaves every example unchanged.
+    music_safe_noise: in the *train* split, music is never mixed with the musical ambiences of
+    the noise list (:data:`MUSICAL_NOISE`: sonic-pi's ambi_* drones, pads and piano), which
+    would teach the model that music is noise; speech still gets them.  Off: as before.
     """
 
     sample_rate: int = 16000
@@ -234,6 +240,7 @@ class Recipe:
     train_mix: str = "default"
     dry_speech: float = 0.0
     clean_fraction: float = 0.0
+    music_safe_noise: bool = False
 
     def __post_init__(self) -> None:
         if self.train_mix not in MIXES:
@@ -293,9 +300,14 @@ class Recipe:
             self._cache[path] = load_audio(path, self.sample_rate)
         return self._cache[path]
 
-    def degrader(self, split: str) -> Degrader:
-        if split not in self._degraders:
-            noises = [self.audio(f) for f in self.files("noise", split)]
+    def degrader(self, split: str, music_safe: bool = False) -> Degrader:
+        """The split's degrader; ``music_safe``: one whose real noise has no musical ambiences."""
+        key = f"{split}/music" if music_safe else split
+        if key not in self._degraders:
+            files = self.files("noise", split)
+            if music_safe:
+                files = [f for f in files if not fnmatch.fnmatch(os.path.basename(f), MUSICAL_NOISE)]
+            noises = [self.audio(f) for f in files]
             noises = [x for x in noises if len(x) > self.sample_rate // 10 and np.any(x)]
             sp = self.files("speech", split)
             rng = np.random.default_rng([self.seed, SPLITS[split], 999])
@@ -306,11 +318,11 @@ class Recipe:
                 kw = dict(self.degrader_kw)
                 if mix["p"] is not None:
                     kw["p"] = dict(mix["p"])
-                self._degraders[split] = MixDegrader(self.sample_rate, noises, babble_speech,
-                                                     kinds=mix["kinds"], **kw)
+                self._degraders[key] = MixDegrader(self.sample_rate, noises, babble_speech,
+                                                   kinds=mix["kinds"], **kw)
             else:
-                self._degraders[split] = Degrader(self.sample_rate, noises, babble_speech, **self.degrader_kw)
-        return self._degraders[split]
+                self._degraders[key] = Degrader(self.sample_rate, noises, babble_speech, **self.degrader_kw)
+        return self._degraders[key]
 
     def _excerpt(self, rng: np.random.Generator, split: str) -> tuple[np.ndarray, str]:
         n = int(round(self.seconds * self.sample_rate))
@@ -353,7 +365,8 @@ class Recipe:
         """(degraded, clean target, meta) for example i of split (deterministic)."""
         rng = np.random.default_rng([self.seed, SPLITS[split], int(i)])
         clean, kind = self._excerpt(rng, split)
-        y, t, meta = self.degrader(split)(clean, rng)
+        safe = self.music_safe_noise and split == "train" and kind == "music"
+        y, t, meta = self.degrader(split, music_safe=safe)(clean, rng)
         meta["source"] = kind
         if split == "train" and self.clean_fraction > 0:
             # own random stream, so the degraded examples are the same as without clean ones

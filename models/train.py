@@ -153,6 +153,7 @@ class TrainConfig:
     mix: str = "nonstationary"
     dry_speech: float = 0.0
     clean_fraction: float = 0.0
+    music_safe_noise: bool = False  # Recipe.music_safe_noise: no musical ambiences under music
     adversarial: float = 0.0  # weight of the GAN terms (models/adversarial.py); 0 = none
     w_fm: float = 2.0         # feature matching, relative to the adversarial term
     d_lr: float = 2e-4        # the discriminator's learning rate
@@ -206,7 +207,7 @@ def _make_data(cfg: TrainConfig):
     return Recipe(sample_rate=cfg.sample_rate, seconds=cfg.seconds, seed=cfg.seed,
                   dev_examples=cfg.dev_examples, max_files=cfg.max_files,
                   music_fraction=cfg.music_fraction, train_mix=cfg.mix, dry_speech=cfg.dry_speech,
-                  clean_fraction=cfg.clean_fraction)
+                  clean_fraction=cfg.clean_fraction, music_safe_noise=cfg.music_safe_noise)
 
 
 def train(cfg: TrainConfig, resume: bool = False, data: Any = None,

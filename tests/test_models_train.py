@@ -263,6 +263,35 @@ def test_clean_fraction_adds_identity_pairs_to_train_only():
         assert np.array_equal(a.example("dev", i)[0], b.example("dev", i)[0])
 
 
+def test_music_safe_noise_keeps_musical_ambiences_away_from_music():
+    """music_safe_noise: train music is degraded with a noise list without sonic-pi's ambi_*
+    (music themselves); speech examples and the dev split are exactly those of a recipe without."""
+    import fnmatch
+
+    from aural.models import data as R
+
+    a = R.Recipe(sample_rate=16000, seconds=0.25, max_files=60)
+    b = R.Recipe(sample_rate=16000, seconds=0.25, max_files=60, music_safe_noise=True)
+    names = [os.path.basename(f) for f in a.files("noise", "train")]
+    musical = sum(fnmatch.fnmatch(n, R.MUSICAL_NOISE) for n in names)
+    assert musical >= 3  # sonic-pi's ambi_* are in the list (scripts/setup.d/50-data.sh)
+    full, safe = b.degrader("train"), b.degrader("train", music_safe=True)
+    assert len(full.noises) - len(safe.noises) == musical
+    assert len(safe.noises) > 0
+    music = 0
+    for i in range(30):
+        ya, ta, ma = a.example("train", i)
+        yb, tb, mb = b.example("train", i)
+        assert np.array_equal(ta, tb) and ma["source"] == mb["source"]
+        if ma["source"] == "speech":
+            assert np.array_equal(ya, yb)
+        else:
+            music += 1
+    assert music >= 1
+    for i in range(8):
+        assert np.array_equal(a.example("dev", i)[0], b.example("dev", i)[0])
+
+
 def test_init_starts_a_new_run_from_another_checkpoint(tmp_path, data):
     """--init: a fine-tuning run starts from the EMA weights of another run, with its own
     schedule and history; a checkpoint of a different architecture is refused."""

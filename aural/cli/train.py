@@ -80,6 +80,9 @@ def register(sub) -> None:
     p.add_argument("--clean", type=float, default=0.0, metavar="FRACTION",
                    help="share of training examples left undegraded (input = target), so the "
                         "model learns to leave clean speech and music alone (default 0)")
+    p.add_argument("--music-safe-noise", action="store_true",
+                   help="never mix training music with the musical ambiences of the noise list "
+                        "(sonic-pi ambi_*), so a music model does not learn that music is noise")
     p.add_argument("--adversarial", type=float, default=0.0, metavar="W",
                    help="adversarial fine-tuning (seed 001): a multi-resolution spectrogram "
                         "discriminator, LSGAN + feature matching, weighted W against the "
@@ -114,7 +117,7 @@ def run_train(args) -> int:
                       dev_examples=args.dev_examples, save_every=args.save_every,
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
                       clean_fraction=args.clean, adversarial=args.adversarial,
-                      loss=args.loss)
+                      loss=args.loss, music_safe_noise=args.music_safe_noise)
     try:
         hist = train(cfg, resume=args.resume)
     except (TypeError, ValueError, FileNotFoundError) as e:
