@@ -91,10 +91,10 @@ def compressed_loss(est: torch.Tensor, ref: torch.Tensor, power: float = 0.3,
         if est.shape[-1] < n_fft:
             continue
         se, sr = _spec(est, n_fft, hop), _spec(ref, n_fft, hop)
-        me = (se.real.pow(2) + se.imag.pow(2) + 1e-12).pow(power / 2)
-        mr = (sr.real.pow(2) + sr.imag.pow(2) + 1e-12).pow(power / 2)
-        ce = se * (me / (se.abs() + 1e-12))
-        cr = sr * (mr / (sr.abs() + 1e-12))
+        pe = se.real.pow(2) + se.imag.pow(2) + 1e-12
+        pr = sr.real.pow(2) + sr.imag.pow(2) + 1e-12
+        me, mr = pe.pow(power / 2), pr.pow(power / 2)                   # |S|^c
+        ce, cr = se * pe.pow((power - 1) / 2), sr * pr.pow((power - 1) / 2)  # |S|^c e^{j phase}
         energy = mr.pow(2).sum(dim=(-2, -1)) + 1e-7
         mag = (me - mr).pow(2).sum(dim=(-2, -1)) / energy
         cplx = (ce - cr).abs().pow(2).sum(dim=(-2, -1)) / energy
