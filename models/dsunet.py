@@ -12,8 +12,10 @@ tail as streaming state.  Per frame (n_fft samples, periodic sqrt-Hann, hop = n_
   come back, with phase.  Its last layer starts at zero (stage 2 starts as identity).
 
 U-Net: encoder convs stride 2 in frequency only (129 -> 65 -> 33 -> 17 -> 9 bins for n_fft 256),
-a bottleneck of dilated causal time convs (residual), decoder with skip concatenation and
-transposed convs in frequency.  Every time kernel is causal (left padding; its cache is a streaming
+a bottleneck of dilated causal time convs (residual) and, with ``gru > 0``, a residual GRU over
+the flattened bottleneck frame (unbounded memory: noise statistics over seconds, as RNNoise and
+DeepFilterNet keep; its output layer starts at zero, so it can be grown onto a trained model),
+decoder with skip concatenation and transposed convs in frequency.  Every time kernel is causal (left padding; its cache is a streaming
 state); any frequency context is allowed.  Model latency = n_fft - hop samples (the synthesis
 overlap); no look-ahead.
 """
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .streaming import CausalConv2d, StreamingModel
+from .streaming import CausalConv2d, CausalGRU, StreamingModel
 
 __all__ = ["DualStepUNet"]
 
@@ -36,7 +38,7 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
 
 class _UNet(nn.Module):
     def __init__(self, cin: int, cout: int, freq: int, channels: tuple[int, ...], kt: int,
-                 dilations: tuple[int, ...]) -> None:
+                 dilations: tuple[int, ...], gru: int = 0) -> None:
         super().__init__()
         self.enc = nn.ModuleList()
         self.freqs = [freq]
@@ -48,6 +50,7 @@ class _UNet(nn.Module):
             self.freqs.append(f)
             c_prev = c
         self.mid = nn.ModuleList(CausalConv2d(c_prev, c_prev, kt, 3, f, dilation_t=d) for d in dilations)
+        self.gru = CausalGRU(c_prev, f, gru) if gru > 0 else None
         self.dec = nn.ModuleList()
         self.up = nn.ModuleList()
         for i in reversed(range(len(channels))):
@@ -68,6 +71,8 @@ class _UNet(nn.Module):
             skips.append(h)
         for m in self.mid:
             h = h + _lrelu(conv(m, h))
+        if self.gru is not None:
+            h = h + conv(self.gru, h)
         for j, (d, u) in enumerate(zip(self.dec, self.up)):
             h = _lrelu(conv(d, torch.cat([h, skips[self.n_levels - 1 - j]], dim=1)))
             h = u(h)
@@ -82,7 +87,8 @@ class DualStepUNet(StreamingModel):
     sample_rate: model rate (Hz).  n_fft: frame size (power of two).  hop: n_fft/2 or n_fft/4.
     channels: encoder channels per level (each level halves the bins).  kt: time kernel.
     dilations: bottleneck time dilations.  stages: 1 (denoise only) or 2 (denoise + restore).
-    channels2: encoder channels of stage 2 (default: channels).
+    channels2: encoder channels of stage 2 (default: channels).  gru: hidden units of the
+    residual bottleneck GRU in each U-Net (0: none).
     """
 
     kind = "dsunet"
@@ -90,7 +96,7 @@ class DualStepUNet(StreamingModel):
     def __init__(self, sample_rate: int = 16000, n_fft: int = 256, hop: int = 128,
                  channels: tuple[int, ...] = (16, 16, 32, 32), kt: int = 2,
                  dilations: tuple[int, ...] = (1, 2, 4, 8), stages: int = 2,
-                 channels2: tuple[int, ...] | None = None) -> None:
+                 channels2: tuple[int, ...] | None = None, gru: int = 0) -> None:
         super().__init__(sample_rate, hop)
         if n_fft & (n_fft - 1) or n_fft < 16:
             raise ValueError(f"n_fft must be a power of two >= 16, got {n_fft}")
@@ -103,6 +109,8 @@ class DualStepUNet(StreamingModel):
         self.config = dict(sample_rate=int(sample_rate), n_fft=int(n_fft), hop=int(hop),
                            channels=list(channels), kt=int(kt), dilations=[int(d) for d in dilations],
                            stages=int(stages), channels2=list(channels2))
+        if gru:  # only when used: configs of models without it stay as they were
+            self.config["gru"] = int(gru)
         self.n_fft = n_fft
         self.stages = stages
         nb = n_fft // 2 + 1
@@ -122,12 +130,12 @@ class DualStepUNet(StreamingModel):
                              persistent=False)
         self.register_buffer("idft_im", (-ck[:, None] * torch.sin(ang.T) * win[None, :] * scale / n_fft).float(),
                              persistent=False)
-        self.unet1 = _UNet(3, 1, nb, channels, kt, tuple(dilations))
+        self.unet1 = _UNet(3, 1, nb, channels, kt, tuple(dilations), int(gru))
         # mask logits start around 0 (mask ~0.5, where the sigmoid learns fastest: a start near
         # 1 trained 3x slower in short CPU runs)
         nn.init.zeros_(self.unet1.up[-1].bias)
         if stages == 2:
-            self.unet2 = _UNet(6, 2, nb, channels2, kt, tuple(dilations))
+            self.unet2 = _UNet(6, 2, nb, channels2, kt, tuple(dilations), int(gru))
             nn.init.zeros_(self.unet2.up[-1].weight)
             nn.init.zeros_(self.unet2.up[-1].bias)
         self._register_cached()

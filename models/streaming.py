@@ -12,7 +12,8 @@ Every model in aural.models is a :class:`StreamingModel`:
   become the named ONNX inputs ``<name>`` and outputs ``<name>_out``.
 
 A causal convolution keeps the last ``(kernel - 1) * dilation`` input frames of its layer as its
-cache: the one-pass form left-pads with zeros, the streaming form prepends the cache.
+cache: the one-pass form left-pads with zeros, the streaming form prepends the cache.  A
+:class:`CausalGRU` keeps its hidden vector (zeros at the start, as in the one-pass form).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["MODEL_KINDS", "CausalConv1d", "CausalConv2d", "StreamingModel", "build_model"]
+__all__ = ["MODEL_KINDS", "CausalConv1d", "CausalConv2d", "CausalGRU", "StreamingModel", "build_model"]
 
 
 class StreamingModel(nn.Module):
@@ -61,7 +62,7 @@ class StreamingModel(nn.Module):
     def _register_cached(self) -> None:
         """Collect the causal convs (module order = state order)."""
         self._cached = [(n.replace(".", "_"), m) for n, m in self.named_modules()
-                        if isinstance(m, (CausalConv1d, CausalConv2d)) and m.cache_len > 0]
+                        if isinstance(m, (CausalConv1d, CausalConv2d, CausalGRU)) and m.cache_len > 0]
         for name, m in self._cached:
             m.state_name = name
 
@@ -137,6 +138,52 @@ class CausalConv2d(nn.Module):
             return self.conv(x), cache
         xc = torch.cat([cache, x], dim=2)
         return self.conv(xc), xc[:, :, xc.shape[2] - self.cache_len:]
+
+
+class CausalGRU(nn.Module):
+    """A GRU over time on (batch, ch, time, freq) features, each frame flattened (ch * freq).
+
+    ``inp`` projects a frame to ``hidden`` units (leaky ReLU), the GRU runs over time and ``out``
+    projects back to (ch, freq).  ``out`` starts at zero, so a GRU added as a residual branch to a
+    trained network starts as the identity (the network grows without forgetting).  Its streaming
+    state is the hidden vector (``cache_shape = (hidden,)``); ``step`` is the GRU cell written out
+    with the same weights, so the exported graph is plain matrix products.
+    """
+
+    def __init__(self, ch: int, freq: int, hidden: int) -> None:
+        super().__init__()
+        self.ch, self.freq, self.hidden = int(ch), int(freq), int(hidden)
+        self.inp = nn.Linear(self.ch * self.freq, self.hidden)
+        self.gru = nn.GRU(self.hidden, self.hidden, batch_first=True)
+        self.out = nn.Linear(self.hidden, self.ch * self.freq)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.cache_len = 1  # a state to carry (not a frame count)
+        self.cache_shape = (self.hidden,)
+
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, f = x.shape
+        return nn.functional.leaky_relu(self.inp(x.permute(0, 2, 1, 3).reshape(b, t, c * f)), 0.2)
+
+    def _unflat(self, h: torch.Tensor) -> torch.Tensor:
+        b, t, _ = h.shape
+        return self.out(h).reshape(b, t, self.ch, self.freq).permute(0, 2, 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, _ = self.gru(self._flat(x))
+        return self._unflat(h)
+
+    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        u = self._flat(x)[:, 0]  # (B, hidden): one frame
+        g = self.gru
+        gi = u @ g.weight_ih_l0.t() + g.bias_ih_l0
+        gh = state @ g.weight_hh_l0.t() + g.bias_hh_l0
+        n_h = self.hidden
+        r = torch.sigmoid(gi[:, :n_h] + gh[:, :n_h])
+        z = torch.sigmoid(gi[:, n_h:2 * n_h] + gh[:, n_h:2 * n_h])
+        n = torch.tanh(gi[:, 2 * n_h:] + r * gh[:, 2 * n_h:])
+        h = (1 - z) * n + z * state
+        return self._unflat(h[:, None]), h
 
 
 MODEL_KINDS = ("wavenet", "dsunet")

@@ -165,6 +165,12 @@ class TrainConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+def _grows(have: dict, want: dict) -> bool:
+    """True when ``want`` is ``have`` plus bottleneck GRUs (which start as the identity)."""
+    return (not have.get("gru") and bool(want.get("gru"))
+            and {k: v for k, v in have.items() if k != "gru"} == {k: v for k, v in want.items() if k != "gru"})
+
+
 def _model_forward(model: StreamingModel, x: torch.Tensor):
     if getattr(model, "stages", 1) == 2:
         return model(x, return_stages=True)
@@ -252,11 +258,17 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
     elif cfg.init:  # fine-tune: a new run (schedule, history, optimiser) from another's weights
         ck = torch.load(cfg.init, map_location="cpu", weights_only=False)
         want = {"kind": model.kind, **model.config}
-        if ck.get("model_config") != want:
-            raise ValueError(f"--init {cfg.init}: its model {ck.get('model_config')} differs from {want}")
-        model.load_state_dict(ck["ema"])
-        ema.load_state_dict(ck["ema"])
-        log(f"initialised from the EMA weights of {cfg.init} (step {ck.get('step')})")
+        have = ck.get("model_config") or {}
+        grow = have != want and _grows(have, want)
+        if have != want and not grow:
+            raise ValueError(f"--init {cfg.init}: its model {have} differs from {want}")
+        for m in (model, ema):
+            missing, unexpected = m.load_state_dict(ck["ema"], strict=not grow)
+            if grow and (unexpected or any(".gru." not in k for k in missing)):
+                raise ValueError(f"--init {cfg.init}: cannot grow it into {want} "
+                                 f"(missing {missing}, unexpected {unexpected})")
+        log(f"initialised from the EMA weights of {cfg.init} (step {ck.get('step')})"
+            + (f"; new zero-start GRU branches ({want.get('gru')} units)" if grow else ""))
     data = data if data is not None else _make_data(cfg)
     dev_x, dev_s = data.dev_set()
     nparams = sum(p.numel() for p in model.parameters())

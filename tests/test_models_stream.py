@@ -39,6 +39,7 @@ def _models():
         "dsunet": lambda: DualStepUNet(n_fft=256, hop=128, channels=(8, 8, 16, 16), dilations=(1, 2)),
         "dsunet-hop64": lambda: DualStepUNet(n_fft=256, hop=64, channels=(8, 8), kt=3, dilations=(1, 4),
                                              stages=2, channels2=(4, 8)),
+        "dsunet-gru": lambda: DualStepUNet(n_fft=256, hop=128, channels=(8, 8), dilations=(1,), gru=12),
     }
 
 

@@ -310,6 +310,29 @@ def test_init_starts_a_new_run_from_another_checkpoint(tmp_path, data):
               data=data, log=lambda m: None)
 
 
+def test_init_grows_a_bottleneck_gru_onto_a_trained_model(tmp_path, data):
+    """--init with gru=N from a checkpoint without one: the new GRU branches start at zero, so
+    epoch 0 scores exactly the source; then they train (their output layers leave zero)."""
+    kw = dict(kind="dsunet", batch=2, seconds=0.5, steps_per_epoch=3, log_every=0)
+    train(TrainConfig(out=str(tmp_path / "a"), epochs=1, model=TINY["dsunet"], **kw), data=data,
+          log=lambda m: None)
+    src = torch.load(tmp_path / "a" / "best.pt", weights_only=False)
+    logs = []
+    grown = {**TINY["dsunet"], "gru": 8}
+    hist = train(TrainConfig(out=str(tmp_path / "b"), epochs=1, model=grown, lr=3e-3,
+                             init=str(tmp_path / "a" / "best.pt"), **kw), data=data, log=logs.append)
+    assert any("zero-start GRU" in m for m in logs)
+    assert abs(hist[0]["dev_sisdr"] - src["history"][-1]["dev_sisdr"]) < 1e-4
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert ck["model_config"]["gru"] == 8
+    assert float(ck["model"]["unet1.gru.out.weight"].abs().max()) > 0
+    # growing is the only mismatch allowed: a GRU checkpoint does not shrink back, nor change size
+    for model in (TINY["dsunet"], {**TINY["dsunet"], "gru": 4}):
+        with pytest.raises(ValueError, match="differs"):
+            train(TrainConfig(out=str(tmp_path / "c"), epochs=1, model=model,
+                              init=str(tmp_path / "b" / "last.pt"), **kw), data=data, log=lambda m: None)
+
+
 def test_discriminator_learns_to_tell_clean_from_noisy():
     """The GAN critic on its own: a few steps on clean vs noisy speech and its LSGAN loss falls,
     scoring clean above noisy; the enhancer's adversarial loss is then larger for noisy input."""
