@@ -193,9 +193,6 @@ class NeuralEnhancer(HopProcessor):
             if self.worker:
                 s = PipelinedStreamer(s, threaded=self.worker_threaded)
             self._streamer = s
-        # with the worker, a hop is staged during the block and handed over at its end
-        self._run_model = s.collect if self.worker else s.run
-        self._submit = s.submit if self.worker else None
         s.reset()
         self.hop = s.hop
         self._hbuf = s.audio_in
@@ -289,8 +286,6 @@ class NeuralEnhancer(HopProcessor):
     def _process(self, x: np.ndarray, out: np.ndarray) -> None:
         if not self._resampling:
             super()._process(x, out)
-            if self._submit is not None:
-                self._submit()
             return
         n = x.shape[1]
         m = self._down.push(x, self._mbuf)
@@ -302,7 +297,7 @@ class NeuralEnhancer(HopProcessor):
             self._mfill += k
             pos += k
             if self._mfill == h:
-                y = self._run_model()
+                y = self._streamer.run()
                 nu = self._up.push(y, self._ubuf)
                 self._rfifo.write(self._ubuf, 0, nu)
                 _top_band_gain(self._ghin, self._ghout, self._hbuf, y, self._gcos, self._gsin,
@@ -325,12 +320,10 @@ class NeuralEnhancer(HopProcessor):
             _add_high_band(out, xd, rt, gr, self._gstate, self._galpha, self.v("high_band_follow") > 0.5,
                            self._ms, self._ms_ring, self._ms_i, self._ms_sub, self._ms_ea,
                            self._gfloor * self._gfloor, self.v("high_band_denoise") > 0.5)
-        if self._submit is not None:
-            self._submit()
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         self._hbuf[...] = x
-        out[...] = self._run_model()
+        out[...] = self._streamer.run()
 
     def _reset_hop(self) -> None:
         if self._streamer is not None:

@@ -88,7 +88,6 @@ class PipelinedStreamer:
         self.audio_out = np.zeros((c, h), np.float32)
         self.late = 0          # hops whose predecessor was not finished in time
         self.submitted = 0     # hops handed to the model
-        self._pending = False  # a hop staged by collect() and not yet submitted
         self._state = {"done": 0, "error": None}
         self._wfd = -1
         self._thread: threading.Thread | None = None
@@ -139,20 +138,7 @@ class PipelinedStreamer:
 
     def run(self, x: np.ndarray | None = None) -> np.ndarray:
         """Hand over one hop (``x``, or ``audio_in`` filled in place) and return the output for
-        the hop before (a view valid until the next call): :meth:`collect` then :meth:`submit`."""
-        y = self.collect(x)
-        self.submit()
-        return y
-
-    def collect(self, x: np.ndarray | None = None) -> np.ndarray:
-        """The first half of :meth:`run`: stage the hop and return the output for the hop before;
-        the model starts on the staged hop at :meth:`submit` (or at the next ``collect``).
-
-        Waking the worker lets it take the GIL for its few Python lines before ONNX Runtime
-        releases it again; a caller that submits at the end of its block keeps that wait out of
-        the rest of its block (NeuralEnhancer does)."""
-        if self._pending:
-            self.submit()
+        the hop before (a view valid until the next call)."""
         if x is not None:
             self.audio_in[...] = x
         inner = self.inner
@@ -160,26 +146,18 @@ class PipelinedStreamer:
             self._wait()
         self.audio_out[...] = inner.audio_out
         inner.audio_in[...] = self.audio_in
-        self._pending = True
-        return self.audio_out
-
-    def submit(self) -> None:
-        """Start the model on the hop that :meth:`collect` staged (nothing if none is)."""
-        if not self._pending:
-            return
-        self._pending = False
         self.submitted += 1
         if self.threaded:
             os.write(self._wfd, b"r")
         else:
-            self.inner.run()
+            inner.run()
+        return self.audio_out
 
     def reset(self) -> None:
         """Finish the hop in flight, then zero every state and the ``late`` count (not from the
         audio thread while threaded: it may wait for the worker)."""
         if self.threaded:
             self._wait()
-        self._pending = False  # a staged hop belongs to the stream that ends here
         self.late = 0
         self.inner.reset()
         self.inner.audio_out[...] = 0.0

@@ -528,29 +528,6 @@ def test_pipeline_waits_for_a_late_model_and_counts_it():
     assert not t.is_alive()
 
 
-def test_pipeline_starts_the_model_at_submit_not_at_collect():
-    """collect() stages a hop and returns the one before; the model starts only at submit() (or
-    at the next collect), so a caller can keep the worker's wake-up out of its own block."""
-    import time
-
-    from aural.models.pipeline import PipelinedStreamer
-    m = _FakeModel()
-    p = PipelinedStreamer(m)
-    y = p.collect(np.full((1, 4), 5.0, np.float32))
-    assert y[0, 0] == 0.0 and p.submitted == 0
-    time.sleep(0.02)
-    assert m.audio_out[0, 0] == 0.0  # staged, not run
-    p.submit()
-    p.submit()  # a second submit has nothing staged: no second run
-    assert p.submitted == 1
-    assert p.collect(np.full((1, 4), 6.0, np.float32))[0, 0] == 6.0  # 5 + 1, after waiting
-    assert p.collect(np.full((1, 4), 7.0, np.float32))[0, 0] == 7.0  # the staged 6 ran first
-    p.reset()  # drops the staged hop with the rest of the stream
-    assert p.run(np.ones((1, 4), np.float32))[0, 0] == 0.0
-    assert p.submitted == 3
-    p.close()
-
-
 def test_pipeline_reports_a_model_error_on_the_next_hop():
     from aural.models.pipeline import PipelinedStreamer
     p = PipelinedStreamer(_FakeModel(fail=True))
