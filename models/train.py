@@ -259,7 +259,7 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         ck = torch.load(cfg.init, map_location="cpu", weights_only=False)
         want = {"kind": model.kind, **model.config}
         have = ck.get("model_config") or {}
-        grow = have != want and _grows(have, want)
+        grow = _grows(have, want)  # implies have != want
         if have != want and not grow:
             raise ValueError(f"--init {cfg.init}: its model {have} differs from {want}")
         for m in (model, ema):
