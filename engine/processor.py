@@ -85,6 +85,9 @@ class Processor:
     """
 
     params: ClassVar[tuple[Param, ...]] = ()
+    #: a subclass's own share of wet signal, multiplied into ``mix`` (e.g. an attenuation limit:
+    #: NeuralEnhancer's ``atten_limit``); glides with the same smoothing
+    _wet_scale: float = 1.0
 
     def __init__(self, name: str | None = None, *, bypass: bool = False, mix: float = 1.0,
                  **values: Any) -> None:
@@ -208,7 +211,7 @@ class Processor:
         self._dry_buf = np.zeros((self.channels, self.max_block), np.float32)
         # a self-contained delay line for subclasses that override process() (plugin bridge)
         self._dry = DelayLine(self.channels, self._dry_delay, self.max_block)
-        g = 0.0 if self._bypass else self._mix
+        g = 0.0 if self._bypass else self._mix * self._wet_scale
         self._wetgain = np.array([g], np.float64)
         self._wetcoef = smooth_coef(MIX_SMOOTH_MS, float(sr))
         self._wet_running = g > 0.0
@@ -230,7 +233,7 @@ class Processor:
         self._dry_ring[:] = 0.0
         self._dry_pos[0] = 0
         self._dry.reset()
-        self._wetgain[0] = 0.0 if self._bypass else self._mix
+        self._wetgain[0] = 0.0 if self._bypass else self._mix * self._wet_scale
         self._wet_running = self._wetgain[0] > 0.0
 
     def process(self, block: np.ndarray, sample_rate: float | None = None,
@@ -251,7 +254,7 @@ class Processor:
             self._vdry = self._dry_buf[:, :n]
         x = self._vx
         self.nonfinite_in += sanitize_copy_ring(block, x, self._dry_ring, self._dry_pos)
-        target = 0.0 if self._bypass else self._mix
+        target = 0.0 if self._bypass else self._mix * self._wet_scale
         g0 = self._wetgain[0]
         if target == 0.0 and g0 == 0.0:
             # fully dry: skip the wet path, keep timing with the dry delay

@@ -76,7 +76,7 @@ def test_streamed_onnx_equals_one_pass_torch(exported, signal, name):
     model, path = exported[name]
     ref = _torch_ref(model, signal)  # delayed by model.latency
     assert np.abs(ref).max() > 0.05  # not a trivial output
-    ne = NeuralEnhancer(model=path)
+    ne = NeuralEnhancer(atten_limit=100.0, model=path)
     lat = model.hop - 1  # the host adapter's part; ref already holds the model's own delay
     for b in BLOCKS:
         y = stream(ne, signal, SR, b, max_block=4096)
@@ -103,7 +103,7 @@ def test_impulse_latency_equals_declared(exported, name):
         model.identity_()
     path = export_onnx(model.eval(), exported[name][1].replace(".onnx", "-id.onnx"))
     for b in (1, 7, 333):
-        ne = NeuralEnhancer(model=path)
+        ne = NeuralEnhancer(atten_limit=100.0, model=path)
         x = np.zeros((1, 4000), np.float32)
         x[0, 10] = 1.0
         y = stream(ne, x, SR, b)
@@ -121,7 +121,7 @@ def test_trained_like_model_is_causal(exported, name):
     model's mask change also reaches the earlier samples of the impulse's frame (its latency is
     the alignment delay, checked with the identity model above)."""
     model, path = exported[name]
-    ne = NeuralEnhancer(model=path)
+    ne = NeuralEnhancer(atten_limit=100.0, model=path)
     rng = np.random.default_rng(3)
     base = (0.1 * rng.standard_normal((1, 3000))).astype(np.float32)
     imp = base.copy()
@@ -144,7 +144,7 @@ def test_trained_like_model_is_causal(exported, name):
 @pytest.mark.parametrize("name", ["wavenet", "dsunet"])
 def test_reset_gives_identical_output(exported, signal, name):
     _, path = exported[name]
-    ne = NeuralEnhancer(model=path)
+    ne = NeuralEnhancer(atten_limit=100.0, model=path)
     a = stream(ne, signal, SR, 333).copy()
     ne.reset()
     b = np.concatenate([ne.process(np.ascontiguousarray(signal[:, i:i + 333])).copy()
@@ -159,7 +159,7 @@ def test_reset_gives_identical_output(exported, signal, name):
 
 def test_channels_are_independent(exported, signal):
     _, path = exported["dsunet"]
-    ne = NeuralEnhancer(model=path)
+    ne = NeuralEnhancer(atten_limit=100.0, model=path)
     both = stream(ne, signal, SR, 128)
     one = stream(ne, signal[1:], SR, 128)
     assert np.abs(both[1:] - one).max() < 1e-6
@@ -171,7 +171,7 @@ def test_cuda_provider_missing_is_a_clear_error(exported, monkeypatch):
     _, path = exported["wavenet"]
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(ProviderError, match=r"CUDAExecutionProvider.*onnxruntime-gpu"):
-        NeuralEnhancer(model=path, provider="cuda")
+        NeuralEnhancer(atten_limit=100.0, model=path, provider="cuda")
     with pytest.raises(ProviderError, match="CUDAExecutionProvider"):
         OnnxStreamer(path, provider="cuda")
     with pytest.raises(ProviderError, match="unknown provider"):
@@ -224,7 +224,7 @@ def test_preset_round_trip(exported):
     from aural.engine.processor import REGISTRY
 
     _, path = exported["wavenet"]
-    ne = NeuralEnhancer(model=path, name="nn")
+    ne = NeuralEnhancer(atten_limit=100.0, model=path, name="nn")
     d = ne.to_dict()
     assert d["type"] == "NeuralEnhancer" and d["params"]["model"] == path
     again = REGISTRY[d["type"]](name=d["name"], **d["params"])
@@ -250,7 +250,7 @@ def test_other_host_rates_resample_around_the_model(identity_models, sr, name):
     latency, at every rate ratio); with high_band on (default), a pass-through model gives back
     the full-band input (its noise suppressor off: white noise is what it takes away); with it
     off, the band the model sees (a pass-band tone, an impulse's peak)."""
-    ne = NeuralEnhancer(model=identity_models[name])
+    ne = NeuralEnhancer(atten_limit=100.0, model=identity_models[name])
     ne.set("high_band_denoise", False)
     n = max(sr // 4, 6000)
     rng = np.random.default_rng(5)
@@ -299,7 +299,7 @@ def test_high_band_follows_the_models_top_band_gain(attenuating_model, sr):
 
     n = sr  # 1 s
     x = (0.1 * np.random.default_rng(3).standard_normal((2, n))).astype(np.float32)
-    ne = NeuralEnhancer(model=attenuating_model)
+    ne = NeuralEnhancer(atten_limit=100.0, model=attenuating_model)
     ne.set("high_band_denoise", False)  # steady white noise: its own suppressor would take it
     outs = [stream(ne, x, sr, b, max_block=4096) for b in (1, 333, 4096)]
     for o in outs[1:]:
@@ -321,6 +321,45 @@ def test_high_band_follows_the_models_top_band_gain(attenuating_model, sr):
     assert -11.0 < high_db(stream(ne, x, sr, 333, max_block=4096)) < -9.0
 
 
+@pytest.mark.parametrize("sr", [16000, 48000])
+def test_atten_limit_mixes_the_aligned_input_back_and_glides(attenuating_model, sr):
+    """atten_limit L dB: output = (1 - 10^(-L/20)) x model + 10^(-L/20) x input delayed by the
+    latency, for any host block (DeepFilterNet's atten_lim_db); 100 dB is the model alone, 0 dB
+    the input alone.  A change mid-stream glides (no step) and settles within 50 ms."""
+    n = sr
+    x = (0.1 * np.random.default_rng(5).standard_normal((2, n))).astype(np.float32)
+    alone = NeuralEnhancer(model=attenuating_model, atten_limit=100.0)
+    ref = stream(alone, x, sr, 333, max_block=4096)
+    lat = alone.latency_samples
+    xd = np.zeros_like(x)
+    xd[:, lat:] = x[:, :n - lat]
+    assert np.mean(ref[:, lat:] ** 2) < 0.1 * np.mean(x ** 2)  # the model does attenuate
+    for limit in (6.0, 20.0):
+        share = 10.0 ** (-limit / 20.0)
+        ne = NeuralEnhancer(model=attenuating_model, atten_limit=limit)
+        assert ne.get("atten_limit") == limit and ne.spec("atten_limit").unit == "dB"
+        for b in (1, 333, 4096):
+            y = stream(ne, x, sr, b, max_block=4096)
+            assert ne.latency_samples == lat
+            assert np.abs(y - ((1.0 - share) * ref + share * xd)).max() < 1e-5
+    dry = stream(NeuralEnhancer(model=attenuating_model, atten_limit=0.0), x, sr, 333, max_block=4096)
+    assert np.abs(dry - xd).max() < 1e-6
+    # a change at a block boundary: the model's share glides from 1 to 0 (10 ms time constant)
+    ne = NeuralEnhancer(model=attenuating_model, atten_limit=100.0)
+    ne.prepare(sr, 2, 480)
+    half = (n // 2) // 480 * 480
+    ys = []
+    for s in range(0, n - 479, 480):
+        if s == half:
+            ne.set("atten_limit", 0.0)
+        ys.append(ne.process(x[:, s:s + 480]).copy())
+    y = np.concatenate(ys, axis=1)
+    seg = slice(half, half + sr // 20)
+    g = (y[0, seg] - xd[0, seg]) / (ref[0, seg] - xd[0, seg])  # the model's share, per sample
+    assert np.abs(y[:, :half] - ref[:, :half]).max() < 1e-5
+    assert 0.8 < g[0] < 1.0 and np.all(np.diff(g) < 1e-3) and abs(g[-1]) < 0.01
+
+
 def test_high_band_noise_suppressor_keeps_bursts_and_removes_the_floor(identity_models):
     """high_band_denoise, with a pass-through model (so only the one-band suppressor acts):
     above the model's band, 150 ms bursts 30 dB over a steady noise floor come through within
@@ -335,7 +374,7 @@ def test_high_band_noise_suppressor_keeps_bursts_and_removes_the_floor(identity_
     bursts = sosfilt(hp, 0.1 * rng.standard_normal(n))
     on = (np.arange(n) % (sr // 2)) < int(0.15 * sr)
     x = np.stack([floor + bursts * on, floor]).astype(np.float32)
-    ne = NeuralEnhancer(model=identity_models["dsunet"])
+    ne = NeuralEnhancer(atten_limit=100.0, model=identity_models["dsunet"])
     outs = [stream(ne, x, sr, b, max_block=4096) for b in (1, 333, 4096)]
     for o in outs[1:]:
         assert np.abs(o - outs[0]).max() < 1e-6
@@ -363,7 +402,7 @@ def test_chained_models_add_latency(exported, signal):
     from aural.engine import Chain
 
     (m1, p1), (m2, p2) = exported["dsunet"], exported["wavenet"]
-    ch = Chain([NeuralEnhancer(model=p1, name="unet"), NeuralEnhancer(model=p2, name="wavenet")])
+    ch = Chain([NeuralEnhancer(atten_limit=100.0, model=p1, name="unet"), NeuralEnhancer(atten_limit=100.0, model=p2, name="wavenet")])
     y = stream(ch, signal, SR, 333, max_block=4096)
     l1, l2 = m1.hop - 1 + m1.latency, m2.hop - 1
     assert ch.latency_samples == l1 + l2
@@ -428,9 +467,9 @@ def test_worker_is_the_model_one_hop_later_at_every_block_size(exported, signal,
     """worker=True: the model on its own thread, one model hop behind.  Output = the inline
     processor's delayed by exactly that hop, whatever the host block size; latency + hop."""
     model, path = exported[name]
-    ref_ne = NeuralEnhancer(model=path)
+    ref_ne = NeuralEnhancer(atten_limit=100.0, model=path)
     ref = stream(ref_ne, signal, SR, 4096)
-    ne = NeuralEnhancer(model=path, worker=True)
+    ne = NeuralEnhancer(atten_limit=100.0, model=path, worker=True)
     h = model.hop
     for b in (1, 7, 333, 4096):
         y = stream(ne, signal, SR, b, max_block=4096)
@@ -447,9 +486,9 @@ def test_worker_at_other_rates_declares_its_latency_and_is_timing_independent(id
     (inline + 1 model hop in host samples), block sizes do not matter, and the threaded pipeline
     gives the same samples as the same pipeline run inline."""
     path = identity_models["dsunet"]
-    inline = NeuralEnhancer(model=path)
+    inline = NeuralEnhancer(atten_limit=100.0, model=path)
     inline.prepare(sr, 1, 333)
-    ne = NeuralEnhancer(model=path, worker=True)
+    ne = NeuralEnhancer(atten_limit=100.0, model=path, worker=True)
     ne.set("high_band", False)
     x = np.zeros((2, sr // 2), np.float32)
     x[0, 100] = 1.0
@@ -463,7 +502,7 @@ def test_worker_at_other_rates_declares_its_latency_and_is_timing_independent(id
     ne.set("high_band", True)
     threaded = stream(ne, x, sr, 333, max_block=4096)
     monkeypatch.setattr(NeuralEnhancer, "worker_threaded", False)
-    flat = NeuralEnhancer(model=path, worker=True)
+    flat = NeuralEnhancer(atten_limit=100.0, model=path, worker=True)
     y = stream(flat, x, sr, 333, max_block=4096)
     assert not flat._streamer.threaded
     assert np.array_equal(threaded, y)
@@ -478,7 +517,7 @@ def test_worker_thread_ends_with_its_processor(exported):
     import gc
     import time
     before = _model_threads()
-    ne = NeuralEnhancer(model=exported["wavenet"][1], worker=True)
+    ne = NeuralEnhancer(atten_limit=100.0, model=exported["wavenet"][1], worker=True)
     ne.prepare(SR, 1, 128)
     assert _model_threads() == before + 1
     ne.prepare(SR, 2, 128)  # other channel count: a new session, the old worker stops
@@ -539,14 +578,14 @@ def test_pipeline_reports_a_model_error_on_the_next_hop():
 
 def test_worker_round_trips_through_a_preset(exported):
     from aural.engine.presets import from_dict
-    ne = NeuralEnhancer(model=exported["wavenet"][1], worker=True, name="nn")
+    ne = NeuralEnhancer(atten_limit=100.0, model=exported["wavenet"][1], worker=True, name="nn")
     d = ne.to_dict()
     assert d["params"]["worker"] is True
     back = from_dict(d)
     assert back.worker and back.to_dict() == d
-    assert "worker" not in NeuralEnhancer(model=exported["wavenet"][1]).to_dict()["params"]
+    assert "worker" not in NeuralEnhancer(atten_limit=100.0, model=exported["wavenet"][1]).to_dict()["params"]
     with pytest.raises(TypeError, match="worker"):
-        NeuralEnhancer(model=exported["wavenet"][1], worker="yes")
+        NeuralEnhancer(atten_limit=100.0, model=exported["wavenet"][1], worker="yes")
 
 
 def test_pipeline_without_nonblocking_pipes_runs_inline(monkeypatch):
