@@ -148,7 +148,8 @@ def build_devset(clips: int, seconds: float, seed: int = 20240,
 
 # ----------------------------------------------------------------------------- systems
 class AuralSystem:
-    def __init__(self, name: str, neural_model: str = NEURAL_VOICE_MODEL) -> None:
+    def __init__(self, name: str, neural_model: str = NEURAL_VOICE_MODEL,
+                 atten_limit: float | None = None) -> None:
         from aural.engine.graph import Chain
         from aural.engine.presets import load_preset
 
@@ -156,8 +157,9 @@ class AuralSystem:
         if name in ("neural", "neural-voice"):
             from aural.models import NeuralEnhancer
             model = "dsunet-small" if name == "neural" else neural_model
-            self.graph = Chain([NeuralEnhancer(model=model, threads=1)], name=name)
-            self.label = f"aural NeuralEnhancer ({model})"
+            kw = {} if atten_limit is None else {"atten_limit": float(atten_limit)}
+            self.graph = Chain([NeuralEnhancer(model=model, threads=1, **kw)], name=name)
+            self.label = f"aural NeuralEnhancer ({model})" + _limit_label(atten_limit)
         elif name.endswith("-repair"):  # a preset with its EQ, dynamics, filters bypassed
             from aural.engine.presets import SHAPING
             base = name[: -len("-repair")]
@@ -180,11 +182,19 @@ class AuralSystem:
         return self.graph(x[None, :], RATE, buffer_size=BLOCK, reset=True)[0]  # latency-compensated
 
 
+def _limit_label(atten_limit: float | None) -> str:
+    return "" if atten_limit is None else f", limit {atten_limit:g} dB"
+
+
 class PeerSystem:
-    def __init__(self, key: str, probe: np.ndarray) -> None:
-        self.peer = PEERS[key]()
+    def __init__(self, key: str, probe: np.ndarray, atten_limit: float | None = None) -> None:
+        if key == "deepfilternet3" and atten_limit is not None:
+            self.peer = PEERS[key](atten_lim_db=float(atten_limit))
+        else:
+            self.peer = PEERS[key]()
+            atten_limit = None
         self.name = key
-        self.label = self.peer.name
+        self.label = self.peer.name + _limit_label(atten_limit)
         self.streams = self.peer.streams
         self.delay = measure_delay(self.peer, probe)
         self.latency = (self.delay + self.peer.frame - 1) if self.streams else None
@@ -211,7 +221,7 @@ def latency_text(sys_) -> str:
 # ----------------------------------------------------------------------------- run
 def run(clips: int, seconds: float, systems: list[str], seed: int, log=print,
         espeak: bool = False, categories: list[str] | None = None,
-        neural_model: str = NEURAL_VOICE_MODEL) -> dict:
+        neural_model: str = NEURAL_VOICE_MODEL, atten_limit: float | None = None) -> dict:
     from aural.engine.quality import pesq_wb, stoi
     from aural.engine.metrics import log_spectral_distance, si_sdr
 
@@ -226,7 +236,8 @@ def run(clips: int, seconds: float, systems: list[str], seed: int, log=print,
     skipped = {}
     for s in systems:
         try:
-            objs[s] = AuralSystem(s, neural_model) if s in AURAL else PeerSystem(s, probe)
+            objs[s] = (AuralSystem(s, neural_model, atten_limit) if s in AURAL
+                       else PeerSystem(s, probe, atten_limit))
         except PeerUnavailable as e:
             skipped[s] = str(e)
             log(f"skip {s}: {e}")
@@ -314,6 +325,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures as JSON here")
     ap.add_argument("--neural-model", default=NEURAL_VOICE_MODEL,
                     help="model (shipped name or .onnx) of the neural-voice system (default %(default)s)")
+    ap.add_argument("--atten-limit", type=float, default=None, metavar="DB",
+                    help="attenuation limit of the neural, neural-voice and DeepFilterNet3 "
+                         "systems, for a comparison at equal settings (default: each one's own, "
+                         "20 and 100 dB; presets keep theirs)")
     a = ap.parse_args(argv)
     clips = a.clips or (4 if a.quick else 20)
     seconds = a.seconds or (3.0 if a.quick else 4.0)
@@ -326,7 +341,8 @@ def main(argv=None) -> int:
     if cats and any(c not in known for c in cats):
         ap.error(f"unknown category; one of: {', '.join(known)}")
     res = run(clips, seconds, systems, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True),
-              espeak=a.espeak, categories=cats, neural_model=a.neural_model)
+              espeak=a.espeak, categories=cats, neural_model=a.neural_model,
+              atten_limit=a.atten_limit)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(res, indent=1))
