@@ -27,6 +27,7 @@ from aural.engine.hop import HopFifo, HopProcessor
 from aural.engine.kernels import DelayLine
 from aural.engine.params import Param
 from aural.engine.processor import register
+from aural.engine.processors.dynamics import db_to_lin
 from numba import njit
 
 from .resample import Resampler
@@ -134,9 +135,7 @@ def _top_band_gain(hin, hout, xin, y, cosm, sinm, win, gains, floor):
 
 def _wet_share(limit_db: float) -> float:
     """Share of model output for an attenuation limit in dB (the rest is the input)."""
-    if limit_db >= 100.0:
-        return 1.0
-    return 1.0 - 10.0 ** (-float(limit_db) / 20.0)
+    return 1.0 if limit_db >= 100.0 else 1.0 - db_to_lin(-float(limit_db))
 
 
 @register

@@ -171,7 +171,7 @@ def test_cuda_provider_missing_is_a_clear_error(exported, monkeypatch):
     _, path = exported["wavenet"]
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(ProviderError, match=r"CUDAExecutionProvider.*onnxruntime-gpu"):
-        NeuralEnhancer(atten_limit=100.0, model=path, provider="cuda")
+        NeuralEnhancer(model=path, provider="cuda")
     with pytest.raises(ProviderError, match="CUDAExecutionProvider"):
         OnnxStreamer(path, provider="cuda")
     with pytest.raises(ProviderError, match="unknown provider"):
@@ -517,7 +517,7 @@ def test_worker_thread_ends_with_its_processor(exported):
     import gc
     import time
     before = _model_threads()
-    ne = NeuralEnhancer(atten_limit=100.0, model=exported["wavenet"][1], worker=True)
+    ne = NeuralEnhancer(model=exported["wavenet"][1], worker=True)
     ne.prepare(SR, 1, 128)
     assert _model_threads() == before + 1
     ne.prepare(SR, 2, 128)  # other channel count: a new session, the old worker stops
@@ -585,7 +585,7 @@ def test_worker_round_trips_through_a_preset(exported):
     assert back.worker and back.to_dict() == d
     assert "worker" not in NeuralEnhancer(atten_limit=100.0, model=exported["wavenet"][1]).to_dict()["params"]
     with pytest.raises(TypeError, match="worker"):
-        NeuralEnhancer(atten_limit=100.0, model=exported["wavenet"][1], worker="yes")
+        NeuralEnhancer(model=exported["wavenet"][1], worker="yes")
 
 
 def test_pipeline_without_nonblocking_pipes_runs_inline(monkeypatch):
