@@ -55,8 +55,8 @@ CATEGORIES = {  # name -> (degradations forced, source kinds)
     "clipping": (["clip"], ("speech", "music")),
 }
 NEURAL_VOICE_MODEL = "dsunet-voice"  # --neural-model: the model of the "neural-voice" system
-AURAL = ("voice", "voice-repair", "voice_dsp", "voice_dsp-repair", "music", "music_denoise", "music_neural", "vinyl",
-         "neural", "neural-voice")
+AURAL = ("voice", "voice-repair", "voice_restore", "voice_restore-repair", "voice_dsp", "voice_dsp-repair",
+         "music", "music_denoise", "music_neural", "vinyl", "neural", "neural-voice")
 
 
 # ----------------------------------------------------------------------------- dev set
@@ -258,7 +258,7 @@ def run(clips: int, seconds: float, systems: list[str], seed: int, log=print,
         for key, o in objs.items():
             cpu = 0.0
             dur = 0.0
-            vals = {"pesq": [], "stoi": [], "si_sdr": [], "lsd": []}
+            vals = {"pesq": [], "stoi": [], "si_sdr": [], "lsd": [], "si_sdr_speech": [], "si_sdr_music": []}
             for it in items:
                 x, c = it["degraded"], it["clean"]
                 if o is None:
@@ -271,6 +271,7 @@ def run(clips: int, seconds: float, systems: list[str], seed: int, log=print,
                     dur += len(x) / RATE
                 y = np.asarray(y, np.float32)
                 vals["si_sdr"].append(si_sdr(c, y))
+                vals["si_sdr_speech" if it["kind"] == "speech" else "si_sdr_music"].append(vals["si_sdr"][-1])
                 vals["lsd"].append(log_spectral_distance(c, y, n_fft=2048))
                 if it["kind"] == "speech":
                     vals["pesq"].append(pesq_wb(c, y, RATE))
@@ -298,13 +299,19 @@ def markdown(res: dict) -> str:
     lines = []
     for cat, rows in res["categories"].items():
         base = rows["input"]["si_sdr"]
+        inp = rows["input"]
+        both = all(math.isfinite(inp.get(k, math.nan)) for k in ("si_sdr_speech", "si_sdr_music"))
+        split = " ΔSI-SDR speech / music dB |" if both else ""
         lines += [f"### {cat}", "",
-                  "| system | PESQ-wb | STOI | SI-SDR dB | ΔSI-SDR dB | LSD dB | RTF (1 thread) | latency ms |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| system | PESQ-wb | STOI | SI-SDR dB | ΔSI-SDR dB |" + split
+                  + " LSD dB | RTF (1 thread) | latency ms |",
+                  "|---|---|---|---|---|" + ("---|" if both else "") + "---|---|---|"]
         for key, r in rows.items():
             s = res["systems"][key]
+            halves = (f" {_f(r['si_sdr_speech'] - inp['si_sdr_speech'], '{:+.2f}')} / "
+                      f"{_f(r['si_sdr_music'] - inp['si_sdr_music'], '{:+.2f}')} |") if both else ""
             lines.append(f"| {s['label']} | {_f(r['pesq'], '{:.2f}')} | {_f(r['stoi'], '{:.3f}')} | "
-                         f"{_f(r['si_sdr'], '{:.2f}')} | {_f(r['si_sdr'] - base, '{:+.2f}')} | "
+                         f"{_f(r['si_sdr'], '{:.2f}')} | {_f(r['si_sdr'] - base, '{:+.2f}')} |{halves} "
                          f"{_f(r['lsd'], '{:.2f}')} | {_f(r['rtf'], '{:.3f}')} | {s['latency']} |")
         lines.append("")
     return "\n".join(lines)

@@ -10,6 +10,11 @@ tail as streaming state.  Per frame (n_fft samples, periodic sqrt-Hann, hop = n_
 - stage 2 (detail restoration): a second U-Net sees the features of X and of Y1 and predicts a
   bounded complex correction ``c`` (tanh): ``Y = Y1 + c * X``, so detail that stage 1 removed can
   come back, with phase.  Its last layer starts at zero (stage 2 starts as identity).
+  With ``df = K > 1`` the correction is a causal deep filter (DeepFilterNet's, here on every bin):
+  ``Y[t] = Y1[t] + sum_k c_k[t] * X[t-k]`` over the current and K-1 past frames, which resolves
+  harmonics finer than one bin (62.5 Hz at n_fft 256 / 16 kHz) can; the past spectra are a
+  streaming state (``df_re``, ``df_im``: K-1 frames each).  The taps past the first start at
+  zero, so a model with ``df`` grows from one without it exactly (``aural train --init``).
 
 U-Net: encoder convs stride 2 in frequency only (129 -> 65 -> 33 -> 17 -> 9 bins for n_fft 256),
 a bottleneck of dilated causal time convs (residual) and, with ``gru > 0``, a residual GRU over
@@ -88,7 +93,8 @@ class DualStepUNet(StreamingModel):
     channels: encoder channels per level (each level halves the bins).  kt: time kernel.
     dilations: bottleneck time dilations.  stages: 1 (denoise only) or 2 (denoise + restore).
     channels2: encoder channels of stage 2 (default: channels).  gru: hidden units of the
-    residual bottleneck GRU in each U-Net (0: none).
+    residual bottleneck GRU in each U-Net (0: none).  df: taps of stage 2's complex filter over
+    frames (1: the current frame only; needs stages=2).
     """
 
     kind = "dsunet"
@@ -96,7 +102,7 @@ class DualStepUNet(StreamingModel):
     def __init__(self, sample_rate: int = 16000, n_fft: int = 256, hop: int = 128,
                  channels: tuple[int, ...] = (16, 16, 32, 32), kt: int = 2,
                  dilations: tuple[int, ...] = (1, 2, 4, 8), stages: int = 2,
-                 channels2: tuple[int, ...] | None = None, gru: int = 0) -> None:
+                 channels2: tuple[int, ...] | None = None, gru: int = 0, df: int = 1) -> None:
         super().__init__(sample_rate, hop)
         if n_fft & (n_fft - 1) or n_fft < 16:
             raise ValueError(f"n_fft must be a power of two >= 16, got {n_fft}")
@@ -104,6 +110,8 @@ class DualStepUNet(StreamingModel):
             raise ValueError(f"hop must be n_fft/2 or n_fft/4, got {hop} for n_fft {n_fft}")
         if stages not in (1, 2):
             raise ValueError("stages must be 1 or 2")
+        if df < 1 or (df > 1 and stages != 2):
+            raise ValueError(f"df (deep-filter taps) must be >= 1 and needs stages=2, got df={df}")
         channels = tuple(int(c) for c in channels)
         channels2 = tuple(int(c) for c in (channels2 or channels))
         self.config = dict(sample_rate=int(sample_rate), n_fft=int(n_fft), hop=int(hop),
@@ -111,6 +119,9 @@ class DualStepUNet(StreamingModel):
                            stages=int(stages), channels2=list(channels2))
         if gru:  # only when used: configs of models without it stay as they were
             self.config["gru"] = int(gru)
+        if df > 1:
+            self.config["df"] = int(df)
+        self.df = int(df)
         self.n_fft = n_fft
         self.stages = stages
         nb = n_fft // 2 + 1
@@ -135,7 +146,7 @@ class DualStepUNet(StreamingModel):
         # 1 trained 3x slower in short CPU runs)
         nn.init.zeros_(self.unet1.up[-1].bias)
         if stages == 2:
-            self.unet2 = _UNet(6, 2, nb, channels2, kt, tuple(dilations), int(gru))
+            self.unet2 = _UNet(6, 2 * self.df, nb, channels2, kt, tuple(dilations), int(gru))
             nn.init.zeros_(self.unet2.up[-1].weight)
             nn.init.zeros_(self.unet2.up[-1].bias)
         self._register_cached()
@@ -146,7 +157,8 @@ class DualStepUNet(StreamingModel):
 
     def state_specs(self):
         tail = self.n_fft - self.hop
-        return [("stft_in", (tail,)), ("ola", (tail,))] + super().state_specs()
+        df = [("df_re", (self.df - 1, self.n_bins)), ("df_im", (self.df - 1, self.n_bins))] if self.df > 1 else []
+        return [("stft_in", (tail,)), ("ola", (tail,))] + df + super().state_specs()
 
     def initial_states(self, batch: int = 1):
         return [torch.zeros((batch, *shape)) for _, shape in self.state_specs()]
@@ -159,24 +171,43 @@ class DualStepUNet(StreamingModel):
         g = c / mag
         return torch.stack([c, re * g, im * g], dim=1)  # (B, 3, T, F)
 
-    def _spectral(self, frames: torch.Tensor, conv, both: bool = False):
-        """frames (B, T, n_fft) -> enhanced time frames (B, T, n_fft) [and stage-1 frames]."""
+    def _spectral(self, frames: torch.Tensor, conv, both: bool = False, past=None):
+        """frames (B, T, n_fft) -> (enhanced frames, stage-1 frames or None, new past or None).
+
+        Frames are time frames (B, T, n_fft) for overlap-add.  past: the deep filter's previous
+        spectra ``(re, im)``, each (B, df-1, F) (streaming); None: zeros before the first frame
+        (one pass).  The new past is returned when df > 1."""
         re = frames @ self.dft_re
         im = frames @ self.dft_im
         fx = self._features(re, im)
         m1 = torch.sigmoid(self.unet1(fx, conv)[:, 0])
         re1, im1 = m1 * re, m1 * im
+        new_past = None
         if self.stages == 2:
             c = torch.tanh(self.unet2(torch.cat([fx, self._features(re1, im1)], dim=1), conv))
-            cr, ci = c[:, 0], c[:, 1]
-            re2 = re1 + cr * re - ci * im
-            im2 = im1 + cr * im + ci * re
+            re2, im2 = re1, im1
+            t = re.shape[1]
+            if self.df > 1:
+                if past is None:
+                    rp = F.pad(re, (0, 0, self.df - 1, 0))
+                    ip = F.pad(im, (0, 0, self.df - 1, 0))
+                else:
+                    rp = torch.cat([past[0], re], dim=1)
+                    ip = torch.cat([past[1], im], dim=1)
+                n = rp.shape[1]
+                new_past = (rp[:, n - (self.df - 1):], ip[:, n - (self.df - 1):])
+            else:
+                rp, ip = re, im
+            for k in range(self.df):  # tap k multiplies the spectrum k frames back
+                a = self.df - 1 - k
+                xr, xi = rp[:, a:a + t], ip[:, a:a + t]
+                cr, ci = c[:, 2 * k], c[:, 2 * k + 1]
+                re2 = re2 + cr * xr - ci * xi
+                im2 = im2 + cr * xi + ci * xr
         else:
             re2, im2 = re1, im1
         out = re2 @ self.idft_re + im2 @ self.idft_im
-        if both:
-            return out, re1 @ self.idft_re + im1 @ self.idft_im
-        return out
+        return out, (re1 @ self.idft_re + im1 @ self.idft_im) if both else None, new_past
 
     def _ola(self, frames: torch.Tensor, length: int) -> torch.Tensor:
         b, t, n = frames.shape
@@ -195,14 +226,16 @@ class DualStepUNet(StreamingModel):
         frames = xp.unfold(1, self.n_fft, h)  # (B, T, n_fft), T = ceil(n / hop)
         conv = lambda m, t: m(t)
         if return_stages:
-            out, out1 = self._spectral(frames, conv, both=True)
-            return self._ola(out, n), self._ola(out1, n)
-        return self._ola(self._spectral(frames, conv), n)
+            res = self._spectral(frames, conv, both=True)
+            return self._ola(res[0], n), self._ola(res[1], n)
+        return self._ola(self._spectral(frames, conv)[0], n)
 
     def step(self, x: torch.Tensor, stft_in: torch.Tensor, ola: torch.Tensor, *states: torch.Tensor):
-        """x: (batch, hop) -> (y (batch, hop), stft_in, ola, *conv caches)."""
+        """x: (batch, hop) -> (y (batch, hop), stft_in, ola, [df_re, df_im,] *conv caches)."""
+        past, states = (states[:2], states[2:]) if self.df > 1 else (None, states)
         ctx = self.step_context(list(states))
         frame = torch.cat([stft_in, x], dim=1)
-        out = self._spectral(frame.unsqueeze(1), ctx)[:, 0]
-        acc = out + F.pad(ola, (0, self.hop))
-        return (acc[:, :self.hop], frame[:, self.hop:], acc[:, self.hop:], *ctx.states())
+        out, _, new_past = self._spectral(frame.unsqueeze(1), ctx, past=past)
+        acc = out[:, 0] + F.pad(ola, (0, self.hop))
+        df = tuple(new_past) if self.df > 1 else ()
+        return (acc[:, :self.hop], frame[:, self.hop:], acc[:, self.hop:], *df, *ctx.states())

@@ -165,10 +165,49 @@ class TrainConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+_GROWABLE = ("gru", "df")
+
+
 def _grows(have: dict, want: dict) -> bool:
-    """True when ``want`` is ``have`` plus bottleneck GRUs (which start as the identity)."""
-    return (not have.get("gru") and bool(want.get("gru"))
-            and {k: v for k, v in have.items() if k != "gru"} == {k: v for k, v in want.items() if k != "gru"})
+    """True when ``want`` is ``have`` plus bottleneck GRUs and/or more deep-filter taps (both
+    start as the identity: zero output layers)."""
+    if not have or have == want:
+        return False
+    same = ({k: v for k, v in have.items() if k not in _GROWABLE}
+            == {k: v for k, v in want.items() if k not in _GROWABLE})
+    gru_ok = int(have.get("gru", 0)) in (0, int(want.get("gru", 0)))
+    df_ok = int(have.get("df", 1)) <= int(want.get("df", 1))
+    return same and gru_ok and df_ok
+
+
+def _grown_state(model: StreamingModel, old: dict) -> dict:
+    """``old`` (a state dict) laid into ``model``'s: new GRU branches keep their zero-start
+    init; a stage-2 output layer with more deep-filter taps gets the old taps first and zeros
+    for the new ones.  Raises ValueError on any other difference."""
+    new = model.state_dict()
+    bad = [k for k in old if k not in new]
+    out = {}
+    for k, v in new.items():
+        if k not in old:
+            if ".gru." not in k:
+                bad.append(k)
+            out[k] = v
+            continue
+        o = old[k]
+        if o.shape == v.shape:
+            out[k] = o
+        elif k.startswith("unet2.up.") and o.dim() == v.dim() and o.shape[1:] == v.shape[1:] \
+                and o.dim() == 1 and o.shape[0] < v.shape[0]:  # output bias
+            out[k] = torch.cat([o, torch.zeros(v.shape[0] - o.shape[0], dtype=o.dtype)])
+        elif k.startswith("unet2.up.") and o.dim() == 4 and o.shape[0] == v.shape[0] \
+                and o.shape[2:] == v.shape[2:] and o.shape[1] < v.shape[1]:  # (in, out, kt, kf)
+            out[k] = torch.cat([o, torch.zeros(o.shape[0], v.shape[1] - o.shape[1], *o.shape[2:],
+                                               dtype=o.dtype)], dim=1)
+        else:
+            bad.append(k)
+    if bad:
+        raise ValueError(f"cannot grow: parameters {bad} differ")
+    return out
 
 
 def _model_forward(model: StreamingModel, x: torch.Tensor):
@@ -262,13 +301,19 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         grow = _grows(have, want)  # implies have != want
         if have != want and not grow:
             raise ValueError(f"--init {cfg.init}: its model {have} differs from {want}")
+        state = ck["ema"]
+        if grow:
+            try:
+                state = _grown_state(model, state)
+            except ValueError as e:
+                raise ValueError(f"--init {cfg.init}: cannot grow it into {want}: {e}") from None
         for m in (model, ema):
-            missing, unexpected = m.load_state_dict(ck["ema"], strict=not grow)
-            if grow and (unexpected or any(".gru." not in k for k in missing)):
-                raise ValueError(f"--init {cfg.init}: cannot grow it into {want} "
-                                 f"(missing {missing}, unexpected {unexpected})")
+            m.load_state_dict(state)
+        grown = [f"{want['gru']}-unit GRU branches" for _ in [0] if want.get("gru") and not have.get("gru")]
+        grown += [f"deep-filter taps {have.get('df', 1)} -> {want['df']}"
+                  for _ in [0] if int(want.get("df", 1)) > int(have.get("df", 1))]
         log(f"initialised from the EMA weights of {cfg.init} (step {ck.get('step')})"
-            + (f"; new zero-start GRU branches ({want.get('gru')} units)" if grow else ""))
+            + (f"; grown, starting as the identity: {', '.join(grown)}" if grow else ""))
     data = data if data is not None else _make_data(cfg)
     dev_x, dev_s = data.dev_set()
     nparams = sum(p.numel() for p in model.parameters())

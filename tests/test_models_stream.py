@@ -40,6 +40,7 @@ def _models():
         "dsunet-hop64": lambda: DualStepUNet(n_fft=256, hop=64, channels=(8, 8), kt=3, dilations=(1, 4),
                                              stages=2, channels2=(4, 8)),
         "dsunet-gru": lambda: DualStepUNet(n_fft=256, hop=128, channels=(8, 8), dilations=(1,), gru=12),
+        "dsunet-df": lambda: DualStepUNet(n_fft=256, hop=128, channels=(8, 8), dilations=(1,), gru=8, df=3),
     }
 
 

@@ -321,13 +321,35 @@ def test_init_grows_a_bottleneck_gru_onto_a_trained_model(tmp_path, data):
     grown = {**TINY["dsunet"], "gru": 8}
     hist = train(TrainConfig(out=str(tmp_path / "b"), epochs=1, model=grown, lr=3e-3,
                              init=str(tmp_path / "a" / "best.pt"), **kw), data=data, log=logs.append)
-    assert any("zero-start GRU" in m for m in logs)
+    assert any("8-unit GRU branches" in m for m in logs)
     assert abs(hist[0]["dev_sisdr"] - src["history"][-1]["dev_sisdr"]) < 1e-4
     ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     assert ck["model_config"]["gru"] == 8
     assert float(ck["model"]["unet1.gru.out.weight"].abs().max()) > 0
     # growing is the only mismatch allowed: a GRU checkpoint does not shrink back, nor change size
     for model in (TINY["dsunet"], {**TINY["dsunet"], "gru": 4}):
+        with pytest.raises(ValueError, match="differs"):
+            train(TrainConfig(out=str(tmp_path / "c"), epochs=1, model=model,
+                              init=str(tmp_path / "b" / "last.pt"), **kw), data=data, log=lambda m: None)
+
+
+def test_init_grows_deep_filter_taps_onto_a_trained_model(tmp_path, data):
+    """--init with df=3 from a one-tap model (with GRUs, as the shipped voice model): the new
+    taps start at zero, so epoch 0 scores exactly the source; then they train.  Fewer taps than
+    the source, or a GRU change beside it, is refused."""
+    kw = dict(kind="dsunet", batch=2, seconds=0.5, steps_per_epoch=3, log_every=0)
+    base = {**TINY["dsunet"], "gru": 4}
+    train(TrainConfig(out=str(tmp_path / "a"), epochs=1, model=base, **kw), data=data, log=lambda m: None)
+    src = torch.load(tmp_path / "a" / "best.pt", weights_only=False)
+    logs = []
+    hist = train(TrainConfig(out=str(tmp_path / "b"), epochs=1, model={**base, "df": 3}, lr=3e-3,
+                             init=str(tmp_path / "a" / "best.pt"), **kw), data=data, log=logs.append)
+    assert any("deep-filter taps 1 -> 3" in m for m in logs)
+    assert abs(hist[0]["dev_sisdr"] - src["history"][-1]["dev_sisdr"]) < 1e-4
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    w = ck["model"]["unet2.up.2.weight"]  # (in, 2 * taps, 1, 3): taps 1 and 2 have trained
+    assert w.shape[1] == 6 and float(w[:, 2:].abs().max()) > 0
+    for model in (base, {**base, "df": 2}, {**base, "df": 4, "gru": 8}):
         with pytest.raises(ValueError, match="differs"):
             train(TrainConfig(out=str(tmp_path / "c"), epochs=1, model=model,
                               init=str(tmp_path / "b" / "last.pt"), **kw), data=data, log=lambda m: None)
