@@ -161,12 +161,9 @@ class AuralSystem:
             self.graph = Chain([NeuralEnhancer(model=model, threads=1, **kw)], name=name)
             self.label = f"aural NeuralEnhancer ({model})" + _limit_label(atten_limit)
         elif name.endswith("-repair"):  # a preset with its EQ, dynamics, filters bypassed
-            from aural.engine.presets import SHAPING
+            from aural.engine.presets import repair_only
             base = name[: -len("-repair")]
-            self.graph = load_preset(base)
-            for _, node in self.graph.walk():
-                if type(node).__name__ in SHAPING and node is not self.graph:
-                    node.bypass = True
+            self.graph = repair_only(load_preset(base))
             self.label = f"aural {base}, repair nodes only"
         else:
             self.graph = load_preset(name)
@@ -298,8 +295,8 @@ def _f(v, fmt: str) -> str:
 def markdown(res: dict) -> str:
     lines = []
     for cat, rows in res["categories"].items():
-        base = rows["input"]["si_sdr"]
         inp = rows["input"]
+        base = inp["si_sdr"]
         both = all(math.isfinite(inp.get(k, math.nan)) for k in ("si_sdr_speech", "si_sdr_music"))
         split = " ΔSI-SDR speech / music dB |" if both else ""
         lines += [f"### {cat}", "",

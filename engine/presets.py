@@ -42,6 +42,7 @@ __all__ = [
     "parse_setting",
     "preset_description",
     "read_preset",
+    "repair_only",
     "shaping_only",
 ]
 
@@ -235,5 +236,16 @@ def shaping_only(graph: Processor) -> Processor:
     copy = from_dict(graph.to_dict())
     for _, node in copy.walk():
         if type(node).__name__ not in SHAPING:
+            node.bypass = True
+    return copy
+
+
+def repair_only(graph: Processor) -> Processor:
+    """A copy of ``graph`` with its shaping nodes (EQ, filters, dynamics: the types in
+    :data:`SHAPING`) bypassed, the mirror of :func:`shaping_only`: what a preset repairs,
+    scored without the waveform changes its EQ and dynamics make on purpose."""
+    copy = from_dict(graph.to_dict())
+    for _, node in copy.walk():
+        if type(node).__name__ in SHAPING and node is not copy:
             node.bypass = True
     return copy

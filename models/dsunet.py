@@ -185,19 +185,13 @@ class DualStepUNet(StreamingModel):
         new_past = None
         if self.stages == 2:
             c = torch.tanh(self.unet2(torch.cat([fx, self._features(re1, im1)], dim=1), conv))
-            re2, im2 = re1, im1
-            t = re.shape[1]
+            rp, ip = re, im  # the spectra the taps reach: df-1 past frames, then these
             if self.df > 1:
                 if past is None:
-                    rp = F.pad(re, (0, 0, self.df - 1, 0))
-                    ip = F.pad(im, (0, 0, self.df - 1, 0))
-                else:
-                    rp = torch.cat([past[0], re], dim=1)
-                    ip = torch.cat([past[1], im], dim=1)
-                n = rp.shape[1]
-                new_past = (rp[:, n - (self.df - 1):], ip[:, n - (self.df - 1):])
-            else:
-                rp, ip = re, im
+                    past = (re.new_zeros(re.shape[0], self.df - 1, re.shape[2]),) * 2
+                rp, ip = torch.cat([past[0], re], dim=1), torch.cat([past[1], im], dim=1)
+                new_past = (rp[:, -(self.df - 1):], ip[:, -(self.df - 1):])
+            re2, im2, t = re1, im1, re.shape[1]
             for k in range(self.df):  # tap k multiplies the spectrum k frames back
                 a = self.df - 1 - k
                 xr, xi = rp[:, a:a + t], ip[:, a:a + t]

@@ -194,15 +194,14 @@ def _grown_state(model: StreamingModel, old: dict) -> dict:
             out[k] = v
             continue
         o = old[k]
+        axis = 0 if o.dim() == 1 else 1  # output channels: bias (out,), ConvTranspose (in, out, kt, kf)
         if o.shape == v.shape:
             out[k] = o
-        elif k.startswith("unet2.up.") and o.dim() == v.dim() and o.shape[1:] == v.shape[1:] \
-                and o.dim() == 1 and o.shape[0] < v.shape[0]:  # output bias
-            out[k] = torch.cat([o, torch.zeros(v.shape[0] - o.shape[0], dtype=o.dtype)])
-        elif k.startswith("unet2.up.") and o.dim() == 4 and o.shape[0] == v.shape[0] \
-                and o.shape[2:] == v.shape[2:] and o.shape[1] < v.shape[1]:  # (in, out, kt, kf)
-            out[k] = torch.cat([o, torch.zeros(o.shape[0], v.shape[1] - o.shape[1], *o.shape[2:],
-                                               dtype=o.dtype)], dim=1)
+        elif (k.startswith("unet2.up.") and o.dim() == v.dim() and o.shape[axis] < v.shape[axis]
+              and all(o.shape[i] == v.shape[i] for i in range(o.dim()) if i != axis)):
+            extra = list(v.shape)
+            extra[axis] -= o.shape[axis]
+            out[k] = torch.cat([o, o.new_zeros(extra)], dim=axis)  # new taps start at zero
         else:
             bad.append(k)
     if bad:
@@ -309,9 +308,11 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
                 raise ValueError(f"--init {cfg.init}: cannot grow it into {want}: {e}") from None
         for m in (model, ema):
             m.load_state_dict(state)
-        grown = [f"{want['gru']}-unit GRU branches" for _ in [0] if want.get("gru") and not have.get("gru")]
-        grown += [f"deep-filter taps {have.get('df', 1)} -> {want['df']}"
-                  for _ in [0] if int(want.get("df", 1)) > int(have.get("df", 1))]
+        grown = []
+        if want.get("gru") and not have.get("gru"):
+            grown.append(f"{want['gru']}-unit GRU branches")
+        if int(want.get("df", 1)) > int(have.get("df", 1)):
+            grown.append(f"deep-filter taps {have.get('df', 1)} -> {want['df']}")
         log(f"initialised from the EMA weights of {cfg.init} (step {ck.get('step')})"
             + (f"; grown, starting as the identity: {', '.join(grown)}" if grow else ""))
     data = data if data is not None else _make_data(cfg)

@@ -16,6 +16,7 @@ from aural.engine.presets import (
     load_preset,
     preset_description,
     read_preset,
+    repair_only,
     shaping_only,
 )
 from aural.engine.processors import Gain
@@ -138,6 +139,17 @@ def test_shaping_only_bypasses_repair_and_keeps_alignment():
     assert ref.latency_samples == chain.latency_samples
 
 
+def test_repair_only_bypasses_the_shaping_nodes_and_keeps_alignment():
+    chain = load_preset("vinyl")
+    rep = repair_only(chain)
+    kept = {type(n).__name__ for _, n in rep.nodes() if not n.bypass}
+    assert kept == {"DeClip", "DeClick", "DeHum", "Wiener"}
+    assert not any(n.bypass for _, n in chain.nodes())  # the original is left alone
+    rep.prepare(48000, 1, 512)
+    chain.prepare(48000, 1, 512)
+    assert rep.latency_samples == chain.latency_samples
+
+
 def _invariance_cases():
     cases = []
     for name in SHIPPED:
@@ -210,21 +222,12 @@ def test_voice_restore_repairs_the_clicks_and_clipping_that_voice_passes():
     clipped = np.clip(clean, -0.3 * peak, 0.3 * peak)
     got = {}
     for name in ("voice_restore", "voice"):
-        chain = shaping_bypassed(load_preset(name))
+        chain = repair_only(load_preset(name))
         ref = chain(clean, sr)
         got[name] = [si_sdr(ref, chain(bad, sr)) for bad in (clicked, clipped)]
     for bad, restored, voice in zip((clicked, clipped), got["voice_restore"], got["voice"]):
         assert restored > si_sdr(clean, bad) + 6.0, (restored, si_sdr(clean, bad))
         assert restored > voice + 5.0, (restored, voice)
-
-
-def shaping_bypassed(chain):
-    """The chain with its EQ and dynamics bypassed (they change the waveform on purpose)."""
-    from aural.engine.presets import SHAPING
-    for _, node in chain.walk():
-        if type(node).__name__ in SHAPING and node is not chain:
-            node.bypass = True
-    return chain
 
 
 def _band_db(x, sr, lo, hi):
