@@ -253,3 +253,17 @@ def test_train_only_noise_never_reaches_dev_and_reserved_stays_out(tmp_path, mon
     finally:
         for f in (R.reserved_files, R.reserved_hashes, R.reserved_stems, R.reserved_prompts):
             f.cache_clear()
+
+
+@pytest.mark.parametrize("mix", ["default", "nonstationary", "balanced"])
+def test_training_mix_draws_noise_types_at_their_weights(speech, mix):
+    """Each training mix's noise types come out at their declared shares (3,000 draws)."""
+    from aural.models import data as R
+
+    kinds = R.MIXES[mix]["kinds"]
+    deg = R.MixDegrader(SR, [speech[:4000]], [speech[:4000], speech[4000:8000]], kinds=kinds)
+    rng = np.random.default_rng(3)
+    drawn = [deg.noise_signal(64, rng)[1] for _ in range(3000)]
+    total = sum(kinds.values())
+    for k, w in kinds.items():
+        assert abs(drawn.count(k) / 3000 - w / total) < 0.03, (k, drawn.count(k))
