@@ -52,9 +52,9 @@ _COMMON_KEYS = {"type", "name", "bypass", "mix", "description", "controls"}
 _KEYS = {"Chain": _COMMON_KEYS | {"nodes"}, "Mix": _COMMON_KEYS | {"branches", "gains_db"}}
 
 
-#: node types that shape the sound (EQ, dynamics, gain, graphs) rather than repair it
-SHAPING = frozenset({"Butterworth", "ParametricEQ", "Compressor", "Limiter", "Gain", "Chain", "Mix",
-                     "PedalboardNode"})
+#: node types that shape the sound (EQ, dynamics, gain, hosted pedalboard plugins) rather than
+#: repair it; containers (Chain, Mix) are neither
+SHAPING = frozenset({"Butterworth", "ParametricEQ", "Compressor", "Limiter", "Gain", "PedalboardNode"})
 
 
 class PresetError(ValueError):
@@ -225,6 +225,16 @@ def apply_settings(graph: Processor, items: Iterable[str]) -> list[tuple[str, st
     return done
 
 
+def _bypassing(graph: Processor, shaping: bool) -> Processor:
+    """A copy of ``graph`` with its shaping leaf nodes (``shaping=True``) or its repairing leaf
+    nodes bypassed.  Containers (Chain, Mix) are never bypassed: their children decide."""
+    copy = from_dict(graph.to_dict())
+    for _, node in copy.walk():
+        if not isinstance(node, (Chain, Mix)) and (type(node).__name__ in SHAPING) == shaping:
+            node.bypass = True
+    return copy
+
+
 def shaping_only(graph: Processor) -> Processor:
     """A copy of ``graph`` with every repairing node (denoisers, de-hum, de-click, ...: any type
     not in :data:`SHAPING`) bypassed.  Bypassed nodes keep their latency, so the copy stays
@@ -233,19 +243,11 @@ def shaping_only(graph: Processor) -> Processor:
     Use: score a preset against a clean reference passed through ``shaping_only(chain)``, so
     that the preset's EQ and dynamics (which change the waveform on purpose) do not count as
     damage, only what the repair left or broke."""
-    copy = from_dict(graph.to_dict())
-    for _, node in copy.walk():
-        if type(node).__name__ not in SHAPING:
-            node.bypass = True
-    return copy
+    return _bypassing(graph, shaping=False)
 
 
 def repair_only(graph: Processor) -> Processor:
     """A copy of ``graph`` with its shaping nodes (EQ, filters, dynamics: the types in
     :data:`SHAPING`) bypassed, the mirror of :func:`shaping_only`: what a preset repairs,
     scored without the waveform changes its EQ and dynamics make on purpose."""
-    copy = from_dict(graph.to_dict())
-    for _, node in copy.walk():
-        if type(node).__name__ in SHAPING and node is not copy:
-            node.bypass = True
-    return copy
+    return _bypassing(graph, shaping=True)

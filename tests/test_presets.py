@@ -150,6 +150,19 @@ def test_repair_only_bypasses_the_shaping_nodes_and_keeps_alignment():
     assert rep.latency_samples == chain.latency_samples
 
 
+def test_repair_and_shaping_views_reach_into_nested_graphs():
+    """Containers are never bypassed: a DeClick inside a nested Chain still runs in repair_only,
+    a Limiter inside a Mix branch still runs in shaping_only."""
+    g = from_dict({"type": "Chain", "name": "top", "nodes": [
+        {"type": "Chain", "name": "inner", "nodes": [{"type": "DeClick", "name": "dc"},
+                                                     {"type": "Gain", "name": "g"}]},
+        {"type": "Mix", "name": "par", "branches": [{"type": "Limiter", "name": "lim"},
+                                                    {"type": "Wiener", "name": "w"}]}]})
+    on = lambda view: {p for p, n in view.nodes() if not n.bypass}  # noqa: E731
+    assert on(repair_only(g)) == {"inner", "inner.dc", "par", "par.w"}
+    assert on(shaping_only(g)) == {"inner", "inner.g", "par", "par.lim"}
+
+
 def _invariance_cases():
     cases = []
     for name in SHIPPED:
