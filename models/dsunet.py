@@ -15,6 +15,14 @@ tail as streaming state.  Per frame (n_fft samples, periodic sqrt-Hann, hop = n_
   harmonics finer than one bin (62.5 Hz at n_fft 256 / 16 kHz) can; the past spectra are a
   streaming state (``df_re``, ``df_im``: K-1 frames each).  The taps past the first start at
   zero, so a model with ``df`` grows from one without it exactly (``aural train --init``).
+- with ``noise_floor = W > 0`` frames, a fourth input feature per bin: the frame's a-posteriori
+  SNR against a minimum-statistics noise floor (Martin's idea, simplified): the minimum, over the
+  last W frames, of the log power smoothed over 4 frames.  It gives every bin the long-term
+  context (is this level the steady floor?) that the 2-frame kernels and the band-pooled GRU
+  cannot see, the information stationary coloured noise (white, pink, brown) is removed with.
+  ``(log10 |X|^2 - floor) / 2`` (bels / 2, clipped to [-1, 3]; 0 until a floor exists); the
+  smoothing and minimum windows are streaming states (``nf_pow``, ``nf_min``, ``nf_count``).
+  Its input weights start at zero, so it grows onto a trained model exactly.
 
 U-Net: encoder convs stride 2 in frequency only (129 -> 65 -> 33 -> 17 -> 9 bins for n_fft 256),
 a bottleneck of dilated causal time convs (residual) and, with ``gru > 0``, a residual GRU over
@@ -35,6 +43,9 @@ from torch.nn import functional as F
 from .streaming import CausalConv2d, CausalGRU, StreamingModel
 
 __all__ = ["DualStepUNet"]
+
+_SMOOTH = 4  # frames the noise-floor tracker averages power over before its minimum
+_OFFSET = 30.0  # bels subtracted from the stored log powers: a zero state is "no frame yet"
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +105,8 @@ class DualStepUNet(StreamingModel):
     dilations: bottleneck time dilations.  stages: 1 (denoise only) or 2 (denoise + restore).
     channels2: encoder channels of stage 2 (default: channels).  gru: hidden units of the
     residual bottleneck GRU in each U-Net (0: none).  df: taps of stage 2's complex filter over
-    frames (1: the current frame only; needs stages=2).
+    frames (1: the current frame only; needs stages=2).  noise_floor: minimum-statistics window
+    in frames for the noise-floor SNR feature (0: none; 125 frames = 1 s at 16 kHz / hop 128).
     """
 
     kind = "dsunet"
@@ -102,7 +114,8 @@ class DualStepUNet(StreamingModel):
     def __init__(self, sample_rate: int = 16000, n_fft: int = 256, hop: int = 128,
                  channels: tuple[int, ...] = (16, 16, 32, 32), kt: int = 2,
                  dilations: tuple[int, ...] = (1, 2, 4, 8), stages: int = 2,
-                 channels2: tuple[int, ...] | None = None, gru: int = 0, df: int = 1) -> None:
+                 channels2: tuple[int, ...] | None = None, gru: int = 0, df: int = 1,
+                 noise_floor: int = 0) -> None:
         super().__init__(sample_rate, hop)
         if n_fft & (n_fft - 1) or n_fft < 16:
             raise ValueError(f"n_fft must be a power of two >= 16, got {n_fft}")
@@ -121,7 +134,13 @@ class DualStepUNet(StreamingModel):
             self.config["gru"] = int(gru)
         if df > 1:
             self.config["df"] = int(df)
+        if noise_floor < 0 or noise_floor == 1:
+            raise ValueError(f"noise_floor (window in frames) must be 0 or >= 2, got {noise_floor}")
+        if noise_floor:
+            self.config["noise_floor"] = int(noise_floor)
         self.df = int(df)
+        self.noise_floor = int(noise_floor)
+        nfeat = 4 if noise_floor else 3
         self.n_fft = n_fft
         self.stages = stages
         nb = n_fft // 2 + 1
@@ -141,12 +160,12 @@ class DualStepUNet(StreamingModel):
                              persistent=False)
         self.register_buffer("idft_im", (-ck[:, None] * torch.sin(ang.T) * win[None, :] * scale / n_fft).float(),
                              persistent=False)
-        self.unet1 = _UNet(3, 1, nb, channels, kt, tuple(dilations), int(gru))
+        self.unet1 = _UNet(nfeat, 1, nb, channels, kt, tuple(dilations), int(gru))
         # mask logits start around 0 (mask ~0.5, where the sigmoid learns fastest: a start near
         # 1 trained 3x slower in short CPU runs)
         nn.init.zeros_(self.unet1.up[-1].bias)
         if stages == 2:
-            self.unet2 = _UNet(6, 2 * self.df, nb, channels2, kt, tuple(dilations), int(gru))
+            self.unet2 = _UNet(nfeat + 3, 2 * self.df, nb, channels2, kt, tuple(dilations), int(gru))
             nn.init.zeros_(self.unet2.up[-1].weight)
             nn.init.zeros_(self.unet2.up[-1].bias)
         self._register_cached()
@@ -158,7 +177,9 @@ class DualStepUNet(StreamingModel):
     def state_specs(self):
         tail = self.n_fft - self.hop
         df = [("df_re", (self.df - 1, self.n_bins)), ("df_im", (self.df - 1, self.n_bins))] if self.df > 1 else []
-        return [("stft_in", (tail,)), ("ola", (tail,))] + df + super().state_specs()
+        nf = ([("nf_pow", (_SMOOTH - 1, self.n_bins)), ("nf_min", (self.noise_floor - 1, self.n_bins)),
+               ("nf_count", (1,))] if self.noise_floor else [])
+        return [("stft_in", (tail,)), ("ola", (tail,))] + df + nf + super().state_specs()
 
     def initial_states(self, batch: int = 1):
         return [torch.zeros((batch, *shape)) for _, shape in self.state_specs()]
@@ -171,15 +192,52 @@ class DualStepUNet(StreamingModel):
         g = c / mag
         return torch.stack([c, re * g, im * g], dim=1)  # (B, 3, T, F)
 
-    def _spectral(self, frames: torch.Tensor, conv, both: bool = False, past=None):
-        """frames (B, T, n_fft) -> (enhanced frames, stage-1 frames or None, new past or None).
+    def _floor_feature(self, power: torch.Tensor, nf=None):
+        """power |X|^2 (B, T, F) -> (SNR feature (B, T, F), new noise-floor states or None).
+
+        nf: ``(nf_pow, nf_min, nf_count)`` when streaming (T = 1); None: one pass from a fresh
+        stream.  ``nf_pow`` holds the last 3 power frames; ``nf_min`` the last W-1 smoothed log
+        powers minus 30 bels (so its zero start means "no frame yet" and never wins the minimum);
+        ``nf_count`` the frames seen (saturating at 3): the smoothing needs 3 past frames before
+        a frame enters the minimum (zero-padded frames before the start would drag the floor
+        down)."""
+        k, w = _SMOOTH, self.noise_floor
+        if nf is None:
+            b, t, f = power.shape
+            ps = F.pad(power, (0, 0, k - 1, 0)).unfold(1, k, 1).mean(-1)  # (B, T, F)
+            valid = (torch.arange(t, device=power.device) >= k - 1)[None, :, None]
+            q = torch.where(valid, torch.log10(ps + 1e-10) - _OFFSET, torch.zeros_like(ps))
+            qp = F.pad(q, (0, 0, w - 1, 0)).permute(0, 2, 1).reshape(b * f, 1, t + w - 1)
+            m = -F.max_pool1d(-qp, w, 1).reshape(b, f, t).permute(0, 2, 1)
+            new = None
+        else:
+            pw_cache, q_cache, count = nf
+            pw = torch.cat([pw_cache, power], dim=1)  # (B, K, F)
+            ps = pw.mean(1, keepdim=True)
+            valid = (count >= k - 1)[:, :, None]  # (B, 1, 1)
+            q = torch.where(valid, torch.log10(ps + 1e-10) - _OFFSET, torch.zeros_like(ps))
+            qw = torch.cat([q_cache, q], dim=1)  # (B, W, F)
+            m = qw.min(dim=1, keepdim=True).values
+            new = (pw[:, 1:], qw[:, 1:], torch.clamp(count + 1, max=float(k - 1)))
+        snr = torch.clamp(0.5 * (torch.log10(power + 1e-10) - (m + _OFFSET)), -1.0, 3.0)
+        return torch.where(m < -1.0, snr, torch.zeros_like(snr)), new
+
+    def _spectral(self, frames: torch.Tensor, conv, both: bool = False, past=None, nf=None):
+        """frames (B, T, n_fft) -> (enhanced frames, stage-1 frames or None, new past or None,
+        new noise-floor states or None).
 
         Frames are time frames (B, T, n_fft) for overlap-add.  past: the deep filter's previous
         spectra ``(re, im)``, each (B, df-1, F) (streaming); None: zeros before the first frame
-        (one pass).  The new past is returned when df > 1."""
+        (one pass).  The new past is returned when df > 1.  nf: the noise-floor states
+        (streaming, see :meth:`_floor_feature`)."""
         re = frames @ self.dft_re
         im = frames @ self.dft_im
         fx = self._features(re, im)
+        new_nf = None
+        if self.noise_floor:
+            with torch.no_grad():  # a function of the input only: nothing to learn through
+                snr, new_nf = self._floor_feature(re * re + im * im, nf)
+            fx = torch.cat([fx, snr[:, None]], dim=1)
         m1 = torch.sigmoid(self.unet1(fx, conv)[:, 0])
         re1, im1 = m1 * re, m1 * im
         new_past = None
@@ -201,7 +259,7 @@ class DualStepUNet(StreamingModel):
         else:
             re2, im2 = re1, im1
         out = re2 @ self.idft_re + im2 @ self.idft_im
-        return out, (re1 @ self.idft_re + im1 @ self.idft_im) if both else None, new_past
+        return out, (re1 @ self.idft_re + im1 @ self.idft_im) if both else None, new_past, new_nf
 
     def _ola(self, frames: torch.Tensor, length: int) -> torch.Tensor:
         b, t, n = frames.shape
@@ -225,11 +283,14 @@ class DualStepUNet(StreamingModel):
         return self._ola(self._spectral(frames, conv)[0], n)
 
     def step(self, x: torch.Tensor, stft_in: torch.Tensor, ola: torch.Tensor, *states: torch.Tensor):
-        """x: (batch, hop) -> (y (batch, hop), stft_in, ola, [df_re, df_im,] *conv caches)."""
+        """x: (batch, hop) -> (y (batch, hop), stft_in, ola, [df_re, df_im,]
+        [nf_pow, nf_min, nf_count,] *conv caches)."""
         past, states = (states[:2], states[2:]) if self.df > 1 else (None, states)
+        nf, states = (states[:3], states[3:]) if self.noise_floor else (None, states)
         ctx = self.step_context(list(states))
         frame = torch.cat([stft_in, x], dim=1)
-        out, _, new_past = self._spectral(frame.unsqueeze(1), ctx, past=past)
+        out, _, new_past, new_nf = self._spectral(frame.unsqueeze(1), ctx, past=past, nf=nf)
         acc = out[:, 0] + F.pad(ola, (0, self.hop))
         df = tuple(new_past) if self.df > 1 else ()
-        return (acc[:, :self.hop], frame[:, self.hop:], acc[:, self.hop:], *df, *ctx.states())
+        nfs = tuple(new_nf) if self.noise_floor else ()
+        return (acc[:, :self.hop], frame[:, self.hop:], acc[:, self.hop:], *df, *nfs, *ctx.states())

@@ -165,25 +165,27 @@ class TrainConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
 
-_GROWABLE = ("gru", "df")
+_GROWABLE = ("gru", "df", "noise_floor")
 
 
 def _grows(have: dict, want: dict) -> bool:
-    """True when ``want`` is ``have`` plus bottleneck GRUs and/or more deep-filter taps (both
-    start as the identity: zero output layers)."""
+    """True when ``want`` is ``have`` plus bottleneck GRUs, more deep-filter taps and/or the
+    noise-floor feature (all start as the identity: zero output layers, zero input weights)."""
     if not have or have == want:
         return False
     same = ({k: v for k, v in have.items() if k not in _GROWABLE}
             == {k: v for k, v in want.items() if k not in _GROWABLE})
     gru_ok = int(have.get("gru", 0)) in (0, int(want.get("gru", 0)))
     df_ok = int(have.get("df", 1)) <= int(want.get("df", 1))
-    return same and gru_ok and df_ok
+    nf_ok = int(have.get("noise_floor", 0)) in (0, int(want.get("noise_floor", 0)))
+    return same and gru_ok and df_ok and nf_ok
 
 
 def _grown_state(model: StreamingModel, old: dict) -> dict:
     """``old`` (a state dict) laid into ``model``'s: new GRU branches keep their zero-start
     init; a stage-2 output layer with more deep-filter taps gets the old taps first and zeros
-    for the new ones.  Raises ValueError on any other difference."""
+    for the new ones; first encoder convs with the noise-floor feature get a zero input channel
+    after the 3 spectral ones.  Raises ValueError on any other difference."""
     new = model.state_dict()
     bad = [k for k in old if k not in new]
     out = {}
@@ -202,6 +204,10 @@ def _grown_state(model: StreamingModel, old: dict) -> dict:
             extra = list(v.shape)
             extra[axis] -= o.shape[axis]
             out[k] = torch.cat([o, o.new_zeros(extra)], dim=axis)  # new taps start at zero
+        elif (k.endswith(".enc.0.conv.weight") and o.dim() == 4 and v.shape[1] == o.shape[1] + 1
+              and o.shape[0] == v.shape[0] and o.shape[2:] == v.shape[2:]):
+            z = o.new_zeros(o.shape[0], 1, *o.shape[2:])  # the noise-floor feature: channel 3
+            out[k] = torch.cat([o[:, :3], z, o[:, 3:]], dim=1)
         else:
             bad.append(k)
     if bad:
@@ -313,6 +319,8 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
             grown.append(f"{want['gru']}-unit GRU branches")
         if int(want.get("df", 1)) > int(have.get("df", 1)):
             grown.append(f"deep-filter taps {have.get('df', 1)} -> {want['df']}")
+        if want.get("noise_floor") and not have.get("noise_floor"):
+            grown.append(f"noise-floor feature ({want['noise_floor']} frames)")
         log(f"initialised from the EMA weights of {cfg.init} (step {ck.get('step')})"
             + (f"; grown, starting as the identity: {', '.join(grown)}" if grow else ""))
     data = data if data is not None else _make_data(cfg)

@@ -41,6 +41,9 @@ def _models():
                                              stages=2, channels2=(4, 8)),
         "dsunet-gru": lambda: DualStepUNet(n_fft=256, hop=128, channels=(8, 8), dilations=(1,), gru=12),
         "dsunet-df": lambda: DualStepUNet(n_fft=256, hop=128, channels=(8, 8), dilations=(1,), gru=8, df=3),
+        # a 20-frame minimum window: it fills and slides within the 94-frame test signal
+        "dsunet-floor": lambda: DualStepUNet(n_fft=256, hop=128, channels=(8, 8), dilations=(1,), gru=8,
+                                             df=2, noise_floor=20),
     }
 
 
@@ -115,7 +118,7 @@ def test_impulse_latency_equals_declared(exported, name):
         assert np.abs(rest).max() < 1e-5
 
 
-@pytest.mark.parametrize("name", ["wavenet", "dsunet"])
+@pytest.mark.parametrize("name", ["wavenet", "dsunet", "dsunet-floor"])
 def test_trained_like_model_is_causal(exported, name):
     """With random weights, an impulse at t0 changes no output emitted before t0 (the stream is
     causal).  The waveform model's effect starts exactly at the declared latency; an STFT
@@ -142,7 +145,47 @@ def test_trained_like_model_is_causal(exported, name):
         assert d[t0 + lat] > 1e-3
 
 
-@pytest.mark.parametrize("name", ["wavenet", "dsunet"])
+def _floor_snr(model, x):
+    """The noise-floor feature (T frames, F bins) of a mono signal, one pass."""
+    frames = torch.from_numpy(np.pad(x, (model.n_fft - model.hop, 0))).unfold(0, model.n_fft, model.hop)
+    re, im = frames @ model.dft_re, frames @ model.dft_im
+    with torch.no_grad():
+        return model._floor_feature((re * re + im * im)[None])[0][0].numpy()
+
+
+def test_noise_floor_feature_reads_snr_against_the_steady_floor():
+    """White noise, a tone 20 dB above the noise's bin level for 0.24 s, then the noise 20 dB
+    louder: in the tone's bin the feature rises by 20 dB / 20 over the noise-only value; right
+    after the rise every bin reads 20 dB / 20 above it, and one window later the floor has
+    followed the noise up (the minimum slid past the quiet frames).  Level-independent (log
+    powers), 0 before the first minimum exists."""
+    w = 40
+    model = DualStepUNet(n_fft=256, hop=128, channels=(8, 8), dilations=(1,), noise_floor=w)
+    rng = np.random.default_rng(0)
+    n = 128 * 300
+    x = 0.01 * rng.standard_normal(n)
+    k = 20  # bin 20: 1250 Hz
+    t = np.arange(n) / SR
+    burst = slice(128 * 100, 128 * 130)  # 30 frames, shorter than the minimum's window
+    # a bin's white-noise power is sigma^2 * sum(win^2); a tone A sin at the bin centre gives
+    # (A/2 * sum(win))^2: 20 dB above the noise takes A = 2 sigma sqrt(100 sum(win^2)) / sum(win)
+    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(256) / 256))
+    a = 2 * 0.01 * np.sqrt(100 * np.sum(win ** 2)) / np.sum(win)
+    x[burst] += a * np.sin(2 * np.pi * k * SR / 256 * t[burst])
+    x[128 * 200:] *= 10.0
+    f = _floor_snr(model, x.astype(np.float32))
+    assert np.all(f[:3] == 0.0)  # the smoothing's first 3 frames: no floor yet
+    quiet_bins = np.r_[5:15, 30:60]
+    steady = np.median(f[60:95][:, quiet_bins])  # the noise-only value (the minimum's bias)
+    assert 0.0 < steady < 0.6
+    assert np.median(f[105:128][:, k]) - steady == pytest.approx(1.0, abs=0.15)
+    assert np.median(f[105:128][:, quiet_bins]) == pytest.approx(steady, abs=0.15)  # other bins
+    assert np.median(f[205:215][:, quiet_bins]) == pytest.approx(steady + 1.0, abs=0.15)
+    assert np.median(f[200 + w + 5:][:, quiet_bins]) == pytest.approx(steady, abs=0.15)
+    assert np.abs(_floor_snr(model, (0.05 * x).astype(np.float32)) - f).max() < 1e-3
+
+
+@pytest.mark.parametrize("name", ["wavenet", "dsunet", "dsunet-floor"])
 def test_reset_gives_identical_output(exported, signal, name):
     _, path = exported[name]
     ne = NeuralEnhancer(atten_limit=100.0, model=path)

@@ -355,6 +355,30 @@ def test_init_grows_deep_filter_taps_onto_a_trained_model(tmp_path, data):
                               init=str(tmp_path / "b" / "last.pt"), **kw), data=data, log=lambda m: None)
 
 
+def test_init_grows_the_noise_floor_feature_onto_a_trained_model(tmp_path, data):
+    """--init with noise_floor from a model without it: the feature's input weights start at
+    zero (epoch 0 scores exactly the source), then they train; a different window, or dropping
+    the feature, is refused."""
+    kw = dict(kind="dsunet", batch=2, seconds=0.5, steps_per_epoch=3, log_every=0)
+    base = {**TINY["dsunet"], "gru": 4}
+    train(TrainConfig(out=str(tmp_path / "a"), epochs=1, model=base, **kw), data=data, log=lambda m: None)
+    src = torch.load(tmp_path / "a" / "best.pt", weights_only=False)
+    logs = []
+    grown = {**base, "noise_floor": 30}
+    hist = train(TrainConfig(out=str(tmp_path / "b"), epochs=1, model=grown, lr=3e-3,
+                             init=str(tmp_path / "a" / "best.pt"), **kw), data=data, log=logs.append)
+    assert any("noise-floor feature (30 frames)" in m for m in logs)
+    assert abs(hist[0]["dev_sisdr"] - src["history"][-1]["dev_sisdr"]) < 1e-4
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    for key, cin in (("unet1.enc.0.conv.weight", 4), ("unet2.enc.0.conv.weight", 7)):
+        w = ck["model"][key]  # (out, in, kt, kf): input channel 3 is the feature, trained
+        assert w.shape[1] == cin and float(w[:, 3].abs().max()) > 0
+    for model in (base, {**base, "noise_floor": 40}):
+        with pytest.raises(ValueError, match="differs"):
+            train(TrainConfig(out=str(tmp_path / "c"), epochs=1, model=model,
+                              init=str(tmp_path / "b" / "last.pt"), **kw), data=data, log=lambda m: None)
+
+
 def test_discriminator_learns_to_tell_clean_from_noisy():
     """The GAN critic on its own: a few steps on clean vs noisy speech and its LSGAN loss falls,
     scoring clean above noisy; the enhancer's adversarial loss is then larger for noisy input."""
