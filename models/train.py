@@ -97,7 +97,8 @@ def compressed_loss(est: torch.Tensor, ref: torch.Tensor, power: float = 0.3,
         ce, cr = se * pe.pow((power - 1) / 2), sr * pr.pow((power - 1) / 2)  # |S|^c e^{j phase}
         energy = mr.pow(2).sum(dim=(-2, -1)) + 1e-7
         mag = (me - mr).pow(2).sum(dim=(-2, -1)) / energy
-        cplx = (ce - cr).abs().pow(2).sum(dim=(-2, -1)) / energy
+        d = ce - cr  # |d|^2 as re^2 + im^2: abs() has a NaN gradient where d is exactly 0
+        cplx = (d.real.pow(2) + d.imag.pow(2)).sum(dim=(-2, -1)) / energy
         total = total + ((1 - alpha) * mag + alpha * cplx).mean()
     return total / len(RESOLUTIONS)
 
@@ -347,6 +348,7 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
     model.train()
     t0, run_loss, n_loss = time.time(), 0.0, 0
     run_d, run_adv = 0.0, 0.0
+    skipped = 0
     start_step = step
     while step < total_steps:
         lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / max(1, total_steps)))
@@ -358,29 +360,35 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
             d_loss = discriminator_loss(disc, sa, ya)
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
-            torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.grad_clip)
-            d_opt.step()
+            if torch.isfinite(torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.grad_clip)):
+                d_opt.step()
             adv, fm = generator_loss(disc, sa, ya, cfg.w_fm)
             loss = loss + cfg.adversarial * (adv + fm)
             run_d += d_loss.item()
             run_adv += adv.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        with torch.no_grad():
-            d = min(cfg.ema, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if torch.isfinite(loss) and torch.isfinite(gnorm):
+            opt.step()
+            with torch.no_grad():
+                d = min(cfg.ema, (1 + step) / (10 + step))
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+            run_loss += loss.item()
+            n_loss += 1
+        else:  # one bad batch must not poison the weights (and every later step): skip it
+            opt.zero_grad(set_to_none=True)
+            skipped += 1
+            log(f"step {step + 1}: non-finite loss or gradient, update skipped ({skipped} so far)")
         step += 1
-        run_loss += loss.item()
-        n_loss += 1
         if cfg.log_every and step % cfg.log_every == 0:
             el = time.time() - t0
             rate = (step - start_step) / max(el, 1e-9)
             eta = (total_steps - step) / max(rate, 1e-9)
-            gan = (f" D {run_d / n_loss:.3f} G-adv {run_adv / n_loss:.3f}" if disc is not None else "")
-            log(f"step {step}/{total_steps} loss {run_loss / n_loss:.4f}{gan} lr {lr:.2e} "
+            k = max(n_loss, 1)
+            gan = (f" D {run_d / k:.3f} G-adv {run_adv / k:.3f}" if disc is not None else "")
+            log(f"step {step}/{total_steps} loss {run_loss / k:.4f}{gan} lr {lr:.2e} "
                 f"{rate:.2f} steps/s eta {eta:.0f} s")
         if cfg.save_every and step % cfg.save_every == 0:
             save(last)
