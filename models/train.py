@@ -364,8 +364,6 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
                 d_opt.step()
             adv, fm = generator_loss(disc, sa, ya, cfg.w_fm)
             loss = loss + cfg.adversarial * (adv + fm)
-            run_d += d_loss.item()
-            run_adv += adv.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -377,6 +375,9 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
                     pe.mul_(d).add_(pm.detach(), alpha=1 - d)
             run_loss += loss.item()
             n_loss += 1
+            if disc is not None:  # the running figures count the applied steps only
+                run_d += d_loss.item()
+                run_adv += adv.item()
         else:  # one bad batch must not poison the weights (and every later step): skip it
             opt.zero_grad(set_to_none=True)
             skipped += 1
