@@ -314,6 +314,13 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
+def write_json(path: str | None, res: dict) -> None:
+    """Write the figures as JSON at ``path`` (folders made), if one is given."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(res, indent=1))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="4 clips x 3 s per category")
@@ -347,9 +354,7 @@ def main(argv=None) -> int:
     res = run(clips, seconds, systems, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True),
               espeak=a.espeak, categories=cats, neural_model=a.neural_model,
               atten_limit=a.atten_limit)
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(res, indent=1))
+    write_json(a.json, res)
     print(f"<!-- {clips} clips x {seconds:g} s per category, {RATE} Hz, seed {a.seed}; "
           f"{res['wall_s']:.0f} s -->\n")
     print(markdown(res))

@@ -26,7 +26,6 @@ for _k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_
     os.environ.setdefault(_k, "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -128,9 +127,7 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unknown system(s): {', '.join(bad)}")
     res = run(systems, a.neural_model, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(res, indent=1))
+    bq.write_json(a.json, res)
     print(f"<!-- {SECONDS:g} s signals at {RATE} Hz, steady part from {STEADY_FROM:g} s, "
           f"seed {a.seed}; {res['wall_s']:.0f} s -->\n")
     print(markdown(res))
