@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .pesq_loss import SAMPLE_RATE as PESQ_RATE, pesq_loss
 from .streaming import StreamingModel, build_model
 
 __all__ = ["LOSSES", "TrainConfig", "compressed_loss", "enhancement_loss", "evaluate", "mrstft_loss", "si_sdr", "train"]
@@ -143,6 +144,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     w_sisdr: float = 0.5
+    w_pesq: float = 0.0       # weight of the PESQ-wb proxy term (models/pesq_loss.py); 16 kHz only
     loss: str = "mrstft"      # spectral term: mrstft | compressed | both (enhancement_loss)
     w_stage1: float = 0.5
     ema: float = 0.995
@@ -227,6 +229,8 @@ def _forward_loss(model: StreamingModel, x: torch.Tensor, s: torch.Tensor, cfg: 
     y, y1 = _model_forward(model, x)
     ya, sa = _align(y, s, model.latency)
     loss = enhancement_loss(ya, sa, cfg.w_sisdr, cfg.loss)
+    if cfg.w_pesq > 0:  # on the final output only: stage 1 keeps its plain reconstruction loss
+        loss = loss + cfg.w_pesq * pesq_loss(ya, sa)
     if y1 is not None and cfg.w_stage1 > 0:
         y1a, _ = _align(y1, s, model.latency)
         loss = loss + cfg.w_stage1 * enhancement_loss(y1a, sa, cfg.w_sisdr, cfg.loss)
@@ -268,6 +272,9 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
     data: an object with ``batch(split, start, size) -> (noisy, clean)`` and ``dev_set()``;
     default: the :class:`~aural.models.data.Recipe` made from cfg."""
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    if cfg.w_pesq > 0 and cfg.sample_rate != PESQ_RATE:
+        raise ValueError(f"the PESQ term (w_pesq) needs a {PESQ_RATE} Hz model, "
+                         f"not {cfg.sample_rate} Hz")
     torch.set_num_threads(max(1, int(cfg.threads)))
     os.makedirs(cfg.out, exist_ok=True)
     last = os.path.join(cfg.out, "last.pt")

@@ -62,6 +62,10 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=2.0, help="example length (s)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--w-sisdr", type=float, default=0.5, help="weight of the SI-SDR loss term")
+    p.add_argument("--w-pesq", type=float, default=0.0, metavar="W",
+                   help="weight of a differentiable PESQ-wb stand-in (P.862.2's disturbance "
+                        "model, models/pesq_loss.py) added to the loss; 16 kHz models only "
+                        "(default 0: none)")
     p.add_argument("--loss", choices=("mrstft", "compressed", "both"), default="mrstft",
                    help="spectral loss term: multi-resolution STFT (spectral convergence + "
                         "log magnitude), power-law compressed magnitude and complex spectra "
@@ -112,7 +116,7 @@ def run_train(args) -> int:
     cfg = TrainConfig(kind=args.kind, model=_model_args(args.model_arg), out=args.out,
                       sample_rate=args.sample_rate, seconds=args.seconds, batch=args.batch,
                       epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, lr=args.lr,
-                      w_sisdr=args.w_sisdr, seed=args.seed, threads=args.threads,
+                      w_sisdr=args.w_sisdr, w_pesq=args.w_pesq, seed=args.seed, threads=args.threads,
                       max_files=args.max_files, music_fraction=args.music_fraction,
                       dev_examples=args.dev_examples, save_every=args.save_every,
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
