@@ -17,7 +17,8 @@ a loss, not a metric: ``aural eval`` and the benchmarks use the reference ``pesq
 """
 from __future__ import annotations
 
-import numpy as np
+from functools import lru_cache
+
 import torch
 from scipy.signal import butter, freqz
 
@@ -62,12 +63,18 @@ _ABS_THRESH_POWER = [51286152.0, 2454709.5, 70794.59375, 4897.788574, 1174.89770
 _SP, _SL, _ZWICKER = 6.910853e-6, 1.866055e-1, 0.23
 _EPS = 1e-24  # smooths the norms at exactly 0, where their gradient is undefined
 # P.862.2's wideband input filter (a 100 Hz high-pass), b then a
-_INPUT_FILTER = ([2.740826, -5.4816519, 2.740826], [1.0, -1.9444777, 0.94597794])
+_INPUT_FILTER = ((2.740826, -5.4816519, 2.740826), (1.0, -1.9444777, 0.94597794))
 
 
-def _response(b, a, n: int) -> np.ndarray:
-    """Complex frequency response of an IIR filter on the n // 2 + 1 bins of an n-point rfft."""
-    return freqz(b, a, worN=n // 2 + 1, whole=False, include_nyquist=True)[1]
+_LEVEL_FILTER = tuple(tuple(c) for c in butter(5, [325, 3250], fs=SAMPLE_RATE, btype="band"))
+
+
+@lru_cache(maxsize=32)
+def _response(b: tuple, a: tuple, n: int) -> torch.Tensor:
+    """Complex frequency response of an IIR filter on the n // 2 + 1 bins of an n-point rfft
+    (cached: training calls it with the same few lengths every step)."""
+    h = freqz(b, a, worN=n // 2 + 1, whole=False, include_nyquist=True)[1]
+    return torch.from_numpy(h).to(torch.complex64)
 
 
 class PesqProxy(torch.nn.Module):
@@ -100,19 +107,18 @@ class PesqProxy(torch.nn.Module):
     def _filtered(x: torch.Tensor, b, a, pad: int) -> torch.Tensor:
         """x through the IIR (b, a), by its frequency response on a zero-padded FFT."""
         n = x.shape[-1] + pad
-        h = torch.from_numpy(_response(b, a, n)).to(torch.complex64)
-        return torch.fft.irfft(torch.fft.rfft(x, n=n) * h, n=n)[..., :x.shape[-1]]
+        return torch.fft.irfft(torch.fft.rfft(x, n=n) * _response(b, a, n), n=n)[..., :x.shape[-1]]
 
     def _align_level(self, x: torch.Tensor) -> torch.Tensor:
         """Scale so the 325-3250 Hz band's power is 1e7, as P.862 does."""
         n = x.shape[-1]
-        b, a = butter(5, [325, 3250], fs=SAMPLE_RATE, btype="band")
-        h2 = torch.from_numpy(np.abs(_response(b, a, n)) ** 2).float()
-        w = torch.full_like(h2, 2.0)
+        h2 = _response(*_LEVEL_FILTER, n).abs().pow(2)
+        w = torch.full_like(h2, 2.0)  # one-sided spectrum: DC (and Nyquist) once, the rest twice
         w[0] = 1.0
         if n % 2 == 0:
             w[-1] = 1.0
-        energy = (torch.fft.rfft(x).abs().pow(2) * h2 * w).sum(-1, keepdim=True) / n  # Parseval
+        spec = torch.fft.rfft(x)
+        energy = ((spec.real.pow(2) + spec.imag.pow(2)) * h2 * w).sum(-1, keepdim=True) / n
         power = energy / (n + 5120) / 1.04684
         return x * torch.sqrt(1e7 / power.clamp_min(1e-12))
 

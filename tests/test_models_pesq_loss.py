@@ -71,11 +71,13 @@ def test_added_noise_costs_more_than_the_same_energy_removed(proxy):
 
 
 def test_gradient_is_finite_where_output_equals_target_or_is_silent():
-    s = torch.from_numpy(speech(SR, 1.0, "c"))[None].repeat(3, 1)
+    s = torch.from_numpy(speech(SR, 1.0, "c"))[None].repeat(4, 1)
     ref = s.clone()
     ref[1, 4000:12000] = 0.0          # a silent stretch in the target
     ref[2] = 0.0                      # an all-silent target
-    y = s.clone().requires_grad_()
+    y = s.clone()
+    y[3] = 0.0                        # an all-silent output
+    y.requires_grad_()
     loss = pesq_loss(y, ref)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(y.grad).all()
