@@ -119,6 +119,10 @@ class _Graph(Processor):
         for c in self.children:
             c.reset()
 
+    def _rewind(self) -> None:
+        for c in self.children:
+            c.rewind()
+
 
 @register
 class Chain(_Graph):
@@ -239,6 +243,13 @@ class Mix(_Graph):
 
     def _reset(self) -> None:
         super()._reset()
+        self._clear_align()
+
+    def _rewind(self) -> None:
+        super()._rewind()
+        self._clear_align()
+
+    def _clear_align(self) -> None:
         for i, d in enumerate(self._align):
             d.reset()
             self._gstate[i][0] = self._lin(i)

@@ -106,6 +106,7 @@ class Processor:
         self.max_block = 0
         self.nonfinite_in = 0  # samples replaced at the input since prepare
         self.nonfinite_out = 0  # samples a processor produced that were not finite
+        self.recoveries = 0  # blocks after which the node rewound itself (it produced NaN/inf)
 
     # ------------------------------------------------------------------ parameters
     def param_specs(self) -> tuple[Param, ...]:
@@ -217,6 +218,7 @@ class Processor:
         self._wet_running = g > 0.0
         self.nonfinite_in = 0
         self.nonfinite_out = 0
+        self.recoveries = 0
         self.prepared = True
 
     @property
@@ -225,11 +227,26 @@ class Processor:
         return int(self._latency()) if self.prepared else 0
 
     def reset(self) -> None:
-        """Clear all audio state (filters, buffers, trackers); parameters are kept."""
+        """Clear all audio state (filters, buffers, trackers); parameters are kept.
+
+        Control thread: may allocate, wait or prime hosted plugins.  On the audio thread use
+        :meth:`rewind`."""
         if not self.prepared:
             return
         self._drain()
         self._reset()
+        self._clear_paths()
+
+    def rewind(self) -> None:
+        """Clear all audio state like :meth:`reset`, cheaply enough for the audio thread:
+        O(state), no allocation, no lock, no plugin priming (hooks: ``_rewind()``)."""
+        if not self.prepared:
+            return
+        self._drain()
+        self._rewind()
+        self._clear_paths()
+
+    def _clear_paths(self) -> None:
         self._dry_ring[:] = 0.0
         self._dry_pos[0] = 0
         self._dry.reset()
@@ -263,11 +280,15 @@ class Processor:
             ring_read_delayed(self._dry_ring, self._dry_pos, self._dry_delay, out)
             return out
         if not self._wet_running:
-            self._reset()  # the wet path restarts from clean state after a bypass
+            self._rewind()  # the wet path restarts from clean state after a bypass (cheap)
             self._wet_running = True
         wet = self._vwet
         self._process(x, wet)
-        self.nonfinite_out += sanitize_inplace(wet)
+        bad = sanitize_inplace(wet)
+        if bad:  # the node produced NaN/inf: its state is suspect, start it clean next block
+            self.nonfinite_out += bad
+            self.recoveries += 1
+            self._rewind()
         if target == 1.0 and g0 == 1.0:
             return wet
         dry = self._vdry
@@ -360,6 +381,12 @@ class Processor:
 
     def _reset(self) -> None:
         pass
+
+    def _rewind(self) -> None:
+        """Audio-thread reset: clear state in O(state), no allocation, no I/O, no priming.
+        Called when the wet path restarts after a bypass and after a block in which the node
+        produced NaN/inf (counted in ``recoveries``).  Default: ``_reset()``."""
+        self._reset()
 
     def _on_param(self, name: str, value: float) -> None:
         pass
