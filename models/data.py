@@ -16,8 +16,8 @@ Sources (Debian packages installed by scripts/setup.d/50-data.sh; see shared/dat
 
 Rules:
 
-- Every file named in RESERVED.txt (``../shared/data/RESERVED.txt``, else the copy
-  ``models/reserved.txt``), every file of the packages reserved whole (alsa-utils,
+- Every file named in the project's copy of the evaluation list, ``models/reserved.txt``
+  (or the file ``$AURAL_RESERVED`` names), every file of the packages reserved whole (alsa-utils,
   linphone-common, codec2-examples, lmms-common), and every file whose bytes equal a reserved
   file's (packages ship one sound under several names: megaglest's rain.ogg is in six tilesets)
   is excluded before anything else.  Duplicates (same bytes) are kept once.
@@ -109,8 +109,7 @@ class MixDegrader(Degrader):
 
 def _reserved_path() -> Path:
     env = os.environ.get("AURAL_RESERVED")
-    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "RESERVED.txt",
-                                               Path(__file__).resolve().parent / "reserved.txt"]:
+    for p in ([Path(env)] if env else []) + [Path(__file__).resolve().parent / "reserved.txt"]:
         if p.is_file():
             return p
     raise FileNotFoundError("RESERVED.txt not found (set AURAL_RESERVED)")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make demo`: set up, then enhance the bundled example (noisy, hummy, clicky speech) with the
-# voice preset, print the before/after figures, and score the result against the clean reference.
+# `make demo`: set up the lean core install (no torch, browser or JACK), then enhance the bundled
+# example (noisy, hummy, clicky speech) with the voice preset, print the before/after figures, and
+# score the result against the clean reference.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh demo
 mkdir -p out/demo
 IN=aural/examples/speech_noisy.flac
 OUT=out/demo/speech_noisy.enhanced.flac

@@ -188,19 +188,25 @@ def test_recipe_excludes_reserved_and_splits_by_content(tmp_path, monkeypatch):
         R.reserved_hashes.cache_clear()
 
 
-def test_shipped_reserved_copy_matches_shared():
-    """models/reserved.txt (used when shared/ is absent) lists every file RESERVED.txt lists."""
-    import os
-
+def test_reserved_list_is_the_shipped_copy_and_never_shared(monkeypatch, tmp_path):
+    """The evaluation list comes from the project's own models/reserved.txt (or $AURAL_RESERVED),
+    never from a folder beside the checkout: a user's clone has none."""
     from aural.models import data as R
 
-    shared = os.path.join(os.path.dirname(R.REPO), "shared", "data", "RESERVED.txt")
-    if not os.path.isfile(shared):
-        pytest.skip("no shared/data/RESERVED.txt beside the repo")
-    a = {t for line in open(shared) if not line.startswith("#") for t in line.split() if t.startswith("/")}
-    b = {t for line in open(R.REPO / "models" / "reserved.txt") if not line.startswith("#")
-         for t in line.split() if t.startswith("/")}
-    assert a <= b
+    monkeypatch.delenv("AURAL_RESERVED", raising=False)
+    R.reserved_files.cache_clear()
+    try:
+        assert R._reserved_path() == R.REPO / "models" / "reserved.txt"
+        files = R.reserved_files()
+        assert len(files) >= 30 and all(f.startswith("/usr/share/") for f in files)
+        assert "/usr/share/sonic-pi/samples/vinyl_hiss.flac" in files
+        custom = tmp_path / "list.txt"
+        custom.write_text("# comment\npkg\t/usr/share/x/only.wav\n")
+        monkeypatch.setenv("AURAL_RESERVED", str(custom))
+        R.reserved_files.cache_clear()
+        assert R.reserved_files() == frozenset({"/usr/share/x/only.wav"})
+    finally:
+        R.reserved_files.cache_clear()
 
 
 def test_degrader_never_returns_a_clean_pair(speech):
