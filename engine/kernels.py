@@ -10,25 +10,49 @@ from numba import njit
 
 # Values below this magnitude are flushed to zero (denormals cost 100x on x86 FPUs).
 DENORMAL = 1e-30
+# Finite values beyond this magnitude (+36 dBFS, far above any real float audio) are limited to
+# it before any state sees them: one 1e19 sample would otherwise overflow filter and model state.
+LIMIT = 64.0
+
+
+@njit(cache=True, nogil=True)
+def _dirty(x, ch: int) -> int:
+    """Samples of row ``ch`` that need sanitising (non-finite, beyond +-LIMIT, denormal).
+
+    Branch-free so it vectorises: a clean block costs one read pass, then a plain copy."""
+    k = 0
+    for i in range(x.shape[1]):
+        a = abs(x[ch, i])
+        k += 0 if (a <= LIMIT and (a >= DENORMAL or a == 0.0)) else 1
+    return k
 
 
 @njit(cache=True, nogil=True)
 def sanitize_copy(src, dst) -> int:
-    """Copy ``src`` into ``dst`` replacing NaN/inf by 0 and flushing denormals.
+    """Copy ``src`` into ``dst`` replacing NaN/inf by 0, limiting finite values to +-LIMIT and
+    flushing denormals.
 
-    Returns the number of non-finite samples replaced."""
+    Returns the number of samples replaced or limited (non-finite or beyond +-LIMIT)."""
     bad = 0
     c, n = src.shape
     for ch in range(c):
+        if _dirty(src, ch) == 0:
+            for i in range(n):
+                dst[ch, i] = src[ch, i]
+            continue
         for i in range(n):
             v = src[ch, i]
-            if not np.isfinite(v):
-                dst[ch, i] = 0.0
-                bad += 1
-            elif abs(v) < DENORMAL:
-                dst[ch, i] = 0.0
-            else:
-                dst[ch, i] = v
+            a = abs(v)
+            if not (a >= DENORMAL and a <= LIMIT):
+                if a < DENORMAL:
+                    v = 0.0
+                elif np.isfinite(v):
+                    v = LIMIT if v > 0.0 else -LIMIT
+                    bad += 1
+                else:
+                    v = 0.0
+                    bad += 1
+            dst[ch, i] = v
     return bad
 
 
@@ -44,14 +68,23 @@ def sanitize_copy_ring(src, dst, ring, pos_state) -> int:
     w = pos_state[0]
     first = min(n, size - w)
     for ch in range(c):
-        for i in range(n):
-            v = src[ch, i]
-            if not np.isfinite(v):
-                v = 0.0
-                bad += 1
-            elif abs(v) < DENORMAL:
-                v = 0.0
-            dst[ch, i] = v
+        if _dirty(src, ch) == 0:
+            for i in range(n):
+                dst[ch, i] = src[ch, i]
+        else:
+            for i in range(n):
+                v = src[ch, i]
+                a = abs(v)
+                if not (a >= DENORMAL and a <= LIMIT):
+                    if a < DENORMAL:
+                        v = 0.0
+                    elif np.isfinite(v):
+                        v = LIMIT if v > 0.0 else -LIMIT
+                        bad += 1
+                    else:
+                        v = 0.0
+                        bad += 1
+                dst[ch, i] = v
         for i in range(first):
             ring[ch, w + i] = dst[ch, i]
         for i in range(first, n):
@@ -79,17 +112,27 @@ def ring_read_delayed(ring, pos_state, delay: int, out) -> None:
 
 @njit(cache=True, nogil=True)
 def sanitize_inplace(x) -> int:
-    """Replace NaN/inf in ``x`` (an internal buffer) by 0 and flush denormals; count replacements."""
+    """Replace NaN/inf in ``x`` (an internal buffer) by 0, limit finite values to +-LIMIT and
+    flush denormals; count the replaced and limited samples (a node whose output leaves
+    +-LIMIT, fed input within it, is as broken as one that outputs NaN)."""
     bad = 0
     c, n = x.shape
     for ch in range(c):
+        if _dirty(x, ch) == 0:
+            continue
         for i in range(n):
             v = x[ch, i]
-            if not np.isfinite(v):
-                x[ch, i] = 0.0
-                bad += 1
-            elif abs(v) < DENORMAL:
-                x[ch, i] = 0.0
+            a = abs(v)
+            if not (a >= DENORMAL and a <= LIMIT):
+                if a < DENORMAL:
+                    if v != 0.0:
+                        x[ch, i] = 0.0
+                elif np.isfinite(v):
+                    x[ch, i] = LIMIT if v > 0.0 else -LIMIT
+                    bad += 1
+                else:
+                    x[ch, i] = 0.0
+                    bad += 1
     return bad
 
 
