@@ -3,6 +3,9 @@ preset does to a degraded signal."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,11 +16,14 @@ from aural.engine.presets import (
     apply_settings,
     from_dict,
     list_presets,
+    load_named_preset,
     load_preset,
     preset_description,
     read_preset,
     repair_only,
+    save_user_preset,
     shaping_only,
+    user_preset_dir,
 )
 from aural.engine.processors import Gain
 from conftest import degraded, music, speech
@@ -31,7 +37,15 @@ NEURAL = ["music_neural", "voice", "voice_restore"]  # the NeuralEnhancer's own 
 BLOCKS = [1, 7, 64, 333, 4096]
 
 
-def test_shipped_presets_listed_and_described():
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An empty user preset store (never the home directory's)."""
+    d = tmp_path / "store"
+    monkeypatch.setenv("AURAL_PRESET_DIR", str(d))
+    return d
+
+
+def test_shipped_presets_listed_and_described(store):
     assert list_presets() == sorted(SHIPPED + NEURAL)
     for name in SHIPPED + NEURAL:
         d = preset_description(name)
@@ -322,3 +336,95 @@ def test_gain_and_processors_are_exported():
     for n in aural.PROCESSORS:
         assert issubclass(getattr(aural, n), aural.Processor)
     assert {"Gain", "Butterworth", "ParametricEQ", "Wiener", "Compressor", "Limiter"} <= set(aural.PROCESSORS)
+
+
+def test_user_preset_dir_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("AURAL_PRESET_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert user_preset_dir() == tmp_path / "xdg" / "aural" / "presets"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_preset_dir() == tmp_path / "home" / ".config" / "aural" / "presets"
+    monkeypatch.setenv("AURAL_PRESET_DIR", str(tmp_path / "mine"))
+    assert user_preset_dir() == tmp_path / "mine"
+
+
+def test_user_store_save_list_load_by_name(store):
+    chain = load_preset("music")
+    chain.set("limiter.ceiling_db", -4.5)
+    path = save_user_preset(chain, "my_music-2")
+    assert path == store / "my_music-2.json" and path.is_file()
+    assert sorted(os.listdir(store)) == ["my_music-2.json"]  # no temp file left behind
+    assert list_presets() == sorted(SHIPPED + NEURAL) + ["my_music-2"]
+    for load in (load_preset, load_named_preset, aural.load_preset):
+        again = load("my_music-2")
+        assert again.to_dict() == chain.to_dict() and again.get("limiter.ceiling_db") == -4.5
+    # saving again replaces it whole
+    chain.set("limiter.ceiling_db", -2.0)
+    save_user_preset(chain, "my_music-2")
+    assert load_preset("my_music-2").get("limiter.ceiling_db") == -2.0
+    assert sorted(os.listdir(store)) == ["my_music-2.json"]
+    # a shipped name is never shadowed; names are names, never paths
+    with pytest.raises(PresetError, match="shipped preset"):
+        save_user_preset(chain, "voice")
+    for bad in ("../escape", "a.b", "", "x" * 65, "/tmp/x", "sp ace"):
+        with pytest.raises(PresetError, match="bad preset name"):
+            save_user_preset(chain, bad)
+    assert sorted(os.listdir(store)) == ["my_music-2.json"]
+
+
+def test_load_named_preset_never_reads_a_path(store, tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"type": "Chain", "nodes": [], "description": "TOPSECRET"}')
+    for name in (str(secret), "/etc/passwd", "../secret", "secret.json"):
+        with pytest.raises(PresetError) as e:
+            load_named_preset(name)
+        assert "bad preset name" in str(e.value) and "TOPSECRET" not in str(e.value)
+    store.mkdir()
+    (store / "broken.json").write_text('{"type": "Chain",\n "nodes": [TOPSECRET]}')
+    with pytest.raises(PresetError) as e:
+        load_named_preset("broken")
+    msg = str(e.value)
+    assert "'broken'" in msg and "line 2" in msg
+    assert "TOPSECRET" not in msg and str(store) not in msg
+    with pytest.raises(PresetError, match="unknown preset 'nothing'"):
+        load_named_preset("nothing")
+
+
+_FAILING_IMPORT = """
+import sys
+sys.modules["onnxruntime"] = None  # any import of it fails with ImportError
+from aural.engine.presets import PresetError, from_dict
+try:
+    from_dict({"type": "Chain", "nodes": [{"type": "NeuralEnhancer", "name": "neural"}]}, "p")
+except PresetError as e:
+    print(e)
+    print(type(e.__cause__).__name__, e.__cause__)
+"""
+
+
+def test_optional_type_import_error_is_kept():
+    r = subprocess.run([sys.executable, "-c", _FAILING_IMPORT], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    msg, cause = r.stdout.strip().splitlines()
+    assert "node 'p > Chain > neural': NeuralEnhancer needs onnxruntime, which failed to import" in msg
+    assert "onnxruntime" in msg.split("failed to import:", 1)[1]
+    assert cause.split()[0] in ("ImportError", "ModuleNotFoundError") and "onnxruntime" in cause
+
+
+_NO_OPTIONAL = """
+import sys
+import aural.engine
+from aural.engine.presets import load_preset
+chain = load_preset("voice_dsp")
+y = chain.process  # built, DSP only
+print(sorted(m for m in sys.modules if m.startswith(("aural.models", "aural.plugins"))))
+"""
+
+
+def test_engine_imports_neither_models_nor_plugins():
+    r = subprocess.run([sys.executable, "-c", _NO_OPTIONAL], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
