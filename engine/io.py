@@ -10,12 +10,23 @@ Audio is always float32 ``(channels, frames)``, the layout every processor uses.
             w.write(process(block))
 
 Every failure to open or decode a file raises :class:`AudioFileError` with a one-line message
-that names the file and the reason (missing, empty, corrupt, unsupported format).
+that names the file and the reason (missing, empty, corrupt, unsupported format).  A file that
+decodes but is damaged (a WAV cut short) gives an :class:`AudioWarning` and what could be read.
+
+Temporary files (``.NAME.aural-<pid>-<hex>.part`` beside the output) are kept in a process-wide
+registry: :func:`remove_temporaries` deletes them all (signal handlers and exit call it), and
+:func:`sweep_stale_temporaries` deletes those left in a folder by processes that no longer run.
 """
 from __future__ import annotations
 
+import atexit
+import errno
 import os
-import tempfile
+import re
+import secrets
+import stat
+import struct
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -27,12 +38,18 @@ __all__ = [
     "WRITE_FORMATS",
     "AudioFileError",
     "AudioInfo",
+    "AudioWarning",
     "AudioWriter",
+    "as_float_samples",
     "audio_info",
+    "discard_temporary",
     "iter_blocks",
     "output_format",
     "process_file",
     "read_audio",
+    "remove_temporaries",
+    "sweep_stale_temporaries",
+    "temporary_path",
     "write_audio",
 ]
 
@@ -46,6 +63,132 @@ DEFAULT_SUBTYPE = "PCM_24"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
+# -- temporary files ------------------------------------------------------------------------------
+# Every temporary file this process creates is named ".NAME.aural-<pid>-<8 hex><suffix>" and kept
+# in _TEMPORARIES until it is renamed or deleted.  A plain dict (no lock): signal handlers run in
+# the main thread between bytecodes, and a lock held there would deadlock them.
+_TEMPORARIES: dict[str, None] = {}
+_TEMP_NAME = re.compile(r"^\..*\.aural-(\d{1,10})-[0-9a-f]{8}(?:\.[A-Za-z0-9]+)+$")
+_MAX_BASE = 120  # characters of the destination's name kept in a temporary's name (NAME_MAX 255)
+
+
+def _write_reason(folder: str, e: OSError) -> str:
+    """One-line reason for a failure to create a file in ``folder``."""
+    why = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+           errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on device",
+           errno.EDQUOT: "disk quota exceeded", errno.ENOTDIR: "not a folder",
+           errno.ENOENT: "folder does not exist"}.get(e.errno or 0)
+    return f"cannot write to {folder}: {why or (e.strerror or str(e)).lower()}"
+
+
+def _create_temporary(dst: str, suffix: str) -> tuple[int, str]:
+    """Create and register an empty temporary file beside ``dst``; return (fd, path)."""
+    if not re.fullmatch(r"(?:\.[A-Za-z0-9]+)+", suffix):
+        raise ValueError(f"temporary suffix must look like '.part' or '.pass1.w64', got {suffix!r}")
+    folder = os.path.dirname(os.path.abspath(dst))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise AudioFileError(dst, f"output folder {folder} {what}")
+    base = os.path.basename(dst)[:_MAX_BASE]
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = os.path.join(folder, f".{base}.aural-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise AudioFileError(dst, _write_reason(folder, e)) from None
+        _TEMPORARIES[path] = None
+        return fd, path
+    raise AudioFileError(dst, f"cannot write to {folder}: no free temporary name")
+
+
+def temporary_path(dst: str | os.PathLike, suffix: str = ".part") -> str:
+    """Create an empty temporary file beside ``dst`` and return its path.
+
+    The name carries this process's id (``.NAME.aural-<pid>-<hex><suffix>``) and the path is
+    registered, so a signal or exit removes it (:func:`remove_temporaries`) and a later process
+    sweeps it if this one dies (:func:`sweep_stale_temporaries`).  Delete it with
+    :func:`discard_temporary`.  Raises :class:`AudioFileError` (one line) if the folder cannot
+    be written, e.g. ``out.wav: cannot write to /music: permission denied``."""
+    fd, path = _create_temporary(os.fspath(dst), suffix)
+    os.close(fd)
+    return path
+
+
+def discard_temporary(path: str) -> None:
+    """Delete a temporary file (if it is still there) and forget it."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    finally:
+        _TEMPORARIES.pop(path, None)
+
+
+def remove_temporaries() -> int:
+    """Delete every temporary file this process still has open or pending; return how many.
+
+    Safe from a signal handler: the files may be open (POSIX unlinks them anyway) and a file
+    already renamed into place is simply gone from the registry's path."""
+    n = 0
+    for path in list(_TEMPORARIES):
+        try:
+            os.unlink(path)
+            n += 1
+        except OSError:
+            pass
+        _TEMPORARIES.pop(path, None)
+    return n
+
+
+atexit.register(remove_temporaries)
+
+
+def _pid_alive(pid: int) -> bool:
+    """True unless ``pid`` certainly names no running process (unknown counts as alive)."""
+    if os.name != "posix" or pid <= 0:  # os.kill(pid, 0) would terminate it on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # EPERM: someone else's live process
+        return True
+    return True
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Delete the temporary files that dead processes left in ``folder``; return their paths.
+
+    Only regular files named like this module's temporaries (``.NAME.aural-<pid>-<hex>.part``,
+    ``....pass1.w64``) whose pid is not a running process are removed: files of live processes
+    (this one included) and every other file are left alone.  Never raises."""
+    folder = os.fspath(folder)
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    me = os.getpid()
+    for name in names:
+        m = _TEMP_NAME.match(name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid == me or _pid_alive(pid):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
 
 class AudioFileError(Exception):
     """A file that cannot be read or written as audio.  ``str(e)`` is one line: path: reason."""
@@ -54,6 +197,10 @@ class AudioFileError(Exception):
         self.path = os.fspath(path)
         self.reason = " ".join(str(reason).split())  # always one line
         super().__init__(f"{self.path}: {self.reason}")
+
+
+class AudioWarning(UserWarning):
+    """A file that decodes but is damaged (e.g. truncated): what could be read is returned."""
 
 
 @dataclass(frozen=True)
@@ -106,20 +253,69 @@ def _decode_reason(path: str, err: Exception) -> str:
     return f"corrupt or unreadable audio file ({msg.strip().rstrip('.')})"
 
 
+#: libsndfile reports this many frames (or 0) when a stream's header gives no length
+_UNKNOWN_FRAMES = 2 ** 62
+#: RIFF/WAVE format tags whose block align is one frame (PCM, float, A-law, mu-law, extensible)
+_FRAME_ALIGNED_TAGS = {0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE}
+
+
+def _unknown_length(f: sf.SoundFile) -> bool:
+    return not 0 < f.frames < _UNKNOWN_FRAMES
+
+
 def _open(path: str) -> sf.SoundFile:
     _check_readable(path)
     try:
-        return sf.SoundFile(path, "r")
+        f = sf.SoundFile(path, "r")
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise AudioFileError(path, _decode_reason(path, e)) from None
+    if _unknown_length(f):
+        # e.g. a FLAC whose STREAMINFO says "total samples: 0" (allowed: unknown length).  Such a
+        # file is read front to back until EOF; soundfile's position update after each read
+        # seeks, which libsndfile cannot do here, so soundfile is told the file is not seekable.
+        f.seekable = lambda: False  # type: ignore[method-assign]
+    return f
 
 
-def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Read the header of ``path`` (raises :class:`AudioFileError`)."""
-    path = os.fspath(path)
-    with _open(path) as f:
-        return AudioInfo(path, f.format, f.subtype, int(f.samplerate), int(f.channels),
-                         int(f.frames))
+def _wav_declared_frames(path: str) -> int | None:
+    """Frames the ``data`` chunk of a RIFF/WAVE header declares (None: not a plain PCM/float
+    WAV, or a header that gives no length, as streamed WAVs do with 0 or 0xFFFFFFFF)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            align = 0
+            for _ in range(10000):  # chunks before "data"
+                hdr = fh.read(8)
+                if len(hdr) < 8:
+                    return None
+                cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+                if cid == b"data":
+                    if not align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // align
+                if cid == b"fmt ":
+                    fmt = fh.read(min(size, 16))
+                    if len(fmt) < 14:
+                        return None
+                    tag, _, _, _, blk = struct.unpack("<HHIIH", fmt[:14])
+                    align = blk if tag in _FRAME_ALIGNED_TAGS else 0
+                    fh.seek(size - len(fmt) + (size & 1), os.SEEK_CUR)
+                else:
+                    fh.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+def _warn_if_truncated(path: str, frames: int) -> None:
+    """AudioWarning if ``path`` is a WAV whose header declares more than ``frames`` frames."""
+    declared = _wav_declared_frames(path)
+    if declared and frames < declared:
+        warnings.warn(AudioWarning(
+            f"{path}: truncated: header says {declared} frames, read {frames} "
+            f"({100.0 * frames / declared:.1f} %)"), stacklevel=3)
 
 
 def _read_block(f: sf.SoundFile, path: str, n: int) -> np.ndarray:
@@ -130,17 +326,48 @@ def _read_block(f: sf.SoundFile, path: str, n: int) -> np.ndarray:
     return np.ascontiguousarray(data.T)
 
 
+def _count_frames(f: sf.SoundFile, path: str) -> int:
+    """Decode an unknown-length file to its end and count the frames (the file is consumed)."""
+    n = 0
+    while True:
+        k = _read_block(f, path, 1 << 18).shape[1]
+        if k == 0:
+            return n
+        n += k
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Read the header of ``path`` (raises :class:`AudioFileError`).
+
+    A stream whose header gives no length (a FLAC with total samples 0) is decoded once to
+    count its frames, so ``frames`` is always the number :func:`read_audio` returns."""
+    path = os.fspath(path)
+    with _open(path) as f:
+        frames = _count_frames(f, path) if _unknown_length(f) else int(f.frames)
+        return AudioInfo(path, f.format, f.subtype, int(f.samplerate), int(f.channels), frames)
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read a whole file as float32 ``(channels, frames)`` and its sample rate.
 
     Any format libsndfile decodes (WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF, ...), any channel
-    count and sample rate.  A file with no audio frames raises :class:`AudioFileError`."""
+    count and sample rate.  A file with no audio frames raises :class:`AudioFileError`; a
+    file of unknown length (FLAC with total samples 0) is decoded to its end; a WAV cut
+    short gives an :class:`AudioWarning` and the frames that are there."""
     path = os.fspath(path)
     with _open(path) as f:
-        audio = _read_block(f, path, -1)
+        if _unknown_length(f):
+            parts = []
+            while (blk := _read_block(f, path, 1 << 20)).shape[1]:
+                parts.append(blk)
+            audio = (np.concatenate(parts, axis=1) if parts
+                     else np.zeros((f.channels, 0), np.float32))
+        else:
+            audio = _read_block(f, path, -1)
         sr = int(f.samplerate)
     if audio.shape[1] == 0:
         raise AudioFileError(path, "contains no audio frames")
+    _warn_if_truncated(path, audio.shape[1])
     if not np.all(np.isfinite(audio)):
         audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     return audio, sr
@@ -149,28 +376,57 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 def iter_blocks(path: str | os.PathLike, block_frames: int = 65536) -> Iterator[np.ndarray]:
     """Yield float32 ``(channels, n)`` blocks of at most ``block_frames`` frames, in order.
 
-    Only one block is in memory at a time, so files of any length can be streamed.  The
-    header is checked when the generator is created, so a bad file fails before the first
-    block (call :func:`audio_info` first for the rate and channel count)."""
+    Only one block is in memory at a time, so files of any length (or of unknown length) can
+    be streamed.  The file is checked, and its first block read, when the generator is
+    created, so a bad or empty file fails before the first block (call :func:`audio_info`
+    first for the rate and channel count).  A WAV cut short gives an :class:`AudioWarning`
+    then, and the blocks that are there."""
     path = os.fspath(path)
     if int(block_frames) < 1:
         raise ValueError("block_frames must be >= 1")
     f = _open(path)
-    if f.frames == 0:
+    try:
+        first = _read_block(f, path, int(block_frames))
+    except BaseException:
+        f.close()
+        raise
+    if first.shape[1] == 0:
         f.close()
         raise AudioFileError(path, "contains no audio frames")
+    if not _unknown_length(f):
+        _warn_if_truncated(path, int(f.frames))
 
     def gen() -> Iterator[np.ndarray]:
         with f:
-            while True:
-                blk = _read_block(f, path, int(block_frames))
-                if blk.shape[1] == 0:
-                    return
+            blk = first
+            while blk.shape[1]:
                 if not np.all(np.isfinite(blk)):
                     blk = np.nan_to_num(blk, nan=0.0, posinf=0.0, neginf=0.0)
                 yield blk
+                blk = _read_block(f, path, int(block_frames))
 
     return gen()
+
+
+#: integer PCM sample types -> (offset, full scale): float = (x - offset) / full scale
+_INT_PCM = {("i", 1): (0, 128), ("i", 2): (0, 32768), ("i", 4): (0, 2 ** 31), ("u", 1): (128, 128)}
+
+
+def as_float_samples(audio) -> np.ndarray:
+    """``audio`` as float32 samples (full scale +-1.0).
+
+    Float arrays are cast; integer PCM is scaled (int16 / 32768, int32 / 2**31, int8 / 128,
+    (uint8 - 128) / 128); any other type (int64, bool, complex, ...) raises ValueError, as its
+    full scale is unknown."""
+    a = np.asarray(audio)
+    if a.dtype.kind == "f":
+        return a.astype(np.float32, copy=False)
+    pcm = _INT_PCM.get((a.dtype.kind, a.dtype.itemsize))
+    if pcm is None:
+        raise ValueError(f"cannot write {a.dtype} samples: give float (full scale +-1.0) or "
+                         f"integer PCM (int16, int32, int8, uint8)")
+    offset, full = pcm
+    return ((a.astype(np.float64) - offset) / full).astype(np.float32)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -221,13 +477,9 @@ class AudioWriter:
         self.clipped = 0
         self._clip = not self.subtype.startswith(("FLOAT", "DOUBLE"))
         folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise AudioFileError(self.path, f"output folder {folder} does not exist")
-        base = os.path.basename(self.path)
-        try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)
-        except OSError as e:
-            raise AudioFileError(self.path, f"cannot create output ({e.strerror})") from None
+        if os.path.isdir(folder):
+            sweep_stale_temporaries(folder)  # what killed writers (SIGKILL, power loss) left
+        fd, self._tmp = _create_temporary(self.path, ".part")
         self._fh = os.fdopen(fd, "w+b")
         try:
             self._sf = sf.SoundFile(self._fh, "w", samplerate=self.sample_rate,
@@ -241,10 +493,13 @@ class AudioWriter:
         self.closed = False
 
     def write(self, block: np.ndarray) -> None:
-        """Append a float32 ``(channels, n)`` block."""
+        """Append a ``(channels, n)`` block: float (full scale +-1.0) or integer PCM (int16,
+        int32, int8, uint8: scaled to float).  NaN and inf are written as 0."""
         if self.closed:
             raise ValueError("write to a closed AudioWriter")
-        b = np.asarray(block, dtype=np.float32)
+        b = as_float_samples(block)
+        if not np.all(np.isfinite(b)):
+            b = np.nan_to_num(b, nan=0.0, posinf=0.0, neginf=0.0)
         if b.ndim == 1:
             b = b[np.newaxis]
         if b.shape[0] != self.channels:
@@ -274,6 +529,7 @@ class AudioWriter:
             self._fh.close()
             os.chmod(self._tmp, 0o666 & ~_UMASK)
             os.replace(self._tmp, self.path)
+            _TEMPORARIES.pop(self._tmp, None)
         except BaseException as e:
             self._cleanup()
             if isinstance(e, OSError):
@@ -297,10 +553,7 @@ class AudioWriter:
                     closer.close()
             except Exception:
                 pass
-        try:
-            os.unlink(self._tmp)
-        except FileNotFoundError:
-            pass
+        discard_temporary(self._tmp)
 
     def abort(self) -> None:
         """Drop everything written; the destination is left untouched."""
@@ -325,11 +578,13 @@ class AudioWriter:
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
                 subtype: str | None = None, protect: Iterable[str | os.PathLike] = ()) -> None:
-    """Write ``audio`` (1-D or float32 ``(channels, frames)``) to a WAV or FLAC file atomically.
+    """Write ``audio`` (1-D or ``(channels, frames)``) to a WAV or FLAC file atomically.
 
-    The format follows the extension; ``subtype`` defaults to 24-bit PCM (``"FLOAT"`` keeps
-    float32 exactly in WAV).  Paths in ``protect`` (a job's input) are never overwritten."""
-    a = np.asarray(audio, dtype=np.float32)
+    ``audio`` is float (full scale +-1.0) or integer PCM: int16 is divided by 32768, int32 by
+    2**31, int8 by 128, uint8 is (x - 128) / 128; other types raise ValueError.  The format
+    follows the extension; ``subtype`` defaults to 24-bit PCM (``"FLOAT"`` keeps float32
+    exactly in WAV).  Paths in ``protect`` (a job's input) are never overwritten."""
+    a = as_float_samples(audio)
     if a.ndim == 1:
         a = a[np.newaxis]
     if a.ndim != 2:
