@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from aural.cleanup import install  # SIGTERM/SIGHUP remove temporaries; one-line warnings
+    install()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
