@@ -128,7 +128,10 @@ def _tap_write(tap, pos, src, n: int) -> None:
 # ---------------------------------------------------------------------------- public records
 @dataclass(frozen=True)
 class Latency:
-    """Latencies in samples at ``samplerate``."""
+    """Latencies in samples at ``samplerate``.  ``worker`` is the part of ``algorithmic`` that
+    model worker threads add (one model hop each, declared by their pipelines): it is already
+    counted in ``algorithmic`` (the graph's declared latency, which offline processing also
+    compensates) and shown separately."""
 
     samplerate: int
     device_in: int
@@ -142,7 +145,7 @@ class Latency:
 
     @property
     def total(self) -> int:
-        return self.device + self.algorithmic + self.worker
+        return self.device + self.algorithmic
 
     def ms(self, samples: int | None = None) -> float:
         return 1000.0 * (self.total if samples is None else samples) / self.samplerate
@@ -152,7 +155,7 @@ class Latency:
              f"(in {self.device_in} + out {self.device_out}) + aural {self.ms(self.algorithmic):.2f} ms "
              f"({self.algorithmic})")
         if self.worker:
-            s += f" + worker {self.worker}"
+            s += f", of which the model worker's hop {self.ms(self.worker):.2f} ms ({self.worker})"
         return s
 
 
@@ -253,6 +256,45 @@ def _model_workers(chain: Processor) -> list:
     return [n for _, n in chain.walk() if getattr(n, "worker", False) is True and hasattr(n, "late_hops")]
 
 
+def _pipeline(node):
+    """The node's PipelinedStreamer (duck-typed: a ``deadline`` and ``missed`` count), or None."""
+    s = getattr(node, "_streamer", None)
+    return s if s is not None and hasattr(s, "deadline") and hasattr(s, "missed") else None
+
+
+def _worker_delay(node) -> int:
+    """The delay a node's model worker adds, in host samples (its pipeline's declared hop)."""
+    lat = getattr(node, "worker_latency", None)  # a node may declare it itself
+    if lat is not None:
+        return int(lat)
+    s = _pipeline(node)
+    if s is None or not node.prepared:
+        return 0
+    d = int(getattr(s, "worker_delay", 0))
+    info = getattr(node, "info", None)
+    msr = getattr(info, "sample_rate", None) or node.sample_rate
+    return int(round(d * node.sample_rate / msr))
+
+
+class _Graph:
+    """What the callback needs of the running graph, published as one object: the chain, its
+    top-level nodes, their per-block times and running averages, and its model pipelines.
+    Never mutated after publication except the two time arrays (audio thread only)."""
+
+    __slots__ = ("chain", "kids", "names", "times", "avg", "workers", "pipes", "seen")
+
+    def __init__(self, chain: Processor) -> None:
+        kids = list(chain.children) if isinstance(chain, Chain) else [chain]
+        self.chain = chain
+        self.kids = tuple(kids)
+        self.names = tuple(k.name for k in kids)
+        self.times = np.zeros(max(1, len(kids)), np.float64)
+        self.avg = np.zeros(max(1, len(kids)), np.float64)
+        self.workers = tuple(_model_workers(chain))
+        self.pipes = tuple(p for p in (_pipeline(w) for w in self.workers) if p is not None)
+        self.seen = np.zeros(1, np.int64)  # the pipelines' missed hops already counted as dropped
+
+
 class _TimedChain:
     """Replaces a Chain instance's ``_process`` while live: the same serial loop, timing each
     top-level node into a preallocated array (two perf_counter calls per node)."""
@@ -343,29 +385,54 @@ class LiveStream:
         self.gate = gate
         self._busy = False
         self._t_cb = 0.0
-        self._set_chain(chain, warm=False)
-
-    # ------------------------------------------------------------------ graph
-    def _set_chain(self, chain: Processor, warm: bool = True) -> None:
-        self.chain = chain
-        kids = list(chain.children) if isinstance(chain, Chain) else [chain]
-        self.node_names = [k.name for k in kids]
-        self.node_times = np.zeros(max(1, len(kids)), np.float64)
-        self.node_avg = np.zeros(max(1, len(kids)), np.float64)
-        self._kids = kids
-        self._workers = _model_workers(chain)
+        self.deadline = 0.5 * self.period  # longest wait for a model worker's late hop
         self._over = 0.0
         self._cooldown = 0
+        self._g = _Graph(chain)
+
+    # ------------------------------------------------------------------ graph
+    # the running graph is self._g, replaced by one reference store; these read it
+    @property
+    def chain(self) -> Processor:
+        return self._g.chain
+
+    @property
+    def node_names(self) -> list[str]:
+        return list(self._g.names)
+
+    @property
+    def node_times(self) -> np.ndarray:
+        return self._g.times
+
+    @property
+    def node_avg(self) -> np.ndarray:
+        return self._g.avg
+
+    @property
+    def _workers(self) -> tuple:
+        return self._g.workers
 
     def prepare(self) -> None:
         """Prepare and warm the graph and every callback kernel (done by ``start``)."""
-        self.warm_seconds = warm_chain(self.chain, self.samplerate, self.channels, self.blocksize)
-        self._install_timing(self.chain)
+        g = self._g
+        self.warm_seconds = warm_chain(g.chain, self.samplerate, self.channels, self.blocksize)
+        self._g = g = _Graph(g.chain)  # prepared now: its model pipelines exist
+        self._arm(g)
         self._warm_callback()
 
-    def _install_timing(self, chain: Processor) -> None:
-        if isinstance(chain, Chain):
-            chain._process = _TimedChain(chain, self.node_times)  # instance override while live
+    def _arm(self, g: _Graph) -> None:
+        """Per-node timing into g.times, and the model workers' deadline (control thread)."""
+        if isinstance(g.chain, Chain):
+            g.chain._process = _TimedChain(g.chain, g.times)  # instance override while live
+        for p in g.pipes:
+            p.deadline = self.deadline
+
+    @staticmethod
+    def _disarm(g: _Graph) -> None:
+        if isinstance(g.chain, Chain) and isinstance(g.chain.__dict__.get("_process"), _TimedChain):
+            del g.chain._process
+        for p in g.pipes:
+            p.deadline = None
 
     def _warm_callback(self) -> None:
         """Run the callback on dummy buffers so its kernels are compiled; then clear figures."""
@@ -382,28 +449,25 @@ class LiveStream:
         self.chain.reset()
         self.ring[:] = 0.0
         self.counters[:] = 0
+        self._g.seen[0] = 0
         self.node_avg[:] = 0.0
         self._over = 0.0
 
     def swap_chain(self, chain: Processor) -> None:
         """Replace the running graph (e.g. a preset load): prepared and warmed here, off the audio
-        thread, then switched in at a block boundary.  The reported latency changes with it."""
+        thread, then switched in at a block boundary: the graph and its bookkeeping are one
+        object published by a single reference store, which the callback reads once per block.
+        The reported latency changes with it."""
         warm_chain(chain, self.samplerate, self.channels, self.blocksize)
-        old = self.chain
-        self._install_timing(chain)
-        kids = list(chain.children) if isinstance(chain, Chain) else [chain]
-        times = np.zeros(max(1, len(kids)), np.float64)
-        if isinstance(chain, Chain):
-            chain._process.times = times
-        # build the new bookkeeping first, then publish with single attribute stores
-        self.node_avg = np.zeros(max(1, len(kids)), np.float64)
-        self.node_times = times
-        self.node_names = [k.name for k in kids]
-        self._kids = kids
-        self._workers = _model_workers(chain)
-        self.chain = chain
-        if isinstance(old, Chain) and isinstance(old.__dict__.get("_process"), _TimedChain):
-            del old._process
+        g = _Graph(chain)
+        self._arm(g)
+        old = self._g
+        self._g = g  # the publication
+        if self._stream is not None:  # a callback may still be inside the old graph: let it end
+            end = time.perf_counter() + 4 * self.period
+            while self._busy and self._g is g and time.perf_counter() < end:
+                time.sleep(0.0002)
+        self._disarm(old)
 
     def record(self, seconds: float) -> None:
         """Keep the first ``seconds`` of the chain's input and output (tests, benchmarks)."""
@@ -425,6 +489,7 @@ class LiveStream:
         self._busy = True
         self._t_cb = t0
         counters = self.counters
+        g = self._g  # read once: the graph and its bookkeeping for this whole block
         try:
             wake = self.clock() if self.clock is not None else 0.0
             if status:
@@ -432,7 +497,7 @@ class LiveStream:
             blk = counters[_BLOCKS]
             row = blk & self._mask
             ring = self.ring
-            chain = self.chain
+            chain = g.chain
             if frames == self.blocksize:
                 x = self._x
             else:
@@ -444,17 +509,22 @@ class LiveStream:
             if self._tap_in is not None:
                 _tap_write(self._tap_in, self._tap_pos_in, x, frames)
                 _tap_write(self._tap_out, self._tap_pos_out, y, frames)
+            if g.pipes:
+                self._count_missed(g)
             dsp = time.perf_counter() - t0
             ring[row, _DSP] = dsp
             ring[row, _WAKE] = wake
             ring[row, _T0] = t0
+            if wake + dsp > self.period:  # this block reached the device too late
+                counters[_DROPPED] += 1
             if self.overload:
-                self._watch(dsp, blk)
+                self._watch(g, dsp, blk)
             counters[_FRAMES] += frames
             counters[_BLOCKS] = blk + 1
         except BaseException as e:  # noqa: BLE001 - never let the stream abort
             _silence(outdata)
             counters[_ERRORS] += 1
+            counters[_DROPPED] += 1
             if self._last_error is None:
                 self._last_error = e
                 self._post(EVENT_CALLBACK_ERROR, -1, 0.0)
@@ -486,8 +556,19 @@ class LiveStream:
             c[_XRUN_IN_UNDER] += 1
         if status.output_overflow:
             c[_XRUN_OUT_OVER] += 1
-        if status.output_underflow:
+        if status.output_underflow:  # the device played a block we had not delivered
             c[_XRUN_OUT_UNDER] += 1
+            c[_DROPPED] += 1
+
+    def _count_missed(self, g: _Graph) -> None:
+        """Model hops replaced by the dry signal since the last block count as dropped blocks."""
+        m = 0
+        for p in g.pipes:
+            m += p.missed
+        seen = g.seen[0]
+        if m != seen:  # a pipeline reset restarts its count from 0
+            self.counters[_DROPPED] += m - seen if m > seen else m
+            g.seen[0] = m
 
     def _post(self, code: int, node: int, value: float) -> None:
         k = self.counters[_EVENTS]
@@ -498,11 +579,12 @@ class LiveStream:
         ev[3] = value
         self.counters[_EVENTS] = k + 1
 
-    def _watch(self, dsp: float, blk: int) -> None:
+    def _watch(self, g: _Graph, dsp: float, blk: int) -> None:
         """Overload detector (audio thread, a handful of float operations)."""
-        avg = self.node_avg
-        times = self.node_times
-        for i in range(len(self._kids)):
+        avg = g.avg
+        times = g.times
+        kids = g.kids
+        for i in range(len(kids)):
             avg[i] += 0.02 * (times[i] - avg[i])
         if dsp > self.overload_ratio * self.period:
             self._over += 1.0
@@ -515,7 +597,6 @@ class LiveStream:
             return
         # bypass the most expensive running node
         best, worst = -1, 0.0
-        kids = self._kids
         for i in range(len(kids)):
             if not kids[i].bypass and avg[i] > worst:
                 best, worst = i, avg[i]
@@ -523,7 +604,7 @@ class LiveStream:
         self._cooldown = int(0.5 / self.period)
         if best >= 0:
             kids[best].bypass = True
-            self._post(EVENT_OVERLOAD_BYPASS, best, max(worst, self.node_times[best]))
+            self._post(EVENT_OVERLOAD_BYPASS, best, max(worst, times[best]))
 
     # ------------------------------------------------------------------ stream control
     def start(self) -> "LiveStream":
@@ -558,8 +639,7 @@ class LiveStream:
             self._old_switch = None
         if self.freeze_gc:
             gc.unfreeze()
-        if isinstance(self.chain, Chain) and isinstance(self.chain.__dict__.get("_process"), _TimedChain):
-            del self.chain._process
+        self._disarm(self._g)
 
     def __enter__(self) -> "LiveStream":
         return self.start()
@@ -583,8 +663,9 @@ class LiveStream:
         if self._stream is not None:
             lin, lout = self._stream.latency
             din, dout = int(round(lin * self.samplerate)), int(round(lout * self.samplerate))
-        alg = self.chain.latency_samples if self.chain.prepared else 0
-        return Latency(self.samplerate, din, dout, alg)
+        g = self._g
+        alg = g.chain.latency_samples if g.chain.prepared else 0
+        return Latency(self.samplerate, din, dout, alg, sum(_worker_delay(w) for w in g.workers))
 
     # ------------------------------------------------------------------ figures (any thread)
     @property
