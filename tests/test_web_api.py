@@ -78,6 +78,14 @@ def wait_done(client, jid: str, timeout: float = 60.0) -> dict:
     raise AssertionError(f"job {jid} did not end in {timeout} s: {j}")
 
 
+def same_browser(src, dst):
+    """Give test client ``dst`` the client token (cookie) of ``src``: the same browser."""
+    if src.get_cookie("aural_client") is None:
+        src.get("/api/config")
+    dst.set_cookie("aural_client", src.get_cookie("aural_client").value)
+    return dst
+
+
 def sse_events(client, jid: str) -> list[dict]:
     r = client.get(f"/api/jobs/{jid}/events", buffered=False)
     assert r.status_code == 200
@@ -416,7 +424,7 @@ def test_several_uploads_are_queued_not_dropped(client):
     results = [None] * 4
 
     def send(i):
-        c = client.application.test_client()
+        c = same_browser(client, client.application.test_client())
         results[i] = upload(c, data[i], name=f"part{i}.wav")
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
@@ -448,14 +456,14 @@ def test_jobs_survive_a_restart(tmp_path, wav_bytes):
     app.extensions["aural.jobs"].stop()
     # a second server that has not started its workers takes an upload and stops
     app2 = create_app(root, start_workers=False)
-    c2 = app2.test_client()
+    c2 = same_browser(c, app2.test_client())
     waiting = upload(c2, wav_bytes, name="waiting.wav").get_json()
     assert waiting["status"] == "queued"
     app2.extensions["aural.jobs"].stop()
     # the third finds both: the finished one as it was, the queued one processed now
     app3 = create_app(root)
     try:
-        c3 = app3.test_client()
+        c3 = same_browser(c, app3.test_client())
         j = c3.get(f"/api/jobs/{done['id']}").get_json()
         assert j["status"] == "done" and j["name"] == "kept.wav" and j["figures"] == done["figures"]
         assert c3.get(f"/api/jobs/{done['id']}/download").data == result
@@ -469,7 +477,8 @@ def test_jobs_survive_a_restart(tmp_path, wav_bytes):
 def test_interrupted_job_is_requeued(tmp_path, wav_bytes):
     root = tmp_path / "jobs"
     app = create_app(root, start_workers=False)
-    jid = upload(app.test_client(), wav_bytes).get_json()["id"]
+    c1 = app.test_client()
+    jid = upload(c1, wav_bytes).get_json()["id"]
     meta = root / jid / "meta.json"
     m = json.loads(meta.read_text())
     m.update(status="running", progress=0.4)  # as if the server died mid-job
@@ -478,7 +487,7 @@ def test_interrupted_job_is_requeued(tmp_path, wav_bytes):
     app.extensions["aural.jobs"].stop()
     app2 = create_app(root)
     try:
-        c = app2.test_client()
+        c = same_browser(c1, app2.test_client())
         assert wait_done(c, jid)["status"] == "done"
         assert not (root / "0123456789abcdef0123456789abcdef").exists()
     finally:
@@ -506,8 +515,11 @@ def test_old_jobs_are_cleaned_up(tmp_path, wav_bytes):
 
 # ---------------------------------------------------------------------- a real server, the CLI
 def test_aural_serve_real_server(tmp_path, wav_bytes):
+    import http.cookiejar
     import urllib.error
     import urllib.request
+
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     p = subprocess.Popen([sys.executable, "-m", "aural.cli", "serve", "--port", "0", "--jobs-dir",
@@ -521,7 +533,7 @@ def test_aural_serve_real_server(tmp_path, wav_bytes):
             assert time.monotonic() - t0 < 60 and p.poll() is None, line
             line = p.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
-        cfg = json.loads(urllib.request.urlopen(url + "api/config", timeout=10).read())
+        cfg = json.loads(browser.open(url + "api/config", timeout=10).read())
         assert cfg["keep_hours"] == 1.0
         boundary = "aural-test-boundary"
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"preset\"\r\n\r\nvoice\r\n"
@@ -529,13 +541,19 @@ def test_aural_serve_real_server(tmp_path, wav_bytes):
                 f"Content-Type: audio/wav\r\n\r\n").encode() + wav_bytes + f"\r\n--{boundary}--\r\n".encode()
         req = urllib.request.Request(url + "api/jobs", data=body, method="POST",
                                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        job = json.loads(urllib.request.urlopen(req, timeout=30).read())
-        with urllib.request.urlopen(url + f"api/jobs/{job['id']}/events", timeout=60) as ev:
+        job = json.loads(browser.open(req, timeout=30).read())
+        with browser.open(url + f"api/jobs/{job['id']}/events", timeout=60) as ev:
             last = None
             for raw in ev:
                 if raw.startswith(b"data: "):
                     last = json.loads(raw[6:])
         assert last["status"] == "done"
+        # the job is this browser's: another client (no cookie) does not see it
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(url + f"api/jobs/{job['id']}/download", timeout=10)
+        assert e.value.code == 404
+        assert json.loads(urllib.request.urlopen(url + "api/jobs", timeout=10).read()) == []
+        assert len(browser.open(url + f"api/jobs/{job['id']}/download", timeout=10).read()) > 1000
         # loopback server: a foreign Host header (DNS rebinding) is refused
         req = urllib.request.Request(url + "api/jobs", headers={"Host": "evil.example"})
         with pytest.raises(urllib.error.HTTPError) as e:

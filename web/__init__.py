@@ -6,6 +6,10 @@ download the result.  Everything the page needs is served by aural itself (no in
 
     from aural.web import create_app, serve
     serve(host="127.0.0.1", port=8000)      # blocks; Ctrl-C stops it
+
+Limits beyond the ``aural serve`` options come from the environment (see docs/web.md):
+``AURAL_WEB_MAX_JOB_GB``, ``AURAL_WEB_MAX_TOTAL_GB``, ``AURAL_WEB_MAX_CONNECTIONS``,
+``AURAL_WEB_TIMEOUT_S``.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import os
 
 from .app import LOOPBACK_NAMES, create_app, default_jobs_dir
 from .jobs import JobManager
+from .server import make_server
 
 __all__ = ["JobManager", "create_app", "default_jobs_dir", "is_loopback", "serve"]
 
@@ -32,8 +37,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, jobs_dir: str | os.PathL
           max_upload_mb: float = 500.0, keep_hours: float = 24.0, workers: int = 1,
           max_duration_h: float = 6.0, quiet: bool = False, ready=None) -> None:
     """Run the web server until interrupted.  ``ready(url)`` is called once it listens."""
-    from werkzeug.serving import make_server
-
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s")
     if not quiet:
@@ -42,7 +45,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, jobs_dir: str | os.PathL
     app = create_app(jobs_dir, max_upload_mb=max_upload_mb, keep_hours=keep_hours,
                      workers=workers, max_duration_h=max_duration_h, allowed_hosts=allowed)
     manager = app.extensions["aural.jobs"]
-    srv = make_server(host, port, app, threaded=True)
+    srv = make_server(host, port, app)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{srv.server_port}/"
     if not quiet:

@@ -26,12 +26,26 @@ API (all JSON; errors are ``{"error": "message for a person"}`` with a 4xx statu
 
 Cross-site requests that change something are refused (their ``Origin`` must be this server),
 and when the server listens on loopback only loopback host names are answered (no DNS rebinding).
+
+Jobs belong to the browser that made them: the first API request without a valid
+``aural_client`` cookie gets a random token in one (HttpOnly, SameSite=Strict); a job, its
+files and its events are served only with the same token, others get 404 (API scripts keep
+the cookie, e.g. ``curl -c jar -b jar``).  The page itself never sets it, so a link from
+another site (which sends no Strict cookie) cannot replace a browser's token.
+
+Disk: before a job is queued, what it will write is estimated from the decoded header; a job
+over ``max_job_gb`` or one that would take the jobs folder over ``max_total_gb`` is refused
+with 413 (defaults 4 and 20 GB, or ``AURAL_WEB_MAX_JOB_GB`` / ``AURAL_WEB_MAX_TOTAL_GB``).
+Parameters are at most 64 kB of flat JSON with finite numbers; anything else is a 400.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
+import secrets
 from urllib.parse import urlsplit
 
 from flask import (
@@ -39,6 +53,7 @@ from flask import (
     Request,
     Response,
     current_app,
+    g,
     jsonify,
     render_template,
     request,
@@ -49,12 +64,46 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .catalog import describe_presets
 from .jobs import TERMINAL, JobError, JobManager
 from .pipeline import MIME, OUTPUT_FORMATS
+from .server import env_number
 
 __all__ = ["create_app", "default_jobs_dir"]
 
 log = logging.getLogger("aural.web")
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+COOKIE = "aural_client"
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
+COOKIE_MAX_AGE = 400 * 86400  # the longest browsers keep a cookie
+MAX_PARAMS_CHARS = 65536
+
+
+class BadParams(ValueError):
+    """The ``params`` form field cannot be used (message for the page)."""
+
+
+def _no_constant(name: str):
+    raise BadParams(f"Parameters must be finite numbers ({name} is not allowed).")
+
+
+def parse_params(raw: str) -> dict:
+    """The ``params`` field: a flat JSON object of finite values, bounded in size and depth."""
+    if len(raw) > MAX_PARAMS_CHARS:
+        raise BadParams(f"Parameters are too long (at most {MAX_PARAMS_CHARS // 1024} kB).")
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadParams("Parameters are nested too deeply: send {\"node.param\": value}.") from None
+    except BadParams:
+        raise
+    except ValueError as e:
+        if "digits" in str(e):  # int() of a number too long to convert
+            raise BadParams("Parameters hold a number that is far too large.") from None
+        raise BadParams("Parameters are not valid JSON.") from None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)):
+                raise BadParams(f"Parameter {str(k)[:60]}: a list or object is not a value.")
+    return value
 
 
 def default_jobs_dir() -> str:
@@ -81,6 +130,11 @@ def _hostname(host: str | None) -> str:
     return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
 
 
+def _client() -> str:
+    """This request's client id (a digest of its cookie token; set for every /api/ path)."""
+    return g.aural_client
+
+
 def _error(message: str, status: int):
     resp = jsonify(error=message)
     resp.status_code = status
@@ -89,16 +143,24 @@ def _error(message: str, status: int):
 
 def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: float = 500.0,
                keep_hours: float = 24.0, workers: int = 1, max_duration_h: float = 6.0,
-               allowed_hosts: set[str] | None = None, start_workers: bool = True) -> Flask:
+               allowed_hosts: set[str] | None = None, start_workers: bool = True,
+               max_job_gb: float | None = None, max_total_gb: float | None = None) -> Flask:
     """Build the app with its :class:`JobManager` (in ``app.extensions["aural.jobs"]``).
 
-    allowed_hosts: host names (without port) answered; None answers any."""
+    allowed_hosts: host names (without port) answered; None answers any.
+    max_job_gb / max_total_gb: disk one job may write / all jobs may hold (GB, 1e9 bytes);
+    None reads ``AURAL_WEB_MAX_JOB_GB`` / ``AURAL_WEB_MAX_TOTAL_GB``, else 4 and 20."""
+    if max_job_gb is None:
+        max_job_gb = env_number("AURAL_WEB_MAX_JOB_GB", 4.0)
+    if max_total_gb is None:
+        max_total_gb = env_number("AURAL_WEB_MAX_TOTAL_GB", 20.0)
     app = Flask("aural.web", root_path=HERE, static_folder="static", template_folder="templates")
     app.request_class = _UploadRequest
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 1024 * 1024)
     app.config["JSON_SORT_KEYS"] = False
     manager = JobManager(jobs_dir or default_jobs_dir(), workers=workers,
-                         keep_seconds=keep_hours * 3600.0, max_duration_s=max_duration_h * 3600.0)
+                         keep_seconds=keep_hours * 3600.0, max_duration_s=max_duration_h * 3600.0,
+                         max_job_bytes=max_job_gb * 1e9, max_total_bytes=max_total_gb * 1e9)
     app.extensions["aural.jobs"] = manager
     if start_workers:
         manager.start()
@@ -110,6 +172,7 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
             "max_upload_mb": limit_mb,
             "keep_hours": keep_hours,
             "max_duration_h": max_duration_h,
+            "max_job_gb": max_job_gb,
             "outputs": [{"id": k, "label": v[3]} for k, v in OUTPUT_FORMATS.items()],
             "loudness_targets": [
                 {"value": "-16", "label": "−16 LUFS · podcast (stereo)"},
@@ -133,10 +196,20 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
                     return _error("Cross-site request refused.", 403)
             elif origin == "null":
                 return _error("Cross-site request refused.", 403)
+        if request.path.startswith("/api/"):
+            token = request.cookies.get(COOKIE, "")
+            if not TOKEN_RE.match(token):
+                token = secrets.token_urlsafe(32)
+                g.aural_new_token = token
+            g.aural_client = hashlib.sha256(token.encode()).hexdigest()[:32]
         return None
 
     @app.after_request
     def _headers(resp: Response):
+        token = g.pop("aural_new_token", None)
+        if token is not None:
+            resp.set_cookie(COOKIE, token, max_age=COOKIE_MAX_AGE, path="/", httponly=True,
+                            samesite="Strict", secure=request.is_secure)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "no-referrer")
         resp.headers.setdefault("X-Frame-Options", "DENY")
@@ -217,9 +290,9 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
         if os.path.getsize(path) == 0:
             return _error("The file is empty.", 400)
         try:
-            params = json.loads(request.form.get("params") or "{}")
-        except ValueError:
-            return _error("Parameters are not valid JSON.", 400)
+            params = parse_params(request.form.get("params") or "{}")
+        except BadParams as e:
+            return _error(str(e), 400)
         preset = request.form.get("preset") or ""
         output = request.form.get("output") or "wav"
         raw = (request.form.get("loudness") or "off").strip().lower()
@@ -230,7 +303,8 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
                 loudness = float(raw)
             except ValueError:
                 return _error(f"Loudness target {raw[:20]!r} is not a number of LUFS.", 400)
-        job = manager.create(path, fs.filename, preset, params, output, loudness)
+        job = manager.create(path, fs.filename, preset, params, output, loudness,
+                             client=_client())
         resp = jsonify(job)
         resp.status_code = 202
         resp.headers["Location"] = f"/api/jobs/{job['id']}"
@@ -238,29 +312,30 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
 
     @app.get("/api/jobs")
     def api_list():
-        return jsonify(manager.list())
+        return jsonify(manager.list(client=_client()))
 
     @app.get("/api/jobs/<job_id>")
     def api_job(job_id: str):
-        return jsonify(manager.get(job_id))
+        return jsonify(manager.get(job_id, _client()))
 
     @app.post("/api/jobs/<job_id>/cancel")
     def api_cancel(job_id: str):
-        return jsonify(manager.cancel(job_id))
+        return jsonify(manager.cancel(job_id, _client()))
 
     @app.delete("/api/jobs/<job_id>")
     def api_delete(job_id: str):
-        manager.delete(job_id)
+        manager.delete(job_id, _client())
         return jsonify(deleted=job_id)
 
     @app.get("/api/jobs/<job_id>/events")
     def api_events(job_id: str):
-        manager.get(job_id)  # 404 before the stream starts
+        client = _client()
+        manager.get(job_id, client)  # 404 before the stream starts
 
         def stream():
             version = -1
             while True:
-                snap, version = manager.wait(job_id, version, timeout=15.0)
+                snap, version = manager.wait(job_id, version, timeout=15.0, client=client)
                 if snap is None:
                     yield 'event: gone\ndata: {"error": "The job was removed."}\n\n'
                     return
@@ -272,7 +347,7 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     def _done_job(job_id: str) -> dict:
-        job = manager.get_internal(job_id)
+        job = manager.get_internal(job_id, _client())
         if job["status"] != "done":
             raise JobError(f"The job is not finished ({job['status']}).", 409)
         return job
@@ -280,7 +355,7 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
     @app.get("/api/jobs/<job_id>/audio/<which>")
     def api_audio(job_id: str, which: str):
         if which == "original":
-            job = manager.get_internal(job_id)
+            job = manager.get_internal(job_id, _client())
             if job.get("preview"):
                 return send_file(manager.file_path(job_id, "original.wav"), mimetype="audio/wav",
                                  conditional=True, max_age=3600)

@@ -10,8 +10,17 @@ ever becomes part of a path)::
     <jobs>/<id>/peaks.json, spectrogram-*.json   what the page draws
 
 On start every ``meta.json`` is read back: finished jobs are served again and jobs that were
-queued or running when the server stopped are queued again, from the start.  Jobs that ended
-(done, error, cancelled) more than ``keep_seconds`` ago are deleted by a clean-up thread.
+queued or running when the server stopped are queued again, from the start; temporaries a
+killed server left behind (``.*.part``, ``.*.pass1.w64``, ``pass1.wav``, half-written JSON, the
+partial results of unfinished jobs, stray uploads) are swept then.  Jobs that ended (done,
+error, cancelled) more than ``keep_seconds`` ago are deleted by a clean-up thread.
+
+Each job belongs to the browser that made it: ``client`` (a digest of its cookie token) is
+stored with the job, and every read or change with another client answers 404, as for a job
+that does not exist.  Disk is bounded before a job starts: the bytes it will write (from the
+decoded header, :func:`pipeline.estimate_bytes`) must fit ``max_job_bytes`` and, with every
+file of the jobs folder and what unfinished jobs will still write, ``max_total_bytes``
+(413 otherwise).
 """
 from __future__ import annotations
 
@@ -39,6 +48,11 @@ PUBLIC = ("id", "name", "status", "created", "started", "finished", "preset", "p
           "input", "progress", "eta_s", "speed", "error", "figures", "clipped_samples",
           "queue_position", "cancel_requested", "output_name", "loudness", "loudness_gain_db",
           "elapsed_s")
+#: files of a job that are never kept: partial writes and the loudness pass's intermediate
+TEMPORARY_SUFFIXES = (".part", ".pass1.w64")
+#: a job's results, removed when it does not end "done"
+RESULTS = ("enhanced.wav", "enhanced.flac", "original.wav", "pass1.wav", "peaks.json",
+           "spectrogram-original.json", "spectrogram-enhanced.json")
 NOTIFY_S = 0.1  # at most this often a progress change wakes the event streams
 
 
@@ -48,6 +62,43 @@ class JobError(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def sweep_temporaries(job_dir: str, results: bool = False) -> int:
+    """Remove a job folder's temporaries (and its results too with ``results``).
+    Returns the number of files removed."""
+    n = 0
+    try:
+        names = os.listdir(job_dir)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        temp = (name.startswith(".") and (name.endswith(TEMPORARY_SUFFIXES)
+                                          or name.startswith(".tmp-"))) or name == "pass1.wav"
+        if temp or (results and name in RESULTS):
+            try:
+                os.unlink(os.path.join(job_dir, name))
+                n += 1
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+    return n
+
+
+def folder_bytes(root: str) -> int:
+    """Bytes of the files under ``root`` (allocated size where known)."""
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            try:
+                st = os.stat(os.path.join(dirpath, f))
+            except OSError:
+                continue
+            total += max(st.st_size, getattr(st, "st_blocks", 0) * 512)
+    return total
 
 
 def _safe_display_name(name: Any) -> str:
@@ -63,13 +114,17 @@ class JobManager:
 
     def __init__(self, root: str | os.PathLike, workers: int = 1, keep_seconds: float = 86400.0,
                  max_duration_s: float = 6 * 3600.0,
-                 process: Callable[..., dict] = pipeline.process) -> None:
+                 process: Callable[..., dict] = pipeline.process,
+                 max_job_bytes: float = 4e9, max_total_bytes: float = 20e9) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.incoming = os.path.join(self.root, ".incoming")
         os.makedirs(self.incoming, exist_ok=True)
         self.n_workers = max(1, int(workers))
         self.keep_seconds = float(keep_seconds)
         self.max_duration_s = float(max_duration_s)
+        self.max_job_bytes = float(max_job_bytes)
+        self.max_total_bytes = float(max_total_bytes)
+        self._create_lock = threading.Lock()  # one quota check at a time
         self._process = process
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -95,6 +150,11 @@ class JobManager:
 
     # ------------------------------------------------------------------ persistence
     def _load(self) -> None:
+        for name in os.listdir(self.incoming):  # no upload is under way before the start
+            try:
+                os.unlink(os.path.join(self.incoming, name))
+            except OSError:
+                pass
         found = []
         for entry in os.listdir(self.root):
             if not ID_RE.match(entry):
@@ -122,6 +182,10 @@ class JobManager:
                 job.update(status="queued", progress=0.0, eta_s=None, speed=None, started=None,
                            cancel_requested=False)
                 requeue.append(jid)
+            swept = sweep_temporaries(os.path.join(self.root, jid),
+                                      results=job.get("status") != "done")
+            if swept:
+                log.info("job %s: removed %d temporary file(s)", jid, swept)
             self._jobs[jid] = job
             self._version[jid] = 0
             self._cancel[jid] = threading.Event()
@@ -172,10 +236,11 @@ class JobManager:
         return tempfile.NamedTemporaryFile(dir=self.incoming, prefix="up-", delete=False)
 
     def create(self, upload_path: str, filename: Any, preset: str, params: dict,
-               output: str, loudness: float | None = None) -> dict:
-        """Turn a received upload (a file in ``incoming``) into a queued job.
+               output: str, loudness: float | None = None, client: str | None = None) -> dict:
+        """Turn a received upload (a file in ``incoming``) into a queued job of ``client``.
 
-        Validates by decoding; raises :class:`JobError` (the upload is removed) on bad input."""
+        Validates by decoding and checks the disk it will need; raises :class:`JobError` (the
+        upload is removed) on bad input (400, 415) or too little room (413)."""
         try:
             if output not in pipeline.OUTPUT_FORMATS:
                 raise JobError(f"Unknown output format {str(output)[:20]!r}: choose "
@@ -185,43 +250,71 @@ class JobManager:
                 if not (isinstance(loudness, (int, float)) and lo <= loudness <= hi):
                     raise JobError(f"Loudness target must be {lo:g} to {hi:g} LUFS.")
                 loudness = float(loudness)
-            from .catalog import CatalogError, build_chain
+            from .catalog import CatalogError, build_chain, effective_params
             try:
-                build_chain(preset, params)  # validates the preset name and every parameter
+                chain = build_chain(preset, params)  # validates the name and every parameter
             except CatalogError as e:
                 raise JobError(str(e)) from None
+            params = effective_params(chain, params or {})  # as the guards clamped them
             try:
                 info = pipeline.inspect_upload(upload_path, self.max_duration_s)
             except ValueError as e:
                 raise JobError(str(e), 415) from None
-            jid = secrets.token_hex(16)
-            d = os.path.join(self.root, jid)
-            os.mkdir(d)
-            os.replace(upload_path, os.path.join(d, "input"))
+            need = pipeline.estimate_bytes(info, output, loudness)
+            if need > self.max_job_bytes:
+                raise JobError(
+                    f"This recording would need about {_gb(need)} of disk on the server "
+                    f"({info['channels']} channels at {info['sample_rate'] / 1000:g} kHz for "
+                    f"{pipeline._hms(info['duration'])}); the limit per job is "
+                    f"{_gb(self.max_job_bytes)}. Send a shorter part, fewer channels or a "
+                    "lower sample rate.", 413)
+            with self._create_lock:
+                with self._lock:
+                    pending = sum(j.get("reserve_bytes") or 0 for j in self._jobs.values()
+                                  if j["status"] not in TERMINAL)
+                used = folder_bytes(self.root) + pending
+                if used + need > self.max_total_bytes:
+                    raise JobError(
+                        f"The server's job storage is full: this job needs about {_gb(need)} "
+                        f"and {_gb(max(0.0, self.max_total_bytes - used))} of "
+                        f"{_gb(self.max_total_bytes)} is free. Remove old jobs or try later.",
+                        413)
+                jid = secrets.token_hex(16)
+                d = os.path.join(self.root, jid)
+                os.mkdir(d)
+                os.replace(upload_path, os.path.join(d, "input"))
+                job = self._new_job(jid, filename, preset, params, output, loudness, info,
+                                    client, need)
+                with self._lock:
+                    self._jobs[jid] = job
+                    self._version[jid] = 0
+                    self._cancel[jid] = threading.Event()
+                    self._save(job)
+                    self._enqueue_locked(jid)
+                    self._bump(jid)
+                    return self._public(job)
         except BaseException:
             try:
                 os.unlink(upload_path)
             except FileNotFoundError:
                 pass
             raise
+
+    @staticmethod
+    def _new_job(jid: str, filename: Any, preset: str, params: dict, output: str,
+                 loudness: float | None, info: dict, client: str | None, need: int) -> dict:
         name = _safe_display_name(filename)
         stem = name.rsplit(".", 1)[0] if "." in name else name
-        job = {
+        return {
             "id": jid, "name": name, "status": "queued", "created": time.time(),
             "started": None, "finished": None, "preset": preset, "params": params or {},
-            "output": output, "loudness": loudness, "loudness_gain_db": None, "input": info, "progress": 0.0, "eta_s": None, "speed": None,
+            "output": output, "loudness": loudness, "loudness_gain_db": None, "input": info,
+            "progress": 0.0, "eta_s": None, "speed": None,
             "error": None, "figures": None, "clipped_samples": None, "cancel_requested": False,
             "output_file": None,
             "output_name": f"{stem}-enhanced.{output}",
+            "client": client, "reserve_bytes": int(need),
         }
-        with self._lock:
-            self._jobs[jid] = job
-            self._version[jid] = 0
-            self._cancel[jid] = threading.Event()
-            self._save(job)
-            self._enqueue_locked(jid)
-            self._bump(jid)
-            return self._public(job)
 
     def _enqueue(self, jid: str) -> None:
         with self._lock:
@@ -241,28 +334,37 @@ class JobManager:
                 out["queue_position"] = None
         return out
 
-    def get(self, job_id: str) -> dict:
+    @staticmethod
+    def _owned(job: dict | None, client: str | None) -> bool:
+        """Whether ``client`` may see ``job`` (None: the server itself, sees all)."""
+        return job is not None and (client is None or job.get("client") == client)
+
+    def _find(self, job_id: str, client: str | None) -> dict:
+        """The job (lock held); 404 when missing or another client's."""
+        job = self._jobs.get(job_id)
+        if not self._owned(job, client):
+            raise JobError("No such job. It may have been removed after its keep time.", 404)
+        return job
+
+    def get(self, job_id: str, client: str | None = None) -> dict:
         self.job_dir(job_id)
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise JobError("No such job. It may have been removed after its keep time.", 404)
-            return self._public(job)
+            return self._public(self._find(job_id, client))
 
-    def get_internal(self, job_id: str) -> dict:
+    def get_internal(self, job_id: str, client: str | None = None) -> dict:
         self.job_dir(job_id)
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise JobError("No such job.", 404)
-            return dict(job)
+            return dict(self._find(job_id, client))
 
-    def list(self, limit: int = 50) -> list[dict]:
+    def list(self, limit: int = 50, client: str | None = None) -> list[dict]:
+        """The client's jobs, newest first."""
         with self._lock:
-            jobs = sorted(self._jobs.values(), key=lambda j: j.get("created", 0), reverse=True)
+            jobs = sorted((j for j in self._jobs.values() if self._owned(j, client)),
+                          key=lambda j: j.get("created", 0), reverse=True)
             return [self._public(j) for j in jobs[:limit]]
 
-    def wait(self, job_id: str, version: int, timeout: float) -> tuple[dict | None, int]:
+    def wait(self, job_id: str, version: int, timeout: float,
+             client: str | None = None) -> tuple[dict | None, int]:
         """Block until the job's version differs from ``version`` (or timeout); returns
         (public snapshot or None if the job is gone, version)."""
         self.job_dir(job_id)
@@ -270,7 +372,7 @@ class JobManager:
         with self._changed:
             while True:
                 job = self._jobs.get(job_id)
-                if job is None:
+                if not self._owned(job, client):
                     return None, -1
                 v = self._version.get(job_id, 0)
                 if v != version:
@@ -286,12 +388,10 @@ class JobManager:
         self._changed.notify_all()
 
     # ------------------------------------------------------------------ changing
-    def cancel(self, job_id: str) -> dict:
+    def cancel(self, job_id: str, client: str | None = None) -> dict:
         self.job_dir(job_id)
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise JobError("No such job.", 404)
+            job = self._find(job_id, client)
             if job["status"] == "queued":
                 job.update(status="cancelled", finished=time.time(), eta_s=None)
                 if job_id in self._order:
@@ -307,12 +407,10 @@ class JobManager:
             self._bump(job_id)
             return self._public(job)
 
-    def delete(self, job_id: str) -> None:
+    def delete(self, job_id: str, client: str | None = None) -> None:
         self.job_dir(job_id)
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise JobError("No such job.", 404)
+            job = self._find(job_id, client)
             if job["status"] not in TERMINAL:
                 raise JobError("The job is still queued or running: cancel it first.", 409)
             del self._jobs[job_id]
@@ -386,11 +484,9 @@ class JobManager:
         if self._stop.is_set() and status == "cancelled":
             return  # server stopping: leave it queued/running on disk, re-queued on next start
         if status != "done":
-            for name in ("enhanced.wav", "enhanced.flac", "original.wav", "pass1.wav"):
-                try:
-                    os.unlink(os.path.join(d, name))
-                except FileNotFoundError:
-                    pass
+            sweep_temporaries(d, results=True)
+        else:
+            sweep_temporaries(d)
         with self._lock:
             job = self._jobs.get(jid)
             if job is None:

@@ -35,6 +35,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "Cancelled",
     "browser_playable",
+    "estimate_bytes",
     "inspect_upload",
     "process",
     "write_json_atomic",
@@ -98,6 +99,27 @@ def inspect_upload(path: str, max_duration_s: float) -> dict:
             "duration": round(info.duration, 3)}
 
 
+#: bytes per sample of the files a job writes: the result (24-bit) and its float temporaries
+OUTPUT_WIDTH = 3
+FLOAT_WIDTH = 4
+#: room for headers, the JSON the page draws and FLAC's worst case (verbatim frames)
+FIXED_BYTES = 2 * 1024 * 1024
+
+
+def estimate_bytes(info: dict, output: str, loudness: float | None) -> int:
+    """Most bytes a job writes at once, from the decoded header (``inspect_upload``'s dict):
+    the result (frames x channels x 3), the float intermediate of a loudness target (x 4,
+    it exists while the result is written) and the float WAV preview of files browsers
+    cannot play (x 4)."""
+    samples = int(info["frames"]) * int(info["channels"])
+    need = samples * OUTPUT_WIDTH * (1.01 if output == "flac" else 1.0)
+    if loudness is not None:
+        need += samples * FLOAT_WIDTH
+    if not browser_playable(info["format"], info["subtype"]):
+        need += samples * FLOAT_WIDTH
+    return int(need) + FIXED_BYTES
+
+
 def _hms(s: float) -> str:
     s = round(s)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
@@ -159,6 +181,9 @@ def process(job_dir: str, preset: str, params: dict, output: str,
         raise ValueError(_reason(e)) from None
     sr, ch = info.sample_rate, info.channels
     frames = max(1, info.frames)
+    # the disk a job may use was checked against the header's length: a stream that holds
+    # much more than its header says is stopped, not written on and on
+    limit = int(frames * 1.05) + 10 * sr
     passes = 1 if loudness is None else 2
     chain = build_chain(preset, params)
     a_in = Analyzer(sr, ch, frames)
@@ -173,6 +198,9 @@ def process(job_dir: str, preset: str, params: dict, output: str,
         def on_block(x: np.ndarray, y: np.ndarray, done: int, total: int) -> None:
             if cancelled():
                 raise Cancelled()
+            if done > limit:
+                raise ValueError("The file holds more audio than its header says; it was "
+                                 "not processed.")
             if first and x.shape[1]:
                 a_in.feed(x)
                 if preview is not None:
