@@ -208,6 +208,8 @@ class NeuralEnhancer(HopProcessor):
         s.reset()
         self.hop = s.hop
         self._hbuf = s.audio_in
+        self._model = getattr(s, "inner", s)  # the OnnxStreamer (inside a worker pipeline)
+        self._model_rec = self._model.recoveries
         self._resampling = self.sample_rate != self.info.sample_rate
         if self._resampling:
             self._prepare_resampling()
@@ -311,7 +313,7 @@ class NeuralEnhancer(HopProcessor):
             self._mfill += k
             pos += k
             if self._mfill == h:
-                y = self._streamer.run()
+                y = self._run_model()
                 nu = self._up.push(y, self._ubuf)
                 self._rfifo.write(self._ubuf, 0, nu)
                 _top_band_gain(self._ghin, self._ghout, self._hbuf, y, self._gcos, self._gsin,
@@ -337,7 +339,17 @@ class NeuralEnhancer(HopProcessor):
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         self._hbuf[...] = x
-        out[...] = self._streamer.run()
+        out[...] = self._run_model()
+
+    def _run_model(self) -> np.ndarray:
+        """One model hop.  The streamer clears a state gone NaN/inf by itself (that hop's output
+        is silence, :meth:`OnnxStreamer.run`); each such reset counts in ``recoveries``."""
+        y = self._streamer.run()
+        r = self._model.recoveries
+        if r != self._model_rec:
+            self.recoveries = getattr(self, "recoveries", 0) + (r - self._model_rec)
+            self._model_rec = r
+        return y
 
     def _reset_hop(self) -> None:
         if self._streamer is not None:

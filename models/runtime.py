@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from numba import njit
 
 __all__ = [
     "PROVIDERS",
@@ -40,6 +41,18 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 #: provider short name -> onnxruntime execution provider
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+_FLT_MAX = np.float32(3.4028235e38)
+
+
+@njit(cache=True, nogil=True)
+def _count_nonfinite(a) -> int:
+    """Non-finite values in the flat float32 array ``a`` (an integer reduction: vectorises)."""
+    k = 0
+    for i in range(a.shape[0]):
+        k += 0 if abs(a[i]) <= _FLT_MAX else 1  # NaN and inf fail the compare
+    return k
 
 
 class ProviderError(RuntimeError, ValueError):
@@ -183,18 +196,24 @@ class OnnxStreamer:
         self.audio_out = np.zeros((c, h), np.float32)
         self._in_val = ort.OrtValue.ortvalue_from_numpy(self.audio_in)
         self._out_val = ort.OrtValue.ortvalue_from_numpy(self.audio_out)
-        # two state sets; on CPU the OrtValues share memory with these numpy arrays
+        # two state sets; on CPU the OrtValues share memory with these numpy arrays, which are
+        # views of one flat buffer per set (so one pass checks a whole set for NaN/inf)
         self._sets: list[list[ort.OrtValue]] = [[], []]
         self._arrays: list[list[np.ndarray]] = [[], []]
+        total = sum(c * int(np.prod(shape)) for _, shape in self.info.states)
+        self._flat = [np.zeros(total, np.float32), np.zeros(total, np.float32)]
+        off = 0
         for _name, shape in self.info.states:
+            size = c * int(np.prod(shape))
             for k in (0, 1):
-                a = np.zeros((c, *shape), np.float32)
+                a = self._flat[k][off:off + size].reshape((c, *shape))
                 self._arrays[k].append(a)
                 if cuda:
                     v = ort.OrtValue.ortvalue_from_numpy(a, "cuda", 0)
                 else:
                     v = ort.OrtValue.ortvalue_from_numpy(a)
                 self._sets[k].append(v)
+            off += size
         self._bindings = []
         for k in (0, 1):
             b = self.session.io_binding()
@@ -206,6 +225,8 @@ class OnnxStreamer:
             self._bindings.append(b)
         self._cur = 0
         self._ro = ort.RunOptions()
+        self._audio_flat = self.audio_out.reshape(-1)
+        self.recoveries = 0  # hops after which a NaN/inf state or output was found and cleared
 
     # ------------------------------------------------------------------ streaming
     def reset(self) -> None:
@@ -220,14 +241,25 @@ class OnnxStreamer:
 
     def run(self, x: np.ndarray | None = None) -> np.ndarray:
         """One model hop.  x: (channels, hop) float32, or None when ``audio_in`` was filled in
-        place.  Returns ``audio_out`` (a view valid until the next call)."""
+        place.  Returns ``audio_out`` (a view valid until the next call).
+
+        A hop whose new state or output holds NaN/inf (a model driven out of its range: one
+        huge input sample can do it, and a recurrent state keeps it for good) resets every
+        state, outputs silence for that hop and counts one in ``recoveries``; the next hop
+        starts like a fresh stream.  The check is one vectorised pass over the states (~15k
+        floats per channel for the shipped models; the output alone on CUDA, whose states stay
+        on the device)."""
         if x is not None:
             self.audio_in[...] = x
         b = self._bindings[self._cur]
         self.session.run_with_iobinding(b, self._ro)
-        if self.provider == "cuda":
+        cuda = self.provider == "cuda"
+        if cuda:
             b.synchronize_outputs()
         self._cur ^= 1
+        if _count_nonfinite(self._audio_flat) or (not cuda and _count_nonfinite(self._flat[self._cur])):
+            self.reset()  # zeroes the states and audio_out
+            self.recoveries += 1
         return self.audio_out
 
     def process(self, audio: np.ndarray) -> np.ndarray:
