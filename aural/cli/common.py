@@ -1,24 +1,42 @@
 """Helpers shared by the subcommands: errors, the progress bar, figures and their table."""
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 import time
 from typing import IO
 
-from aural.engine.io import AudioFileError
-from aural.engine.params import ParamError
-from aural.engine.presets import PresetError
-
-__all__ = ["EXPECTED_ERRORS", "CliError", "Progress", "fmt_db", "fmt_time", "table"]
+__all__ = ["CliError", "Progress", "expected_errors", "fmt_db", "fmt_time", "table"]
 
 
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
 
-#: errors that mean "bad input", printed as one line without a traceback
-EXPECTED_ERRORS = (CliError, AudioFileError, PresetError, ParamError)
+#: where the other "bad input" errors live: module -> class name
+_ERROR_HOMES = {"aural.engine.io": "AudioFileError", "aural.engine.presets": "PresetError",
+                "aural.engine.params": "ParamError"}
+
+
+def expected_errors(loaded_only: bool = False) -> tuple[type[BaseException], ...]:
+    """The errors that mean "bad input", printed as one line without a traceback.
+
+    Imported on demand: the command line starts without the engine (and so without Numba).
+    ``loaded_only``: only those whose module is already imported (enough to classify an
+    exception that was raised, whose class is necessarily loaded), importing nothing."""
+    out: list[type[BaseException]] = [CliError]
+    for mod, cls in _ERROR_HOMES.items():
+        if loaded_only and mod not in sys.modules:
+            continue
+        out.append(getattr(importlib.import_module(mod), cls))
+    return tuple(out)
+
+
+def __getattr__(name: str):  # EXPECTED_ERRORS, as before, without importing the engine early
+    if name == "EXPECTED_ERRORS":
+        return expected_errors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fmt_db(x: float | None, unit: str = "") -> str:

@@ -4,24 +4,20 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-
-from aural.engine.graph import Chain
-from aural.engine.io import (
-    WRITE_FORMATS,
-    AudioFileError,
-    audio_info,
-    output_format,
-    process_file,
-)
-from aural.engine.metrics import LevelMeter
-from aural.engine.presets import apply_settings, load_preset
-from aural.engine.processor import MAX_BLOCK, MAX_RATE, MIN_RATE
 
 from .common import CliError, Progress, fmt_db, table
 
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+#: aural.engine.processor.MAX_BLOCK, for the help text without importing the engine (a test
+#: checks they agree)
+MAX_BLOCK = 65536
+#: a warm-up pass longer than this was compiling Numba kernels (seconds)
+COMPILE_NOTE_S = 1.0
+#: said on stderr while that happens
+COMPILING = "aural enhance: compiling kernels (first run only; 'aural warmup' does it ahead)..."
 
 
 def register(sub) -> None:
@@ -37,7 +33,8 @@ def register(sub) -> None:
                    help="shipped preset name (see 'aural presets') or a .json file (default: voice)")
     p.add_argument("-s", "--set", dest="settings", action="append", default=[],
                    metavar="NODE.PARAM=VALUE",
-                   help="override a parameter, e.g. --set wiener.floor_db=-20 (repeatable)")
+                   help="override a parameter, e.g. --set presence.gain_db=3 (repeatable; "
+                        "'aural presets NAME' lists a preset's nodes and parameters)")
     p.add_argument("--loudness", type=float, metavar="LUFS",
                    help="normalise the output to this integrated loudness (e.g. -16 for podcasts, "
                         "-14 for streaming); gain goes before the preset's final limiter")
@@ -56,20 +53,52 @@ def register(sub) -> None:
 
 
 def default_output(inp: str) -> str:
+    from aural.engine.io import WRITE_FORMATS
+
     path = Path(inp)
     ext = path.suffix.lower() if path.suffix.lower() in WRITE_FORMATS else ".wav"
     return str(path.with_name(f"{path.stem}.enhanced{ext}"))
 
 
-def _split_limiter(chain: Chain) -> tuple[Chain, Chain]:
+def _split_limiter(chain):
     """(chain without a final active Limiter, Chain of that Limiter) for loudness normalising."""
+    from aural.engine.graph import Chain
+
     nodes = list(chain.children)
     if nodes and type(nodes[-1]).__name__ == "Limiter" and not nodes[-1].bypass:
         return Chain(nodes[:-1], name=chain.name), Chain([nodes[-1]], name="post")
     return chain, Chain([], name="post")
 
 
+def warm_up(chain, sample_rate: int, channels: int, block: int, quiet: bool) -> float:
+    """Run ``chain`` over 0.25 s of noise (then ``process_file`` prepares it afresh), so Numba
+    compiles or loads its kernels before the clock of the realtime factor starts.  Says
+    "compiling kernels" on stderr when that takes over ``COMPILE_NOTE_S``.  Returns seconds."""
+    import numpy as np
+
+    t0 = time.monotonic()
+    note = threading.Timer(COMPILE_NOTE_S, lambda: print(COMPILING, file=sys.stderr, flush=True))
+    note.daemon = True
+    if not quiet:
+        note.start()
+    try:
+        chain.prepare(sample_rate, channels, block)
+        x = (0.05 * np.random.default_rng(0).standard_normal((channels, block))).astype(np.float32)
+        for _ in range(max(2, -(-sample_rate // (4 * block)))):
+            chain.process(x)
+        chain.reset()
+    finally:
+        note.cancel()
+    return time.monotonic() - t0
+
+
 def run(args) -> int:
+    from aural.engine.graph import Chain
+    from aural.engine.io import AudioFileError, audio_info, output_format, process_file
+    from aural.engine.metrics import LevelMeter
+    from aural.engine.presets import apply_settings, load_preset
+    from aural.engine.processor import MAX_RATE, MIN_RATE
+
     inp = args.input
     info = audio_info(inp)  # missing, empty, corrupt, unsupported: one-line AudioFileError
     if info.frames == 0:
@@ -98,7 +127,8 @@ def run(args) -> int:
     show = show and not args.quiet
     sr, ch = info.sample_rate, info.channels
     before, after = LevelMeter(sr, ch, loudness=True), LevelMeter(sr, ch, loudness=True)
-    t0 = time.monotonic()
+    warm_s = warm_up(chain, sr, ch, args.block, args.quiet)
+    t0 = time.monotonic()  # the realtime factor excludes the warm-up (compilation)
 
     if args.loudness is None:
         bar = Progress(info.frames, sr, show, "enhance ")
@@ -189,5 +219,15 @@ def run(args) -> int:
         print(f"warning: {w.clipped} samples above full scale were clipped "
               f"(use --subtype FLOAT, or a Limiter at the end of the preset)")
     speed = dur / elapsed if elapsed > 0 else float("inf")
-    print(f"processed {dur:.1f} s of audio in {elapsed:.2f} s ({speed:.0f}x realtime)")
+    print(f"processed {dur:.1f} s of audio in {elapsed:.2f} s ({_fmt_speed(speed)} realtime)")
+    if warm_s > COMPILE_NOTE_S:
+        print(f"compiled kernels in {warm_s:.1f} s first (not counted above; once per install "
+              "and preset: 'aural warmup' does it ahead)")
     return 0
+
+
+def _fmt_speed(speed: float) -> str:
+    """A realtime factor with two significant figures below 10 (0.62x, 4.3x), whole above."""
+    if speed >= 10 or speed == float("inf"):
+        return f"{speed:.0f}x"
+    return f"{speed:.2g}x" if speed >= 1 else f"{speed:.2f}x"

@@ -15,11 +15,6 @@ import math
 import os
 import sys
 
-import numpy as np
-
-from aural.engine.io import AudioFileError, read_audio
-from aural.engine.quality import METRICS, score
-
 from .common import CliError, table
 
 __all__ = ["pair_files", "register", "run"]
@@ -80,6 +75,9 @@ def _fmt(key: str, v: float) -> str:
 
 
 def _score_pair(clean_path: str, other_path: str, perceptual: bool) -> tuple[dict, str | None]:
+    from aural.engine.io import read_audio
+    from aural.engine.quality import score
+
     ref, sr = read_audio(clean_path)
     est, sr2 = read_audio(other_path)
     if sr != sr2:
@@ -95,6 +93,11 @@ def _score_pair(clean_path: str, other_path: str, perceptual: bool) -> tuple[dic
 
 
 def run(args) -> int:
+    import numpy as np
+
+    from aural.engine.io import AudioFileError
+    from aural.engine.quality import METRICS
+
     pairs, only_clean, only_other = pair_files(args.clean_dir, args.degraded_dir)
     status = 0
     for name in only_clean:

@@ -1,11 +1,6 @@
 """``aural info FILE``: format, rate, channels, duration, levels, loudness, blind SNR and hum."""
 from __future__ import annotations
 
-import numpy as np
-
-from aural.engine.io import AudioFileError, audio_info, iter_blocks
-from aural.engine.metrics import LevelMeter, detect_hum
-
 from .common import fmt_db, fmt_time
 
 HUM_SECONDS = 60.0  # hum is looked for in the first minute
@@ -22,12 +17,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import numpy as np
+
+    from aural.engine.io import AudioFileError, audio_info, iter_blocks
+    from aural.engine.metrics import LevelMeter, detect_hum
+
     info = audio_info(args.file)
     if info.frames == 0:
         raise AudioFileError(args.file, "contains no audio frames")
     sr, ch = info.sample_rate, info.channels
     meter = LevelMeter(sr, ch, loudness=True)
-    head: list[np.ndarray] = []
+    head: list = []
     kept = 0
     for blk in iter_blocks(args.file, 65536):
         meter.add(blk)

@@ -1,9 +1,6 @@
 """``aural presets [NAME]``: list the shipped presets, or show one preset's nodes and parameters."""
 from __future__ import annotations
 
-from aural.engine.graph import Chain, Mix
-from aural.engine.presets import list_presets, load_preset, preset_description
-
 
 def register(sub) -> None:
     p = sub.add_parser("presets", help="list presets, or show one preset's nodes and parameters",
@@ -23,6 +20,8 @@ def _fmt_value(v, unit: str) -> str:
 
 
 def _show(node, indent: str, path: str) -> None:
+    from aural.engine.graph import Chain, Mix
+
     kind = type(node).__name__
     flags = []
     if node.bypass:
@@ -47,6 +46,8 @@ def _show(node, indent: str, path: str) -> None:
 
 
 def run(args) -> int:
+    from aural.engine.presets import list_presets, load_preset, preset_description
+
     if not args.name:
         names = list_presets()
         width = max((len(n) for n in names), default=0)
