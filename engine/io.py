@@ -81,14 +81,27 @@ def _write_reason(folder: str, e: OSError) -> str:
     return f"cannot write to {folder}: {why or (e.strerror or str(e)).lower()}"
 
 
+def _writable_folder(dst: str) -> str:
+    """The folder ``dst`` would be written in; AudioFileError unless it is a writable folder."""
+    folder = os.path.dirname(os.path.abspath(dst))
+    if not os.path.isdir(folder):
+        what = "not a folder" if os.path.exists(folder) else "folder does not exist"
+        raise AudioFileError(dst, f"cannot write to {folder}: {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        try:
+            ro = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):
+            ro = False
+        why = "read-only file system" if ro else "permission denied"
+        raise AudioFileError(dst, f"cannot write to {folder}: {why}")
+    return folder
+
+
 def _create_temporary(dst: str, suffix: str) -> tuple[int, str]:
     """Create and register an empty temporary file beside ``dst``; return (fd, path)."""
     if not re.fullmatch(r"(?:\.[A-Za-z0-9]+)+", suffix):
         raise ValueError(f"temporary suffix must look like '.part' or '.pass1.w64', got {suffix!r}")
-    folder = os.path.dirname(os.path.abspath(dst))
-    if not os.path.isdir(folder):
-        what = "is not a folder" if os.path.exists(folder) else "does not exist"
-        raise AudioFileError(dst, f"output folder {folder} {what}")
+    folder = _writable_folder(dst)
     base = os.path.basename(dst)[:_MAX_BASE]
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
@@ -437,14 +450,18 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def output_format(path: str | os.PathLike) -> str:
-    """The container format for an output path (by extension), or raise AudioFileError."""
+    """The container format for an output path (by extension), or raise AudioFileError.
+
+    Also checks, before any work is done, that the output's folder exists and can be written:
+    ``out.wav: cannot write to /music: permission denied`` (or "not a folder", "folder does
+    not exist", "read-only file system")."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
-    try:
-        return WRITE_FORMATS[ext]
-    except KeyError:
+    if ext not in WRITE_FORMATS:
         raise AudioFileError(path, f"cannot write {ext or 'files without an extension'}: "
-                                   f"use .wav or .flac (or .w64)") from None
+                                   f"use .wav or .flac (or .w64)")
+    _writable_folder(path)
+    return WRITE_FORMATS[ext]
 
 
 class AudioWriter:

@@ -1,7 +1,9 @@
 """engine.io: reading every format, atomic writing, streaming, latency-compensated file processing."""
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -9,11 +11,13 @@ import soundfile as sf
 from aural.engine import Chain, Processor
 from aural.engine.io import (
     AudioFileError,
+    AudioWarning,
     AudioWriter,
     audio_info,
     iter_blocks,
     process_file,
     read_audio,
+    temporary_path,
     write_audio,
 )
 from aural.engine.processors import Gain
@@ -250,3 +254,137 @@ def test_process_file_streams_in_constant_memory(tmp_path):
         tracemalloc.stop()
     assert audio_info(dst).frames == 12 * sr * 10
     assert peak < 4e6, peak  # a few 64k-frame chunks, not 15 MB
+
+
+# -- damaged and unusual inputs (issue 20.6) ------------------------------------------------------
+
+def _truncated_wav(tmp_path, frames: int = 48000, keep: float = 0.5):
+    """A stereo PCM_16 WAV cut after ``keep`` of its data: (path, original samples, frames left)."""
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, (2, frames)).astype(np.float32)
+    whole = tmp_path / "whole.wav"
+    write_audio(whole, x, 48000, subtype="PCM_16")
+    data = whole.read_bytes()
+    header = data.index(b"data") + 8
+    cut = header + int((len(data) - header) * keep) + 1  # mid-frame, as a real cut is
+    p = tmp_path / "input.wav"
+    p.write_bytes(data[:cut])
+    return p, x, (cut - header) // 4
+
+
+def test_truncated_wav_warns_and_returns_what_is_there(tmp_path):
+    p, x, left = _truncated_wav(tmp_path)
+    msg = (f"{p}: truncated: header says {x.shape[1]} frames, read {left} "
+           f"({100 * left / x.shape[1]:.1f} %)")
+    with pytest.warns(AudioWarning) as rec:
+        y, sr = read_audio(p)
+    assert [str(r.message) for r in rec] == [msg]
+    assert sr == 48000 and y.shape == (2, left)
+    np.testing.assert_allclose(y, x[:, :left], atol=1 / 32768)
+    with pytest.warns(AudioWarning, match="truncated") as rec:
+        blocks = list(iter_blocks(p, 10000))
+    assert len(rec) == 1
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=1), y)
+    with warnings.catch_warnings():  # an intact file: no warning at all
+        warnings.simplefilter("error")
+        read_audio(tmp_path / "whole.wav")
+        list(iter_blocks(tmp_path / "whole.wav"))
+
+
+def test_enhance_of_a_truncated_wav_says_so_and_goes_on(tmp_path, capsys):
+    from aural.cli.main import main
+
+    p, x, left = _truncated_wav(tmp_path, frames=24000)
+    out = tmp_path / "out.wav"
+    rc = main(["enhance", str(p), "-o", str(out), "-q", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert (f"aural: warning: {p}: truncated: header says {x.shape[1]} frames, read {left} "
+            f"({100 * left / x.shape[1]:.1f} %)") in err.splitlines()
+    assert "Traceback" not in err and audio_info(out).frames == left
+
+
+def _flac_unknown_length(tmp_path, x: np.ndarray, sr: int):
+    """A FLAC of ``x`` whose STREAMINFO total-samples field (36 bits) is zeroed."""
+    p = tmp_path / "unknown.flac"
+    sf.write(p, x.T, sr, format="FLAC", subtype="PCM_16")
+    b = bytearray(p.read_bytes())
+    assert b[:4] == b"fLaC" and b[4] & 0x7F == 0  # first metadata block: STREAMINFO
+    off = 8 + 10  # block sizes (4 bytes), frame sizes (6), then rate/channels/bits/total
+    v = int.from_bytes(b[off:off + 8], "big")
+    assert v & (2 ** 36 - 1) == x.shape[1]
+    b[off:off + 8] = (v & ~(2 ** 36 - 1)).to_bytes(8, "big")
+    p.write_bytes(bytes(b))
+    return p, bytes(b[8 + 18:8 + 34])  # and STREAMINFO's MD5 of the decoded samples
+
+
+def test_flac_of_unknown_length_is_read_to_its_end(tmp_path):
+    sr = 44100
+    x = np.round(np.random.default_rng(4).uniform(-0.5, 0.5, (2, 100003)) * 32768) / 32768
+    x = x.astype(np.float32)
+    p, md5 = _flac_unknown_length(tmp_path, x, sr)
+    with sf.SoundFile(p) as f:  # libsndfile opens it, but does not know its length
+        assert not 0 < f.frames < 2 ** 62
+    y, got = read_audio(p)
+    assert got == sr and y.shape == x.shape
+    np.testing.assert_array_equal(y, x)
+    # a valid stream: the decoded samples match the MD5 signature the encoder stored
+    pcm = np.round(y.T * 32768).astype("<i2").tobytes()
+    assert hashlib.md5(pcm).digest() == md5
+    assert audio_info(p).frames == x.shape[1]
+    np.testing.assert_array_equal(np.concatenate(list(iter_blocks(p, 30000)), axis=1), x)
+    w = process_file(Gain(gain_db=-6.0), p, tmp_path / "out.wav", block=512, subtype="FLOAT")
+    assert w.frames == x.shape[1]
+    np.testing.assert_allclose(read_audio(tmp_path / "out.wav")[0], x * 10 ** (-6 / 20), atol=1e-6)
+
+
+# -- integer PCM, NaN, unwritable folders (issue 20.6) --------------------------------------------
+
+@pytest.mark.parametrize("dtype,offset,full", [("int16", 0, 2 ** 15), ("int32", 0, 2 ** 31),
+                                               ("int8", 0, 2 ** 7), ("uint8", 128, 2 ** 7),
+                                               (">i2", 0, 2 ** 15)])
+def test_write_scales_integer_pcm(tmp_path, dtype, offset, full):
+    info = np.iinfo(np.dtype(dtype))
+    raw = np.array([info.min, info.min // 2, offset, (info.max + offset) // 2, info.max],
+                   dtype=dtype)
+    want = (raw.astype(np.float64) - offset) / full
+    write_audio(tmp_path / "a.wav", raw, 8000, subtype="FLOAT")
+    y, _ = read_audio(tmp_path / "a.wav")
+    np.testing.assert_allclose(y[0], want, atol=1e-7)
+    assert y.max() <= 1.0 and y.min() == -1.0 and y.max() > 0.99
+    with AudioWriter(tmp_path / "b.wav", 8000, 1, subtype="FLOAT") as w:
+        w.write(raw[np.newaxis])
+    np.testing.assert_array_equal(read_audio(tmp_path / "b.wav")[0], y)
+
+
+def test_write_refuses_samples_of_unknown_scale_and_zeroes_nan(tmp_path):
+    for bad in (np.zeros(10, np.int64), np.zeros(10, bool), np.zeros(10, np.uint16),
+                np.zeros(10, np.complex64)):
+        with pytest.raises(ValueError, match=f"cannot write {bad.dtype} samples"):
+            write_audio(tmp_path / "a.wav", bad, 8000)
+    assert _only(tmp_path) == []
+    x = np.array([0.5, np.nan, np.inf, -np.inf, -0.25], np.float32)
+    write_audio(tmp_path / "a.wav", x, 8000, subtype="FLOAT")
+    np.testing.assert_array_equal(read_audio(tmp_path / "a.wav")[0][0], [0.5, 0, 0, 0, -0.25])
+
+
+def test_unwritable_folder_is_one_line_error(tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"not a folder")
+    with pytest.raises(AudioFileError, match=f"cannot write to {afile}: not a folder"):
+        write_audio(afile / "out.wav", np.zeros(10, np.float32), 8000)
+    with pytest.raises(AudioFileError, match=f"cannot write to {afile}: not a folder"):
+        temporary_path(afile / "out.wav", ".pass1.w64")
+    real_open = os.open
+
+    def denied(path, *a, **k):
+        if os.path.dirname(os.fspath(path)) == str(tmp_path):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *a, **k)
+    monkeypatch.setattr(os, "open", denied)
+    for make in (lambda: temporary_path(tmp_path / "out.wav", ".pass1.w64"),
+                 lambda: write_audio(tmp_path / "out.wav", np.zeros(10, np.float32), 8000)):
+        with pytest.raises(AudioFileError) as e:
+            make()
+        assert str(e.value) == f"{tmp_path / 'out.wav'}: cannot write to {tmp_path}: permission denied"
+    monkeypatch.undo()
+    assert _only(tmp_path) == ["afile"]
