@@ -43,10 +43,12 @@ setup(
         # onnxruntime-gpu REPLACES onnxruntime (same import folder): uninstall onnxruntime first.
         "gpu": ["onnxruntime-gpu"],
         "live": ["sounddevice>=0.4", "python-osc>=1.8"],
+        # aural batch --engine ray (Ray Data over the file list; the core never imports it)
+        "ray": ["ray[data]>=2.9"],
         # everything the test suite exercises (make test installs this)
         "dev": ["pytest>=7", "ruff", "sounddevice>=0.4", "python-osc>=1.8", "JACK-Client>=0.5",
                 "flask>=3.0", "playwright>=1.40", "torch==2.13.0", "onnx", "onnxscript",
-                "pesq>=0.0.4", "pystoi>=0.4.1", "g722>=1.2"],
+                "pesq>=0.0.4", "pystoi>=0.4.1", "g722>=1.2", "ray[data]>=2.9"],
         # perceptual metrics for `aural eval` and benchmarks/bench_quality.py
         "quality": ["pesq>=0.0.4", "pystoi>=0.4.1"],
         # the peers benchmarks/bench_quality.py compares against (benchmark only)
