@@ -601,3 +601,229 @@ def test_analysis_figures_peaks_and_spectrogram():
     assert abs(int(np.argmax(s[s.shape[0] // 2])) - band) <= 1  # the tone is in its mel band
     w = mel_band_matrix(2048, sr, 160)
     assert np.allclose(w.sum(axis=1), 1.0)
+
+
+# ---------------------------------------------------------------------- presets for people (19.7)
+def test_presets_in_plain_words_with_guards(tmp_path, wav_bytes):
+    app = create_app(tmp_path / "jobs", start_workers=False)
+    try:
+        c = app.test_client()
+        presets = c.get("/api/presets").get_json()
+        names = [p["name"] for p in presets]
+        assert names[0] == "voice" and names.index("voice_dsp") < names.index("music")
+        titles = {p["name"]: p["title"] for p in presets}
+        assert titles["voice"] == "Voice" and titles["vinyl"] == "Old vinyl record"
+        for p in presets:
+            assert "_" not in p["title"] and p["description"], p
+            for word in ("SI-SDR", "docs/", ".md", "floor -8 dB", "ms at 48 kHz"):
+                assert word not in p["description"], (p["name"], word)
+        assert "removes background noise and hum" in presets[0]["description"]
+        restore = {c["address"]: c for c in presets[names.index("voice_restore")]["controls"]}
+        clip, hum = restore["declip.clip_level"], restore["dehum.freq_hz"]
+        assert clip["auto"] and hum["auto"] and clip["value"] == 0 and hum["value"] == 0
+        assert (clip["min"], clip["max"], clip["step"]) == (0.25, 1.0, 0.01)
+        assert 40.0 <= hum["min"] < 50.0 and 60.0 < hum["max"] <= 70.0
+        assert not restore["wiener.floor_db" if "wiener.floor_db" in restore else
+                           "neural.high_band_floor"]["auto"]
+        assert restore["compressor.attack_ms"]["main"] is False  # expert
+        assert restore["neural.atten_limit"]["label"] == "Noise removed, at most"
+        # the server clamps to the same guard: a nudge off auto cannot wreck the result
+        r = upload(c, wav_bytes, preset="voice_restore",
+                   params={"declip.clip_level": 0.02, "dehum.freq_hz": 2.5,
+                           "compressor.ratio": 100, "highpass.bypass": True})
+        assert r.status_code == 202, r.get_json()
+        assert r.get_json()["params"] == {"declip.clip_level": 0.25, "dehum.freq_hz": 40.0,
+                                          "compressor.ratio": 8.0, "highpass.bypass": True}
+        r = upload(c, wav_bytes, preset="voice_restore",
+                   params={"declip.clip_level": 0, "dehum.freq_hz": 0})
+        assert r.get_json()["params"] == {"declip.clip_level": 0.0, "dehum.freq_hz": 0.0}
+        r = upload(c, wav_bytes, params={"wiener.floor_db": -1000})
+        assert r.status_code == 400 and "out of range" in r.get_json()["error"]
+    finally:
+        app.extensions["aural.jobs"].stop()
+
+
+# ---------------------------------------------------------------------- abuse (20.3)
+def silent_flac(seconds: float, channels: int, sr: int) -> bytes:
+    """A FLAC of digital silence: a few kB that decode to a huge number of samples."""
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", sr, channels, format="FLAC", subtype="PCM_16") as f:
+        block = np.zeros((sr, channels), np.int16)
+        for _ in range(int(seconds)):
+            f.write(block)
+    return buf.getvalue()
+
+
+def tree_bytes(root) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
+
+
+def test_output_bomb_refused_before_anything_is_written(tmp_path):
+    bomb = silent_flac(20, 8, 192000)
+    assert len(bomb) < 100_000  # 20 s, 8 channels, 192 kHz: 92 MB of 24-bit output
+    root = tmp_path / "jobs"
+    app = create_app(root, max_job_gb=0.05)
+    try:
+        c = app.test_client()
+        r = upload(c, bomb, name="bomb.flac")
+        assert r.status_code == 413, r.get_json()
+        msg = r.get_json()["error"]
+        samples = 20 * 192000 * 8
+        fixed = 2 * 1024 * 1024  # headers and the page's JSON
+        assert f"about {(samples * 3 + fixed) / 1e6:.0f} MB" in msg  # 24-bit result
+        assert "limit per job is 50 MB" in msg and "8 channels at 192 kHz" in msg
+        assert tree_bytes(root) == 0  # the upload is gone, nothing was written
+        assert sorted(os.listdir(root)) == [".incoming"]
+        assert c.get("/api/jobs").get_json() == []
+        # the same file with a loudness target needs the float intermediate too
+        r = upload(c, bomb, name="bomb.flac", loudness="-16")
+        assert r.status_code == 413
+        assert f"about {(samples * 7 + fixed) / 1e6:.0f} MB" in r.get_json()["error"]
+        assert tree_bytes(root) == 0
+    finally:
+        app.extensions["aural.jobs"].stop()
+
+
+def test_total_disk_quota_of_the_jobs_folder(tmp_path, wav_bytes):
+    root = tmp_path / "jobs"
+    # each upload needs ~0.2 MB of input and reserves ~2.4 MB of results: room for one
+    app = create_app(root, max_total_gb=0.004, start_workers=False)
+    try:
+        c = app.test_client()
+        first = upload(c, wav_bytes)
+        assert first.status_code == 202, first.get_json()
+        r = upload(c, wav_bytes)  # the queued first job's results are reserved
+        assert r.status_code == 413 and "storage is full" in r.get_json()["error"]
+        assert len(os.listdir(root)) == 2 and os.listdir(root / ".incoming") == []
+        c.post(f"/api/jobs/{first.get_json()['id']}/cancel")  # frees its reservation
+        assert upload(c, wav_bytes).status_code == 202
+    finally:
+        app.extensions["aural.jobs"].stop()
+
+
+def test_jobs_are_scoped_to_their_browser(app, wav_bytes):
+    alice, bob = app.test_client(), app.test_client()  # two cookie jars: two browsers
+    assert "Set-Cookie" not in alice.get("/").headers  # the page itself never sets the token
+    r = upload(alice, wav_bytes)
+    assert r.status_code == 202
+    cookie = r.headers["Set-Cookie"]
+    assert cookie.startswith("aural_client=") and "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    jid = r.get_json()["id"]
+    assert wait_done(alice, jid)["status"] == "done"
+    assert [j["id"] for j in alice.get("/api/jobs").get_json()] == [jid]
+    assert alice.get(f"/api/jobs/{jid}/download").status_code == 200
+    assert bob.get("/api/jobs").get_json() == []
+    for path in ("", "/download", "/events", "/peaks", "/audio/original", "/audio/enhanced",
+                 "/spectrogram/original"):
+        assert bob.get(f"/api/jobs/{jid}{path}").status_code == 404, path
+    assert bob.post(f"/api/jobs/{jid}/cancel").status_code == 404
+    assert bob.delete(f"/api/jobs/{jid}").status_code == 404
+    # a forged token is a new browser, not a way in
+    eve = app.test_client()
+    eve.set_cookie("aural_client", "x" * 43)
+    assert eve.get(f"/api/jobs/{jid}").status_code == 404
+    eve.set_cookie("aural_client", "../" * 20)
+    assert eve.get("/api/jobs").get_json() == []
+    assert alice.get(f"/api/jobs/{jid}").get_json()["status"] == "done"
+    assert "client" not in alice.get(f"/api/jobs/{jid}").get_json()
+
+
+@pytest.mark.parametrize("params,words", [
+    ('{"wiener.floor_db": 1' + "0" * 400 + "}", "out of range"),
+    ('{"wiener.floor_db": 1' + "0" * 5000 + "}", "far too large"),
+    ('{"wiener.floor_db": -1e999}', "finite"),
+    ('{"wiener.floor_db": NaN}', "finite"),
+    ('{"wiener.floor_db": Infinity}', "finite"),
+    ('{"a": ' + "[" * 30000 + "]" * 30000 + "}", "nested too deeply"),
+    ("[" * 100000 + "]" * 100000, "too long"),
+    ('{"dehum.harmonics": 1' + "0" * 30 + "}", "out of range"),
+    ('{"wiener.floor_db": true}', "not a number"),
+])
+def test_hostile_parameters_are_a_400(client, wav_bytes, app, params, words):
+    r = client.post("/api/jobs", data={"file": (io.BytesIO(wav_bytes), "a.wav"),
+                                       "preset": "voice_dsp", "params": params},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400, r.get_json()
+    assert words in r.get_json()["error"]
+    assert tree_bytes(app.extensions["aural.jobs"].root) == 0
+
+
+def test_connection_bound(tmp_path):
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from aural.web.server import make_server
+
+    n = 4
+    app = create_app(tmp_path / "jobs", start_workers=False)
+    srv = make_server("127.0.0.1", 0, app, max_connections=n, timeout=2.0)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    threads_before = threading.active_count()
+    socks = []
+    try:
+        for _ in range(n + 5):  # idle: connect, send nothing
+            socks.append(socket.create_connection(("127.0.0.1", srv.server_port), timeout=10))
+        replies = []
+        for s in socks:
+            s.settimeout(10)
+            try:
+                replies.append(s.recv(4096))  # 503 at once, or closed after the 2 s idle timeout
+            except OSError as e:
+                replies.append(repr(e).encode())
+        busy = [r for r in replies if r.startswith(b"HTTP/1.1 503")]
+        assert len(busy) == 5, replies
+        assert b'"error"' in busy[0]
+        assert replies.count(b"") == n  # the idle ones were dropped, freeing their places
+        assert threading.active_count() <= threads_before + n
+        assert srv.refused == 5
+        # and the server still answers a normal request (generous bound: 10x the idle timeout)
+        t0 = time.monotonic()
+        while True:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{srv.server_port}/api/config",
+                                              timeout=10).read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() - t0 < 20
+                time.sleep(0.2)
+        assert json.loads(body)["max_upload_mb"] == 500
+        assert time.monotonic() - t0 < 20
+    finally:
+        for s in socks:
+            s.close()
+        srv.shutdown()
+        srv.server_close()
+        app.extensions["aural.jobs"].stop()
+
+
+def test_stale_temporaries_swept_at_start(tmp_path, wav_bytes):
+    root = tmp_path / "jobs"
+    app = create_app(root)
+    c = app.test_client()
+    done = wait_done(c, upload(c, wav_bytes).get_json()["id"])
+    app.extensions["aural.jobs"].stop()
+    app2 = create_app(root, start_workers=False)
+    c2 = same_browser(c, app2.test_client())
+    queued = upload(c2, wav_bytes).get_json()["id"]
+    app2.extensions["aural.jobs"].stop()
+    # as a killed server leaves them: partial writes, the loudness pass, half-written JSON
+    junk = [".enhanced.wav.k2j3h4.part", ".out.wav.abc.pass1.w64", "pass1.wav", ".tmp-x1.json"]
+    for jid in (done["id"], queued):
+        for name in junk:
+            (root / jid / name).write_bytes(b"\0" * 1000)
+    (root / queued / "enhanced.wav").write_bytes(b"\0" * 1000)  # a result half written
+    (root / ".incoming" / "up-dead").write_bytes(b"\0" * 1000)
+    app3 = create_app(root, start_workers=False)
+    try:
+        assert sorted(os.listdir(root / done["id"])) == [
+            "enhanced.wav", "input", "meta.json", "peaks.json", "spectrogram-enhanced.json",
+            "spectrogram-original.json"]
+        assert sorted(os.listdir(root / queued)) == ["input", "meta.json"]
+        assert os.listdir(root / ".incoming") == []
+        c3 = same_browser(c, app3.test_client())
+        assert c3.get(f"/api/jobs/{done['id']}/download").status_code == 200
+    finally:
+        app3.extensions["aural.jobs"].stop()

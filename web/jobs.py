@@ -65,7 +65,7 @@ class JobError(Exception):
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 def sweep_temporaries(job_dir: str, results: bool = False) -> int:
