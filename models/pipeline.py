@@ -74,7 +74,6 @@ def _worker(inner, sh: _Shared, priority: int | None) -> None:
     left.  Releases ``sh.finished`` after a hop if the audio thread waits for it."""
     from aural.realtime.osc import raise_priority  # local: models must not need realtime at import
     raise_priority(priority)
-    run = inner.run
     depth = sh.in_ring.shape[0]
     while not sh.quit:
         j = sh.done
@@ -92,7 +91,7 @@ def _worker(inner, sh: _Shared, priority: int | None) -> None:
         s = j % depth
         inner.audio_in[...] = sh.in_ring[s]
         try:
-            run()
+            inner.run()
             sh.out_ring[s] = inner.audio_out
             sh.ok[s] = 1
         except BaseException as e:  # noqa: BLE001 - reported by run() on the audio thread
