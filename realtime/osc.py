@@ -6,15 +6,17 @@ Addresses (node paths use ``/`` where the graph uses ``.``; names are the graph'
     /aural/<node>/bypass <0|1>       bypass (latency-compensated dry path)
     /aural/<node>/mix <0..1>         dry/wet
     /aural/bypass, /aural/mix        the same for the whole graph
-    /aural/*/bypass 1                OSC wildcards (* ? [..] {a,b}) over the namespace
+    /aural/*/bypass 1                OSC 1.0 wildcards (* ? [abc] [!a-z] {a,b}) over the namespace
     /aural/<node>/<param>            no argument: query, replies "<address> <value>"
-    /aural/dump                      replies "/aural/dump <address> <kind> <min> <max> <unit> <value>"
-                                     per parameter, then "/aural/dump/end <count>"
+    /aural/dump [start]              replies ONE bundle: "/aural/dump <address> <kind> <min> <max>
+                                     <unit> <value>" for up to 64 parameters from ``start``, then
+                                     "/aural/dump/end <count>" or "/aural/dump/more <next> <count>"
     /aural/subscribe [rate_hz [port]]  every change is echoed to the subscriber, and
-                                     "/aural/meters" arrives at rate_hz (default 10)
-    /aural/unsubscribe
+                                     "/aural/meters" arrives at rate_hz (default 10, max 100);
+                                     replies "/aural/subscribed <rate_hz> <ttl_s>"
+    /aural/unsubscribe [port]
     /aural/preset/load <name>        replies "/aural/preset/loaded <name> <latency_samples>"
-    /aural/preset/save <name>        replies "/aural/preset/saved <name> <path>"
+    /aural/preset/save <name>        replies "/aural/preset/saved <name>" (the user store)
     /aural/latency                   replies "/aural/latency <samples> <ms>"
     /aural/meters                    replies one meters message (see below)
 
@@ -22,6 +24,14 @@ Meters: ``/aural/meters in_peak_db in_rms_db out_peak_db out_rms_db load xruns d
 Anything wrong (unparseable packet, unknown address, wrong argument type or count, a value out of
 the declared range, a full parameter queue) gets ``/aural/error <address> <message>`` and changes
 nothing; a wildcard set is checked on every match before any is applied.
+
+Bounds (:class:`Limits`, set by the operator, never by a client): addresses and patterns are at
+most 256 bytes and match in linear time (:class:`OscPattern`, no backtracking regex); at most 8
+subscribers, each expiring 60 s after its last ``/aural/subscribe`` (send it again to renew),
+each echoed at most 200 changes/s (token bucket; the rest dropped, counted in ``echo_dropped``);
+replies and echoes go only to the sender's own (host, port) unless ``Limits.other_ports``; dumps
+are one bundle each, at most 4 at once then 1/s per sender host; presets load by NAME only
+(``[A-Za-z0-9_-]{1,64}``, shipped or the user store) and errors never quote a path or a file.
 
 Threading: the server thread only parses, validates and calls ``Processor.set`` (which pushes
 into the node's bounded lock-free queue; the audio thread applies it at the next block).  Timed
@@ -35,13 +45,16 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 from aural.engine import Processor
 from aural.engine.params import Param, ParamError
 
-__all__ = ["Namespace", "OscServer", "Entry", "osc_pattern", "PREFIX"]
+__all__ = ["Namespace", "OscServer", "Entry", "OscPattern", "PatternError", "osc_pattern", "PREFIX",
+           "MAX_PATTERN", "Limits"]
 
 PREFIX = "/aural"
 _RESERVED = {"dump", "subscribe", "unsubscribe", "preset", "latency", "meters", "error", "bypass", "mix"}
@@ -50,38 +63,202 @@ _MIX = Param("mix", 1.0, range=(0.0, 1.0), doc="dry/wet")
 _WILD = re.compile(r"[*?\[{]")
 
 
-def osc_pattern(pattern: str) -> re.Pattern:
-    """Compile an OSC 1.0 address pattern (* ? [abc] [!a-z] {foo,bar}) to a regex."""
-    out = ["^"]
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = pattern.find("]", i + 1)
-            if j < 0:
-                raise ValueError("unclosed [ in address pattern")
-            body = pattern[i + 1:j]
-            neg = body.startswith("!")
-            if neg:
-                body = body[1:]
-            body = "".join("\\" + ch if ch in "\\^[]" else ch for ch in body)
-            out.append("[" + ("^" if neg else "") + body + "]")
-            i = j
-        elif c == "{":
-            j = pattern.find("}", i + 1)
-            if j < 0:
-                raise ValueError("unclosed { in address pattern")
-            out.append("(?:" + "|".join(re.escape(a) for a in pattern[i + 1:j].split(",")) + ")")
-            i = j
+# ---------------------------------------------------------------------------- address patterns
+MAX_PATTERN = 256  # bytes (UTF-8) of an address or address pattern; longer ones are refused
+
+
+class PatternError(ValueError):
+    """An address pattern that is malformed or too long."""
+
+
+_LIT, _CLS, _STAR, _EPS = 0, 1, 2, 3
+_CHUNK = 16  # bits per closure-table chunk
+
+
+class OscPattern:
+    """An OSC 1.0 address pattern, matched in time linear in the address (never backtracking).
+
+    ``*`` any run of characters but ``/``; ``?`` one character but ``/``; ``[abc]``, ``[a-z]``,
+    ``[!a-z]`` one character (never ``/``) in / not in the set; ``{foo,bar}`` one of the literal
+    strings (not nested).  Anything else matches itself.
+
+    The pattern compiles to a position automaton of at most ~2 slots per pattern byte: a bit per
+    slot, a step per address character is a few big-integer operations plus one lookup per 16
+    slots (epsilon closures tabulated lazily per 16-bit chunk).  So one match costs
+    O(len(address) * len(pattern) / 16) whatever the pattern: 300 stars cost what 300 letters do.
+    """
+
+    __slots__ = ("pattern", "_kind", "_arg", "_closure", "_tabs", "_masks", "_stars", "_accept",
+                 "_start")
+
+    def __init__(self, pattern: str) -> None:
+        if len(pattern.encode("utf-8", "surrogatepass")) > MAX_PATTERN:
+            raise PatternError(f"address pattern longer than {MAX_PATTERN} bytes")
+        self.pattern = pattern
+        kind: list[int] = []
+        arg: list[Any] = []
+        i, n = 0, len(pattern)
+        while i < n:
+            c = pattern[i]
+            if c == "*":
+                if not kind or kind[-1] != _STAR:  # ** is *
+                    kind.append(_STAR)
+                    arg.append(None)
+            elif c == "?":
+                kind.append(_CLS)
+                arg.append((True, frozenset(), ()))
+            elif c == "[":
+                j = pattern.find("]", i + 1)
+                if j < 0:
+                    raise PatternError("unclosed [ in address pattern")
+                kind.append(_CLS)
+                arg.append(_char_class(pattern[i + 1:j]))
+                i = j
+            elif c == "{":
+                j = pattern.find("}", i + 1)
+                if j < 0:
+                    raise PatternError("unclosed { in address pattern")
+                body = pattern[i + 1:j]
+                if "{" in body:
+                    raise PatternError("nested { } in address pattern")
+                entry = len(kind)
+                kind.append(_EPS)
+                arg.append(None)
+                starts, ends = [], []
+                for alt in body.split(","):
+                    starts.append(len(kind))
+                    for ch in alt:
+                        kind.append(_LIT)
+                        arg.append(ch)
+                    ends.append(len(kind))
+                    kind.append(_EPS)
+                    arg.append(None)
+                arg[entry] = starts
+                for e in ends:
+                    arg[e] = [len(kind)]
+                i = j
+            elif c in "]}":
+                raise PatternError(f"unmatched {c} in address pattern")
+            else:
+                kind.append(_LIT)
+                arg.append(c)
+            i += 1
+        self._kind, self._arg = kind, arg
+        self._accept = 1 << len(kind)
+        closure = [0] * (len(kind) + 1)
+        closure[len(kind)] = self._accept
+        for j in range(len(kind) - 1, -1, -1):  # every epsilon edge goes forward
+            m = 1 << j
+            if kind[j] == _STAR:
+                m |= closure[j + 1]
+            elif kind[j] == _EPS:
+                for t in arg[j]:
+                    m |= closure[t]
+            closure[j] = m
+        self._closure = closure
+        self._tabs: list[dict[int, int]] = [{} for _ in range(len(closure) // _CHUNK + 1)]
+        self._masks: dict[str, int] = {}
+        self._stars = sum(1 << j for j, k in enumerate(kind) if k == _STAR)
+        self._start = closure[0]
+
+    def _close(self, x: int) -> int:
+        out, i, tabs, closure = 0, 0, self._tabs, self._closure
+        while x:
+            b = x & 0xFFFF
+            if b:
+                v = tabs[i].get(b)
+                if v is None:
+                    v, base, bb = 0, i * _CHUNK, b
+                    while bb:
+                        low = bb & -bb
+                        v |= closure[base + low.bit_length() - 1]
+                        bb ^= low
+                    tabs[i][b] = v
+                out |= v
+            x >>= _CHUNK
+            i += 1
+        return out
+
+    def _mask(self, c: str) -> int:
+        """Bits of the one-character slots that accept ``c``."""
+        m = self._masks.get(c)
+        if m is None:
+            m = 0
+            for j, k in enumerate(self._kind):
+                if k == _LIT:
+                    hit = self._arg[j] == c
+                elif k == _CLS:
+                    neg, chars, ranges = self._arg[j]
+                    hit = c != "/" and ((c in chars or any(lo <= c <= hi for lo, hi in ranges)) != neg)
+                else:
+                    continue
+                if hit:
+                    m |= 1 << j
+            self._masks[c] = m
+        return m
+
+    def _step(self, d: int, c: str) -> int:
+        x = (d & self._mask(c)) << 1
+        if c != "/":
+            x |= d & self._stars
+        return self._close(x) if x else 0
+
+    def match(self, address: str) -> bool:
+        """True when the whole ``address`` matches."""
+        d = self._start
+        for c in address:
+            d = self._step(d, c)
+            if not d:
+                return False
+        return bool(d & self._accept)
+
+    def filter(self, addresses: Sequence[str]) -> list[str]:
+        """The matching addresses of a SORTED sequence; shared prefixes are walked once."""
+        out: list[str] = []
+        stack = [self._start]  # stack[k]: the state after the first k characters of ``prev``
+        prev = ""
+        accept = self._accept
+        for a in addresses:
+            k = min(len(os.path.commonprefix((prev, a))), len(stack) - 1)
+            del stack[k + 1:]
+            d = stack[k]
+            for c in a[k:]:
+                if not d:
+                    break
+                d = self._step(d, c)
+                stack.append(d)
+            if len(stack) == len(a) + 1 and d & accept:
+                out.append(a)
+            prev = a
+        return out
+
+
+def _char_class(body: str) -> tuple[bool, frozenset, tuple]:
+    """``[...]`` body -> (negated, characters, ranges)."""
+    neg = body.startswith("!")
+    if neg:
+        body = body[1:]
+    if not body and not neg:
+        raise PatternError("empty [] in address pattern")
+    chars, ranges = set(), []
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            lo, hi = body[i], body[i + 2]
+            if lo > hi:
+                raise PatternError(f"bad range {lo}-{hi} in address pattern")
+            ranges.append((lo, hi))
+            i += 3
         else:
-            out.append(re.escape(c))
-        i += 1
-    out.append("$")
-    return re.compile("".join(out))
+            chars.add(body[i])  # a '-' first or last is itself
+            i += 1
+    return neg, frozenset(chars), tuple(ranges)
+
+
+@lru_cache(maxsize=128)
+def osc_pattern(pattern: str) -> OscPattern:
+    """Compile an OSC 1.0 address pattern (``* ? [abc] [!a-z] {foo,bar}``); cached."""
+    return OscPattern(pattern)
 
 
 @dataclass
@@ -156,25 +333,83 @@ def check_value(spec: Param, args: tuple) -> Any:
     return x
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one remote client can make the server do; set by the operator, never over OSC."""
+
+    max_subscribers: int = 8          # more are refused with an /aural/error
+    subscription_ttl_s: float = 60.0  # a subscription ends unless renewed (/aural/subscribe again)
+    max_meter_rate_hz: float = 100.0  # /aural/meters per second per subscriber
+    echo_rate: float = 200.0          # change echoes per second per subscriber (token bucket) ...
+    echo_burst: float = 200.0         # ... and its depth; echoes over it are dropped and counted
+    dump_rate: float = 1.0            # /aural/dump requests per second per sender host ...
+    dump_burst: float = 4.0           # ... and the bucket depth
+    dump_page: int = 64               # /aural/dump messages in one reply (one bundle)
+    other_ports: bool = False         # may /aural/subscribe name a port other than the sender's
+
+
+class _Bucket:
+    """Token bucket: ``rate`` tokens per second up to ``burst``."""
+
+    __slots__ = ("rate", "burst", "tokens", "t")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst, self.tokens, self.t = rate, burst, burst, now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class _Sub:
+    """One subscriber: meters rate (Hz), next meters due and expiry (monotonic s), echo bucket."""
+
+    __slots__ = ("rate_hz", "due", "expires", "echo")
+
+    def __init__(self, rate_hz: float, expires: float, echo: _Bucket) -> None:
+        self.rate_hz, self.due, self.expires, self.echo = rate_hz, 0.0, expires, echo
+
+
+BUNDLE = "#bundle"  # a reply whose args are [(address, args), ...], sent as one OSC bundle
+_MAX_HOSTS = 256    # dump buckets kept (oldest dropped first)
+
+
+def _short(text: str, n: int = MAX_PATTERN) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
 class Namespace:
     """The ``/aural`` address space of a graph, with the special addresses.
 
     target: a :class:`~aural.realtime.LiveStream` (its graph is followed across preset loads) or
     a bare Processor.  loader(name) -> Processor and saver(name, graph) -> path implement the
-    preset addresses (defaults: aural's preset store).  ``handle(address, args, sender)`` returns
-    the replies for the sender; changes are echoed to subscribers through ``send``.
+    preset addresses (defaults: aural's preset store, by name only).  ``handle(address, args,
+    sender)`` returns the replies for the sender; changes are echoed to subscribers through
+    ``send``.  limits: :class:`Limits` (subscribers, expiry, echo and dump rates, reply ports).
     """
 
     def __init__(self, target: Any, *, loader: Callable[[str], Processor] | None = None,
                  saver: Callable[[str, Processor], str] | None = None,
-                 send: Callable[[tuple, str, list], None] | None = None) -> None:
+                 send: Callable[[tuple, str, list], None] | None = None,
+                 limits: Limits | None = None) -> None:
         self.target = target
         self.loader = loader or default_loader
         self.saver = saver or default_saver
         self.send = send or (lambda addr, address, args: None)
-        self.subscribers: dict[tuple, list] = {}  # (host, port) -> [rate_hz, next_due]
+        self.limits = limits or Limits()
+        self.subscribers: dict[tuple, _Sub] = {}  # (host, port) -> subscription
+        self._dumps: dict[str, _Bucket] = {}       # sender host -> dump bucket
+        self.echo_dropped = 0   # change echoes over a subscriber's rate, not sent
+        self.dumps_refused = 0  # /aural/dump requests over a sender's rate
         self._graph: Processor | None = None
         self.entries: dict[str, Entry] = {}
+        self._sorted: tuple[str, ...] = ()
+        self._matches: dict[str, list[Entry]] = {}
         self.rebuild()
 
     # ------------------------------------------------------------------ graph
@@ -195,6 +430,8 @@ class Namespace:
             entries[f"{base}/bypass"] = Entry(f"{base}/bypass", node, "bypass", _BYPASS)
             entries[f"{base}/mix"] = Entry(f"{base}/mix", node, "mix", _MIX)
         self.entries = entries
+        self._sorted = tuple(sorted(entries))
+        self._matches = {}
         self._graph = g
 
     @staticmethod
@@ -212,23 +449,52 @@ class Namespace:
             self.rebuild()
 
     def match(self, address: str) -> list[Entry]:
+        """The entries an address or OSC pattern names.  Pure Python in linear time over a
+        snapshot of the address list (no lock held; the caller applies the result)."""
         self._sync()
-        e = self.entries.get(address)
+        entries, addresses, cache = self.entries, self._sorted, self._matches
+        e = entries.get(address)
         if e is not None:
             return [e]
-        if _WILD.search(address):
+        if not _WILD.search(address):
+            return []
+        hit = cache.get(address)
+        if hit is None:
             try:
-                rx = osc_pattern(address)
-            except (ValueError, re.error) as exc:
+                pat = osc_pattern(address)
+            except PatternError as exc:
                 raise OscError(f"bad address pattern: {exc}") from None
-            return [e for a, e in self.entries.items() if rx.match(a)]
-        return []
+            hit = [entries[a] for a in pat.filter(addresses)]
+            if len(cache) >= 256:
+                cache.clear()
+            cache[address] = hit
+        return list(hit)
+
+    # ------------------------------------------------------------------ subscribers
+    def _live_subscribers(self, now: float) -> list[tuple[tuple, _Sub]]:
+        """Subscribers not expired (expired ones are dropped here)."""
+        subs = self.subscribers
+        for k in [k for k, s in subs.items() if s.expires < now]:
+            subs.pop(k, None)
+        return list(subs.items())
+
+    def notify(self, address: str, args: list) -> None:
+        """Send one message to every live subscriber within its echo rate."""
+        now = time.monotonic()
+        for key, sub in self._live_subscribers(now):
+            if sub.echo.take(now):
+                self.send(key, address, args)
+            else:
+                self.echo_dropped += 1
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, address: str, args: tuple | list, sender: tuple = ("", 0)) -> list[tuple[str, list]]:
-        """Act on one message; return replies [(address, args)] for the sender."""
+        """Act on one message; return replies [(address, args)] for the sender (a reply
+        ``(BUNDLE, [(address, args), ...])`` goes out as one bundle)."""
         args = tuple(args)
         try:
+            if len(address.encode("utf-8", "surrogatepass")) > MAX_PATTERN:
+                raise OscError(f"address longer than {MAX_PATTERN} bytes")
             if not address.startswith(PREFIX + "/") and address != PREFIX:
                 raise OscError("unknown address (the namespace is /aural/...)")
             special = self._special.get(address)
@@ -248,74 +514,126 @@ class Namespace:
                     replies.append(("/aural/error", [e.address, str(exc)]))
                     continue
                 if self.subscribers:
-                    val = e.value()
-                    for sub in list(self.subscribers):
-                        self.send(sub, e.address, [val])
+                    self.notify(e.address, [e.value()])
             return replies
         except OscError as exc:
-            return [("/aural/error", [address, str(exc)])]
+            return [("/aural/error", [_short(address), str(exc)])]
         except Exception as exc:  # noqa: BLE001 - a bad message never takes the server down
-            return [("/aural/error", [address, f"{type(exc).__name__}: {exc}"])]
+            return [("/aural/error", [_short(address), _short(f"{type(exc).__name__}: {exc}")])]
 
     def _dump(self, args, sender):
+        lim = self.limits
+        if len(args) > 1 or (args and (isinstance(args[0], bool) or not isinstance(args[0], int)
+                                       or args[0] < 0)):
+            raise OscError("expects [start] (an int >= 0)")
+        now = time.monotonic()
+        host = str(sender[0]) if sender else ""
+        bucket = self._dumps.get(host)
+        if bucket is None:
+            if len(self._dumps) >= _MAX_HOSTS:
+                self._dumps.pop(next(iter(self._dumps)))
+            bucket = self._dumps[host] = _Bucket(lim.dump_rate, lim.dump_burst, now)
+        if not bucket.take(now):
+            self.dumps_refused += 1
+            raise OscError(f"rate limited: at most {lim.dump_burst:g} dumps at once, "
+                           f"then {lim.dump_rate:g} per second")
         self._sync()
-        out = [("/aural/dump", e.describe()) for e in self.entries.values()]
-        out.append(("/aural/dump/end", [len(self.entries)]))
-        return out
+        entries = list(self.entries.values())
+        start = args[0] if args else 0
+        page = entries[start:start + max(1, lim.dump_page)]
+        out = [("/aural/dump", e.describe()) for e in page]
+        nxt = start + len(page)
+        if nxt < len(entries):
+            out.append(("/aural/dump/more", [nxt, len(entries)]))
+        else:
+            out.append(("/aural/dump/end", [len(entries)]))
+        return [(BUNDLE, out)]
 
     def _subscribe(self, args, sender):
-        rate = 10.0
+        lim = self.limits
+        rate = min(10.0, lim.max_meter_rate_hz)
         port = sender[1] if len(sender) > 1 else 0
         if len(args) > 2:
             raise OscError("expects [rate_hz [port]]")
         if args:
-            if isinstance(args[0], bool) or not isinstance(args[0], (int, float)) or not 0 < args[0] <= 1000:
-                raise OscError("rate_hz must be a number in (0, 1000]")
+            if (isinstance(args[0], bool) or not isinstance(args[0], (int, float))
+                    or not 0 < args[0] <= lim.max_meter_rate_hz):
+                raise OscError(f"rate_hz must be a number in (0, {lim.max_meter_rate_hz:g}]")
             rate = float(args[0])
         if len(args) == 2:
             if isinstance(args[1], bool) or not isinstance(args[1], int) or not 0 < args[1] < 65536:
                 raise OscError("port must be an int 1..65535")
+            if args[1] != port and not lim.other_ports:
+                raise OscError("replies go to the sender's own address; another port needs the "
+                               "server's other_ports option")
             port = args[1]
         key = (sender[0], port)
-        self.subscribers[key] = [rate, 0.0]
+        now = time.monotonic()
+        self._live_subscribers(now)
+        sub = self.subscribers.get(key)
+        if sub is None:
+            if len(self.subscribers) >= lim.max_subscribers:
+                raise OscError(f"too many subscribers (max {lim.max_subscribers}): unsubscribe "
+                               f"one or wait for one to expire ({lim.subscription_ttl_s:g} s)")
+            sub = self.subscribers[key] = _Sub(rate, 0.0, _Bucket(lim.echo_rate, lim.echo_burst, now))
+        sub.rate_hz = rate
+        sub.expires = now + lim.subscription_ttl_s
+        reply = [rate, float(lim.subscription_ttl_s)]
         if key != tuple(sender[:2]):
-            self.send(key, "/aural/subscribed", [rate])
+            self.send(key, "/aural/subscribed", reply)
             return []
-        return [("/aural/subscribed", [rate])]
+        return [("/aural/subscribed", reply)]
 
     def _unsubscribe(self, args, sender):
+        if len(args) > 1 or (args and (isinstance(args[0], bool) or not isinstance(args[0], int))):
+            raise OscError("expects [port]")
         gone = [k for k in self.subscribers if k[0] == sender[0] and (k[1] == sender[1] or
                 (args and k[1] == args[0]))]
         for k in gone:
             del self.subscribers[k]
         return [("/aural/unsubscribed", [len(gone)])]
 
-    def _preset_load(self, args, sender):
+    @staticmethod
+    def _preset_name(args) -> str:
+        from aural.engine.presets import valid_preset_name
         if len(args) != 1 or not isinstance(args[0], str):
             raise OscError("expects a preset name (string)")
-        name = args[0]
+        if not valid_preset_name(args[0]):
+            raise OscError(f"bad preset name {_short(args[0], 80)!r}: a name is 1-64 of "
+                           "A-Z a-z 0-9 _ - (presets load by name only, never by path)")
+        return args[0]
+
+    def _preset_load(self, args, sender):
+        from aural.engine.presets import PresetError
+        name = self._preset_name(args)
         try:
             graph = self.loader(name)
-        except Exception as exc:  # noqa: BLE001
-            raise OscError(f"cannot load preset {name!r}: {exc}") from None
+        except PresetError as exc:  # names the preset and the node, never a path (load_named_preset)
+            raise OscError(_short(f"cannot load preset {name!r}: {exc}", 300)) from None
+        except Exception as exc:  # noqa: BLE001 - a custom loader: its type only, never its text
+            raise OscError(f"cannot load preset {name!r}: {type(exc).__name__}") from None
         if hasattr(self.target, "swap_chain"):
             self.target.swap_chain(graph)
         else:
             self.target = graph
         self.rebuild()
         lat = self._latency_samples()
-        for sub in list(self.subscribers):
-            self.send(sub, "/aural/preset/loaded", [name, lat])
+        if self.subscribers:
+            self.notify("/aural/preset/loaded", [name, lat])
         return [("/aural/preset/loaded", [name, lat])]
 
     def _preset_save(self, args, sender):
-        if len(args) != 1 or not isinstance(args[0], str):
-            raise OscError("expects a preset name (string)")
+        from aural.engine.presets import PresetError
+        name = self._preset_name(args)
         try:
-            path = self.saver(args[0], self.graph)
+            self.saver(name, self.graph)
+        except PresetError as exc:
+            raise OscError(_short(f"cannot save preset {name!r}: {exc}", 300)) from None
+        except OSError as exc:
+            raise OscError(f"cannot save preset {name!r}: {exc.strerror or type(exc).__name__}") from None
         except Exception as exc:  # noqa: BLE001
-            raise OscError(f"cannot save preset {args[0]!r}: {exc}") from None
-        return [("/aural/preset/saved", [args[0], str(path)])]
+            raise OscError(f"cannot save preset {name!r}: {type(exc).__name__}") from None
+        return [("/aural/preset/saved", [name])]
 
     def _latency_samples(self) -> int:
         lat = getattr(self.target, "latency", None)
@@ -364,39 +682,16 @@ class Namespace:
 
 
 # ---------------------------------------------------------------------------- presets
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-def user_preset_dir() -> str:
-    return os.environ.get("AURAL_PRESET_DIR") or os.path.join(
-        os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "aural", "presets")
-
-
 def default_loader(name: str) -> Processor:
-    """A shipped preset name, a .json path, or a preset saved with /aural/preset/save."""
+    """A preset by name only (shipped, then the user store: ``aural.engine.presets``)."""
     from aural.engine import presets
-    user = os.path.join(user_preset_dir(), f"{name}.json")
-    if _NAME.match(name) and not name.startswith(".") and os.path.isfile(user):
-        try:
-            return presets.load_preset(name)
-        except presets.PresetError:
-            return presets.load_preset(user)
-    return presets.load_preset(name)
+    return presets.load_named_preset(name)
 
 
 def default_saver(name: str, graph: Processor) -> str:
-    """Save to ``user_preset_dir()/<name>.json`` (the engine's preset store, where it has one)."""
-    if not _NAME.match(name) or name.startswith("."):
-        raise ValueError("a preset name is 1-64 of A-Z a-z 0-9 _ . -")
+    """Save to the user store (``aural.engine.presets.user_preset_dir()/<name>.json``, atomic)."""
     from aural.engine import presets
-    save = getattr(presets, "save_preset", None)
-    if save is not None:
-        return str(save(graph, name))
-    d = user_preset_dir()
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, f"{name}.json")
-    graph.save(path)
-    return path
+    return str(presets.save_user_preset(graph, name))
 
 
 # ---------------------------------------------------------------------------- server
@@ -516,9 +811,13 @@ class OscServer:
             for address, args in ns.handle(msg.address, msg.params, addr):
                 if address == "/aural/error":
                     self.errors += 1
-                self.send(addr, address, args)
+                if address == BUNDLE:
+                    self.send_bundle(addr, args)
+                else:
+                    self.send(addr, address, args)
 
-    def send(self, addr: tuple, address: str, args: list) -> None:
+    @staticmethod
+    def _build(address: str, args: list):
         from pythonosc.osc_message_builder import OscMessageBuilder
         b = OscMessageBuilder(address)
         for a in args:
@@ -526,23 +825,36 @@ class OscServer:
                 b.add_arg(a, "d")
             else:
                 b.add_arg(a)
+        return b.build()
+
+    def _sendto(self, dgram: bytes, addr: tuple) -> None:
         try:
-            self.sock.sendto(b.build().dgram, addr[:2])
+            self.sock.sendto(dgram, addr[:2])
         except OSError:
             self.send_failures += 1
 
+    def send(self, addr: tuple, address: str, args: list) -> None:
+        self._sendto(self._build(address, args).dgram, addr)
+
+    def send_bundle(self, addr: tuple, items: list) -> None:
+        """Send [(address, args), ...] as one OSC bundle (timetag: immediately)."""
+        from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+        bb = OscBundleBuilder(IMMEDIATELY)
+        for address, args in items:
+            bb.add_content(self._build(address, args))
+        self._sendto(bb.build().dgram, addr)
+
     def send_meters(self, snapshot) -> None:
-        """Send a meters message to every subscriber whose rate is due (status thread)."""
+        """Send a meters message to every live subscriber whose rate is due (status thread)."""
         ns = self.namespace
         if not ns.subscribers:
             return
         now = time.monotonic()
         m = None
-        for key, st in list(ns.subscribers.items()):
-            rate, due = st
-            if now < due:
+        for key, sub in ns._live_subscribers(now):
+            if now < sub.due:
                 continue
-            st[1] = now + 1.0 / rate
+            sub.due = now + 1.0 / sub.rate_hz
             if m is None:
                 m = ns.meters(snapshot)
                 if m is None:

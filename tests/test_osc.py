@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import sys
 import time
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from aural.engine import Chain, Mix
 from aural.engine.processors import Butterworth, Compressor, Gain
-from aural.realtime.osc import Namespace, OscServer, osc_pattern
+from aural.engine.presets import load_preset
+from aural.realtime.osc import Limits, Namespace, OscServer, osc_pattern
 
 pytest.importorskip("pythonosc")  # the 'live' extra; installed by scripts/setup.d/20-jack.sh
+from pythonosc.osc_bundle import OscBundle  # noqa: E402
 from pythonosc.osc_bundle_builder import OscBundleBuilder  # noqa: E402
 from pythonosc.osc_message import OscMessage  # noqa: E402
 from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
@@ -39,8 +46,23 @@ class Client:
     def recv(self, timeout: float = 2.0):
         self.sock.settimeout(timeout)
         data, _ = self.sock.recvfrom(65536)
+        assert not OscBundle.dgram_is_bundle(data), "a bundle where one message was expected"
         m = OscMessage(data)
         return m.address, list(m.params)
+
+    def recv_bundle(self, timeout: float = 2.0) -> list:
+        """One datagram that must be a bundle: its messages [(address, args)]."""
+        self.sock.settimeout(timeout)
+        data, _ = self.sock.recvfrom(65536)
+        assert OscBundle.dgram_is_bundle(data), OscMessage(data).address
+        return [(m.address, list(m.params)) for m in _messages(OscBundle(data))]
+
+    def count_within(self, seconds: float) -> int:
+        """Datagrams arriving until none comes for ``seconds``."""
+        n = 0
+        while not self.none_within(seconds):
+            n += 1
+        return n
 
     def ask(self, address, *args, types=None):
         self.send(address, *args, types=types)
@@ -55,6 +77,14 @@ class Client:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _messages(bundle: OscBundle) -> list:
+    out = []
+    for i in range(bundle.num_contents):
+        c = bundle.content(i)
+        out.extend(_messages(c) if isinstance(c, OscBundle) else [c])
+    return out
 
 
 def make_chain():
@@ -175,12 +205,12 @@ def test_dump(server):
     chain, srv, cl = server
     cl.send("/aural/comp/threshold_db", -33.0)
     cl.send("/aural/dump")
+    reply = cl.recv_bundle()  # the whole answer is one datagram
+    assert cl.none_within(0.3)
+    assert reply[-1][0] == "/aural/dump/end"
+    count = reply[-1][1][0]
     items = {}
-    while True:
-        a, args = cl.recv()
-        if a == "/aural/dump/end":
-            count = args[0]
-            break
+    for a, args in reply[:-1]:
         assert a == "/aural/dump"
         items[args[0]] = args[1:]
     assert count == len(items) == len(srv.namespace.entries)
@@ -191,11 +221,49 @@ def test_dump(server):
     assert "/aural/par/a/gain_db" in items and "/aural/bypass" in items
 
 
+def test_dump_pages_and_rate_are_bounded():
+    chain = make_chain()
+    limits = Limits(dump_page=5, dump_burst=3, dump_rate=0.5)
+    with OscServer(Namespace(chain, limits=limits), port=0) as srv:
+        cl = Client(srv.port)
+        try:
+            n = len(srv.namespace.entries)
+            assert n > 10
+            seen, start = [], 0
+            for _ in range(3):
+                if start:
+                    cl.send("/aural/dump", start)
+                else:
+                    cl.send("/aural/dump")
+                page = cl.recv_bundle()
+                assert len(page) <= 6  # 5 parameters + the trailer: one bundle per request
+                seen += [args[0] for a, args in page if a == "/aural/dump"]
+                assert page[-1] == ("/aural/dump/more", [len(seen), n])
+                start = len(seen)
+            # the 4th request within the burst is refused with one short error, nothing else
+            assert srv.namespace.dumps_refused == 0
+            addr, args = cl.ask("/aural/dump", start)
+            assert addr == "/aural/error" and "rate limited" in args[1]
+            assert cl.none_within(0.3) and srv.namespace.dumps_refused == 1
+            # a flood of 50 dump requests gets 50 one-message replies, never 50 dumps
+            for _ in range(50):
+                cl.send("/aural/dump")
+            assert cl.count_within(0.5) == 50
+            assert srv.namespace.dumps_refused >= 49
+            time.sleep(2.2)  # 0.5/s: one token back
+            cl.send("/aural/dump", start)
+            page = cl.recv_bundle()
+            seen += [args[0] for a, args in page if a == "/aural/dump"]
+            assert len(seen) == len(set(seen)) == min(n, 20)
+        finally:
+            cl.close()
+
+
 def test_subscribe_echoes_changes(server):
     chain, srv, cl = server
     other = Client(srv.port)
     try:
-        assert cl.ask("/aural/subscribe", 5.0) == ("/aural/subscribed", [5.0])
+        assert cl.ask("/aural/subscribe", 5.0) == ("/aural/subscribed", [5.0, 60.0])
         other.send("/aural/out/gain_db", -3.0)
         assert cl.recv() == ("/aural/out/gain_db", [pytest.approx(-3.0)])
         other.send("/aural/*/bypass", 1)
@@ -229,9 +297,8 @@ def test_presets_load_save(server, tmp_path, monkeypatch):
     chain, srv, cl = server
     monkeypatch.setenv("AURAL_PRESET_DIR", str(tmp_path))
     cl.send("/aural/comp/threshold_db", -41.0)
-    addr, args = cl.ask("/aural/preset/save", "mine")
-    assert addr == "/aural/preset/saved" and args[0] == "mine"
-    assert os.path.isfile(args[1])
+    assert cl.ask("/aural/preset/save", "mine") == ("/aural/preset/saved", ["mine"])  # no path
+    assert os.listdir(tmp_path) == ["mine.json"]
     addr, args = cl.ask("/aural/preset/load", "voice")
     assert addr == "/aural/preset/loaded" and args[0] == "voice"
     assert cl.ask("/aural/neural/high_band_floor")[0] == "/aural/neural/high_band_floor"  # namespace rebuilt
@@ -245,7 +312,144 @@ def test_presets_load_save(server, tmp_path, monkeypatch):
     addr, args = cl.ask("/aural/preset/load", "no-such-preset")
     assert addr == "/aural/error" and "no-such-preset" in args[1]
     addr, args = cl.ask("/aural/preset/save", "../escape")
-    assert addr == "/aural/error"
+    assert addr == "/aural/error" and "bad preset name" in args[1]
+    addr, args = cl.ask("/aural/preset/save", "voice")  # a shipped name is never shadowed
+    assert addr == "/aural/error" and "shipped" in args[1]
+    assert os.listdir(tmp_path) == ["mine.json"]
+
+
+def test_preset_saved_over_osc_loads_by_name_everywhere(server, tmp_path, monkeypatch):
+    """One store: what /aural/preset/save writes, load_preset and `aural enhance -p` find."""
+    chain, srv, cl = server
+    store = tmp_path / "store"
+    monkeypatch.setenv("AURAL_PRESET_DIR", str(store))
+    cl.send("/aural/out/gain_db", -12.0)
+    cl.send("/aural/highpass/cutoff_hz", 150.0)
+    assert cl.ask("/aural/preset/save", "mine") == ("/aural/preset/saved", ["mine"])
+    again = load_preset("mine")
+    assert again.get("out.gain_db") == pytest.approx(-12.0)
+    assert again.get("highpass.cutoff_hz") == pytest.approx(150.0)
+    sr = 16000
+    t = np.arange(sr // 2) / sr
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    src = tmp_path / "in.wav"
+    sf.write(src, x, sr, subtype="FLOAT")
+    out = tmp_path / "out.wav"
+    env = dict(os.environ, AURAL_PRESET_DIR=str(store))
+    exe = shutil.which("aural", path=os.path.dirname(sys.executable))  # the console script
+    cmd = [exe] if exe else [sys.executable, "-m", "aural.cli"]
+    r = subprocess.run(cmd + ["enhance", str(src), "-o", str(out), "-p", "mine"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    y, sr2 = sf.read(out, dtype="float32")
+    assert sr2 == sr and y.shape[0] == x.shape[0]
+    # the file went through the saved graph: the same samples as the graph run in this process
+    ref = load_preset("mine")(x[None], sr)[0]
+    np.testing.assert_allclose(y, ref, atol=1e-5)
+    assert np.sqrt(np.mean(y ** 2)) < 0.5 * np.sqrt(np.mean(x ** 2))  # -12 dB and the compressor
+
+
+def test_preset_load_by_name_only_never_a_path(server, tmp_path, monkeypatch):
+    chain, srv, cl = server
+    monkeypatch.setenv("AURAL_PRESET_DIR", str(tmp_path / "store"))
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"type": "Chain", "nodes": [{"type": "Gain", "name": "TOPSECRET"}]}')
+    before = chain.to_dict()
+    for name in ("/etc/passwd", str(secret), "../secret", "secret.json", "x" * 65, ""):
+        addr, args = cl.ask("/aural/preset/load", name)
+        assert addr == "/aural/error" and "bad preset name" in args[1], args
+        assert "TOPSECRET" not in args[1] and "root:" not in args[1]
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "broken.json").write_text('{"nodes": [\n"TOPSECRET" oops]}')
+    addr, args = cl.ask("/aural/preset/load", "broken")
+    assert addr == "/aural/error" and "'broken'" in args[1] and "invalid JSON" in args[1]
+    assert "TOPSECRET" not in args[1] and str(tmp_path) not in args[1]
+    assert srv.namespace.graph.to_dict() == before  # nothing changed
+
+
+def test_subscriber_count_is_bounded(server):
+    chain, srv, cl = server
+    clients = [Client(srv.port) for _ in range(9)]
+    try:
+        for c in clients[:8]:
+            assert c.ask("/aural/subscribe") == ("/aural/subscribed", [10.0, 60.0])
+        addr, args = clients[8].ask("/aural/subscribe")
+        assert addr == "/aural/error" and "too many subscribers (max 8)" in args[1]
+        assert len(srv.namespace.subscribers) == 8
+        # renewing an existing subscription is not a new one
+        assert clients[0].ask("/aural/subscribe", 2.0) == ("/aural/subscribed", [2.0, 60.0])
+        assert clients[0].ask("/aural/unsubscribe") == ("/aural/unsubscribed", [1])
+        assert clients[8].ask("/aural/subscribe")[0] == "/aural/subscribed"
+        # a change reaches the 8 subscribers once each
+        cl.send("/aural/out/gain_db", -2.0)
+        for c in clients[1:]:
+            assert c.recv() == ("/aural/out/gain_db", [pytest.approx(-2.0)])
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_subscription_expires_unless_renewed():
+    chain = make_chain()
+    with OscServer(Namespace(chain, limits=Limits(subscription_ttl_s=0.6)), port=0) as srv:
+        sub, other = Client(srv.port), Client(srv.port)
+        try:
+            assert sub.ask("/aural/subscribe") == ("/aural/subscribed", [10.0, pytest.approx(0.6)])
+            time.sleep(0.4)
+            assert sub.ask("/aural/subscribe")[0] == "/aural/subscribed"  # renewed
+            time.sleep(0.4)  # 0.8 s after the first, 0.4 s after the renewal: still on
+            other.send("/aural/out/gain_db", -5.0)
+            assert sub.recv() == ("/aural/out/gain_db", [pytest.approx(-5.0)])
+            time.sleep(0.8)  # past the renewal's lifetime
+            other.send("/aural/out/gain_db", -6.0)
+            assert other.ask("/aural/out/gain_db")[1] == [pytest.approx(-6.0)]
+            assert sub.none_within(0.3)
+            assert srv.namespace.subscribers == {}
+        finally:
+            sub.close()
+            other.close()
+
+
+def test_echo_rate_is_bounded():
+    chain = make_chain()
+    ns = Namespace(chain, limits=Limits(echo_rate=50.0, echo_burst=20.0))
+    with OscServer(ns, port=0) as srv:
+        sub, other = Client(srv.port), Client(srv.port)
+        try:
+            assert sub.ask("/aural/subscribe")[0] == "/aural/subscribed"
+            t0 = time.monotonic()
+            for i in range(400):
+                other.send("/aural/out/gain_db", -float(i % 40))
+            assert other.ask("/aural/out/gain_db")[1] == [pytest.approx(-float(399 % 40))]
+            elapsed = time.monotonic() - t0
+            got = sub.count_within(0.3)
+            assert 20 <= got <= 20 + 50 * elapsed + 1
+            assert ns.echo_dropped == 400 - got
+        finally:
+            sub.close()
+            other.close()
+
+
+def test_subscribe_other_port_is_an_operator_option():
+    chain = make_chain()
+    target = Client(9)  # a socket of this host the subscriber does not own
+    for allowed in (False, True):
+        with OscServer(Namespace(chain, limits=Limits(other_ports=allowed)), port=0) as srv:
+            target.port = srv.port
+            cl = Client(srv.port)
+            try:
+                port = target.sock.getsockname()[1]
+                if not allowed:
+                    addr, args = cl.ask("/aural/subscribe", 5.0, port)
+                    assert addr == "/aural/error" and "own address" in args[1]
+                    assert srv.namespace.subscribers == {} and target.none_within(0.2)
+                else:
+                    cl.send("/aural/subscribe", 5.0, port)
+                    assert target.recv() == ("/aural/subscribed", [5.0, 60.0])
+                    assert cl.none_within(0.2)
+            finally:
+                cl.close()
+    target.close()
 
 
 def test_latency_query(server):
