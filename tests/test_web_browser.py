@@ -90,6 +90,7 @@ def test_enhance_compare_download(server, page, tmp_path):
     assert pcts and pcts[-1] == 100, seen
     assert any(0 < p < 100 for p in pcts), seen  # real progress on the way, not a jump
     assert page.url.startswith(server + "/job/")
+    expect(page.locator("#job-meta")).to_contain_text("Preset: Voice ")
 
     # both waveforms and both spectrograms drawn
     page.wait_for_function("() => window.aural.ready.original && window.aural.ready.enhanced")
@@ -213,11 +214,11 @@ def test_cancel_from_the_page(server, page, tmp_path):
     page.goto(server + "/")
     page.set_input_files("#file", str(long))
     # pick the DSP voice preset, then adjust it: a stronger noise floor, the presence EQ off,
-    # one 'all settings' value
+    # one expert value seen
     page.check("input[name='preset'][value='voice_dsp']")
     page.click("#adjust summary")
     expect(page.locator("input[data-address='wiener.dd_alpha']")).to_be_hidden()
-    page.click("#more-controls")
+    page.click("#expert summary")
     expect(page.locator("input[data-address='wiener.dd_alpha']")).to_be_visible()
     page.evaluate("""() => { const r = document.querySelector("input[data-address='wiener.floor_db']");
         r.value = r.min; r.dispatchEvent(new Event('input')); }""")
@@ -236,3 +237,61 @@ def test_cancel_from_the_page(server, page, tmp_path):
     expect(page.locator("#stage")).to_have_text("Cancelled", timeout=60_000)  # loaded CI machines are slow
     expect(page.locator("#result")).to_be_hidden()
     expect(page.locator("#recent-list .badge.cancelled").first).to_be_visible()
+
+
+def test_presets_read_for_people(server, page, tmp_path):
+    """Issue 19.7: titles and plain descriptions, voice first, 'auto' shown, expert settings
+    collapsed, sliders that move in safe steps only."""
+    page.goto(server + "/")
+    cards = page.locator(".preset")
+    expect(cards.first).to_have_attribute("data-preset", "voice")
+    expect(page.locator(".preset[data-preset=voice] input")).to_be_checked()
+    titles = cards.locator(".p-name").all_text_contents()
+    assert titles[0] == "Voice" and "Old vinyl record" in titles, titles
+    text = page.locator("#preset-list").inner_text()
+    assert "Podcast / live voice: removes background noise and hum, keeps the voice natural" in text
+    for word in ("SI-SDR", "docs/", ".md", "_", "floor -8 dB", "ms at 48 kHz"):
+        assert word not in text, word
+    # the damaged-speech preset: its 'find it yourself' values read "auto"
+    page.check("input[name='preset'][value='voice_restore']")
+    page.click("#adjust summary")
+    hum = page.locator("[data-control='dehum.freq_hz']")
+    clip = page.locator("[data-control='declip.clip_level']")
+    for ctl in (hum, clip):
+        expect(ctl.locator(".c-val")).to_have_text("auto")
+        expect(ctl.locator("input[data-auto-for]")).to_be_checked()
+        expect(ctl.locator("input[type=range]")).to_be_hidden()
+    expect(clip.locator(".c-name")).to_have_text("Overload level")
+    expect(clip.locator(".c-help")).to_contain_text("auto finds it")
+    expect(page.locator(".node-title[data-node=dehum] span").first).to_have_text("Hum removal")
+    # expert settings are there but collapsed
+    assert page.evaluate("document.getElementById('expert').open") is False
+    expect(page.locator("#expert summary")).to_contain_text("Expert settings")
+    expect(page.locator("input[data-address='compressor.attack_ms']")).to_be_hidden()
+    controls = page.locator("#controls").inner_text()
+    assert "SI-SDR" not in controls and "_" not in controls
+    page.screenshot(path=str(tmp_path / "presets.png"), full_page=True)
+    # auto off: a slider in the safe range; five nudges are five small steps, not a wreck
+    clip.locator("input[data-auto-for]").uncheck()
+    r = clip.locator("input[type=range]")
+    expect(r).to_be_visible()
+    assert (r.get_attribute("min"), r.get_attribute("max"), r.get_attribute("step")) == ("0.25", "1", "0.01")
+    assert page.evaluate("aural.values['declip.clip_level']") == 1.0
+    r.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")
+    assert abs(page.evaluate("aural.values['declip.clip_level']") - 0.95) < 1e-9
+    expect(clip.locator(".c-val")).to_have_text("0.95")
+    expect(page.locator("#adjust-count")).to_have_text("(1 changed)")
+    for _ in range(200):  # held down: stops at the bottom of the safe range
+        page.keyboard.press("PageDown")
+    assert page.evaluate("aural.values['declip.clip_level']") == 0.25
+    # back to auto
+    clip.locator("input[data-auto-for]").check()
+    assert page.evaluate("aural.values['declip.clip_level']") == 0
+    expect(page.locator("#adjust-count")).to_have_text("")
+    page.click("#expert summary")
+    expect(page.locator("input[data-address='compressor.attack_ms']")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "presets-expert.png"), full_page=True)
+    print(f"screenshots: {tmp_path}")
+    assert page.errors == []

@@ -151,8 +151,9 @@ GUARDS: dict[tuple[str, str], tuple[float, float, float]] = {
     ("Wiener", "dd_alpha"): (0.8, 0.99, 0.005),
 }
 
-#: (type, param): 0 means "find it automatically"
-AUTO = {("DeClip", "clip_level"), ("DeHum", "freq_hz")}
+#: (type, param) whose 0 means "find it automatically" -> the value the page starts from when
+#: a person switches "auto" off
+AUTO = {("DeClip", "clip_level"): 1.0, ("DeHum", "freq_hz"): 50.0}
 
 #: a number beyond this is refused before any processor sees it
 MAX_ABS = 1e9
@@ -250,7 +251,8 @@ def _controls(chain: Chain, wanted: list[str] | None) -> list[dict]:
                      value=node.get(p.name), min=_num(d["min"]), max=_num(d["max"]),
                      main=(addr in wanted) if wanted is not None else p.name in main,
                      label=label, help=hint, node_title=NODE_TITLES.get(tname, _words(path)),
-                     auto=(tname, p.name) in AUTO)
+                     auto=(tname, p.name) in AUTO, manual=AUTO.get((tname, p.name)),
+                     display_unit="" if p.unit in ("sigma", "x") else p.unit)
             g = guard(tname, p.name)
             if g is not None and p.kind in ("float", "int"):
                 lo, hi, step = g

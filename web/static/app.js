@@ -126,18 +126,22 @@
   window.addEventListener("drop", (e) => e.preventDefault());
 
   // ------------------------------------------------------------------ presets and controls
+  function presetTitle(name) {
+    const p = state.presets.find((q) => q.name === name);
+    return p && p.title ? p.title : String(name || "");
+  }
+
   function renderPresets() {
     const list = $("preset-list");
     list.textContent = "";
-    const preferred = ["podcast", "voice", "speech", "dialogue"];
-    let pick = state.presets.find((p) => preferred.includes(p.name) && !p.error) ||
-      state.presets.find((p) => !p.error);
+    // the server lists them most used first (voice first)
+    const pick = state.presets.find((p) => !p.error);
     for (const p of state.presets) {
       const input = el("input", { type: "radio", name: "preset", value: p.name, disabled: !!p.error });
       input.addEventListener("change", () => selectPreset(p));
       if (pick && p.name === pick.name) input.checked = true;
       list.append(el("label", { class: "preset", "data-preset": p.name }, input,
-        el("span", { class: "p-name", text: p.name }),
+        el("span", { class: "p-name", text: p.title || p.name }),
         el("span", { class: "p-desc", text: p.description || "" })));
     }
     if (pick) selectPreset(pick);
@@ -167,13 +171,22 @@
     };
   }
 
+  function decimals(step) {
+    const s = String(step);
+    return s.includes(".") ? s.split(".")[1].length : 0;
+  }
+
   function fmtValue(c, v) {
     if (c.kind === "bool") return v ? "on" : "off";
     if (c.kind === "choice") return String(v);
     const n = Number(v);
-    if (c.kind === "int") return n.toFixed(0) + (c.unit ? " " + c.unit : "");
-    const s = Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2);
-    return s + (c.unit ? " " + c.unit : "");
+    if (c.auto && n === 0) return "auto";
+    let s;
+    if (c.kind === "int") s = n.toFixed(0);
+    else if (c.step) s = n.toFixed(Math.min(3, decimals(c.step)));
+    else s = Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2);
+    const unit = c.display_unit != null ? c.display_unit : c.unit;
+    return s.replace("-", "\u2212") + (!unit ? "" : unit.startsWith(":") ? unit : " " + unit);
   }
 
   function changedParams() {
@@ -190,82 +203,109 @@
     $("adjust-count").textContent = n ? "(" + n + " changed)" : "";
   }
 
-  function renderControls() {
-    const box = $("controls");
-    box.textContent = "";
-    const p = state.preset;
-    $("adjust").hidden = !p || !p.controls.length;
-    if (!p) return;
+  function groupByNode(controls) {
     const groups = new Map();
-    for (const c of p.controls) {
+    for (const c of controls) {
       if (!groups.has(c.node)) groups.set(c.node, []);
       groups.get(c.node).push(c);
     }
-    for (const [node, controls] of groups) {
+    return groups;
+  }
+
+  function renderControls() {
+    const box = $("controls"), expert = $("expert-controls");
+    box.textContent = "";
+    expert.textContent = "";
+    const p = state.preset;
+    $("adjust").hidden = !p || !p.controls.length;
+    if (!p) return;
+    let nExpert = 0;
+    for (const [node, controls] of groupByNode(p.controls)) {
+      const nodeTitle = (controls[0] && controls[0].node_title) || label(node);
       const bypass = controls.find((c) => c.name === "bypass");
-      const title = el("div", { class: "node-title" }, el("span", { text: label(node) }));
+      const title = el("div", { class: "node-title", "data-node": node }, el("span", { text: nodeTitle }));
       if (bypass) {
-        const cb = el("input", { type: "checkbox", "data-address": bypass.address });
+        const cb = el("input", { type: "checkbox", "data-address": bypass.address, "aria-label": nodeTitle + " on" });
         cb.checked = !state.values[bypass.address];
         cb.addEventListener("change", () => { state.values[bypass.address] = !cb.checked; updateAdjustCount(); });
-        title.append(el("label", {}, cb, "on"));
+        title.append(el("label", { class: "switch" }, cb, "on"));
       }
       box.append(title);
-      for (const c of controls) {
-        if (c.name === "bypass") continue;
-        const ctl = renderControl(c);
-        if (!c.main) ctl.classList.add("extra");
-        box.append(ctl);
+      const extra = controls.filter((c) => c.name !== "bypass" && !c.main);
+      for (const c of controls) if (c.name !== "bypass" && c.main) box.append(renderControl(c));
+      if (extra.length) {
+        expert.append(el("div", { class: "node-title" }, el("span", { text: nodeTitle })));
+        for (const c of extra) expert.append(renderControl(c));
+        nExpert += extra.length;
       }
     }
-    const extra = p.controls.filter((c) => !c.main).length;
-    const more = $("more-controls");
-    more.hidden = extra === 0;
-    more.textContent = box.classList.contains("all") ? "Show fewer settings" : "Show all settings (" + extra + " more)";
+    $("expert").hidden = nExpert === 0;
+    $("expert-count").textContent = nExpert ? "(" + nExpert + ")" : "";
     updateAdjustCount();
   }
 
   function renderControl(c) {
+    const name = c.label || label(c.name);
     const val = el("span", { class: "c-val", text: fmtValue(c, state.values[c.address]) });
-    const wrap = el("div", { class: "ctl", title: c.doc || "" }, el("span", { class: "c-name", text: label(c.name) }), val);
+    const wrap = el("div", { class: "ctl", "data-control": c.address, title: c.doc || "" },
+      el("span", { class: "c-name", text: name }), val);
+    let sync = () => {};
     const mark = () => {
       wrap.classList.toggle("changed", state.values[c.address] !== c.value);
       val.textContent = fmtValue(c, state.values[c.address]);
+      sync();
       updateAdjustCount();
     };
     if (c.kind === "choice") {
-      const sel = el("select", { "data-address": c.address, "aria-label": label(c.name) });
+      const sel = el("select", { "data-address": c.address, "aria-label": name });
       for (const ch of c.choices) sel.append(el("option", { value: ch, text: ch }));
       sel.value = state.values[c.address];
       sel.addEventListener("change", () => { state.values[c.address] = sel.value; mark(); });
       wrap.append(sel);
     } else if (c.kind === "bool") {
-      const cb = el("input", { type: "checkbox", "data-address": c.address, "aria-label": label(c.name) });
+      const cb = el("input", { type: "checkbox", "data-address": c.address, "aria-label": name });
       wrap.classList.add("bool");
       cb.checked = !!state.values[c.address];
       cb.addEventListener("change", () => { state.values[c.address] = cb.checked; mark(); });
       wrap.append(cb);
     } else if (c.min != null && c.max != null && c.max > c.min) {
-      const m = sliderMap(c);
-      const r = el("input", { type: "range", min: 0, max: m.steps, step: 1, "data-address": c.address, "aria-label": label(c.name) });
-      r.value = m.toPos(state.values[c.address]);
-      r.addEventListener("input", () => { state.values[c.address] = m.toVal(Number(r.value)); mark(); });
+      let r;
+      if (c.step) {  // a guarded range: the slider moves in safe steps only
+        r = el("input", { type: "range", min: c.min, max: c.max, step: c.step, "data-address": c.address, "aria-label": name });
+        const cur = Number(state.values[c.address]);
+        r.value = c.auto && cur === 0 ? (c.manual != null ? c.manual : c.max) : cur;
+        r.addEventListener("input", () => { state.values[c.address] = Number(r.value); mark(); });
+      } else {
+        const m = sliderMap(c);
+        r = el("input", { type: "range", min: 0, max: m.steps, step: 1, "data-address": c.address, "aria-label": name });
+        r.value = m.toPos(state.values[c.address]);
+        r.addEventListener("input", () => { state.values[c.address] = m.toVal(Number(r.value)); mark(); });
+      }
       wrap.append(r);
+      if (c.auto) {
+        // 0 means "find it automatically": an "auto" box, the slider only when it is off
+        const box = el("input", { type: "checkbox", "data-auto-for": c.address, "aria-label": name + " automatic" });
+        box.checked = Number(state.values[c.address]) === 0;
+        box.addEventListener("change", () => {
+          state.values[c.address] = box.checked ? 0 : Number(r.value);
+          mark();
+        });
+        wrap.insertBefore(el("label", { class: "auto" }, box, "auto"), r);
+        wrap.classList.add("has-auto");
+        sync = () => { r.hidden = Number(state.values[c.address]) === 0; };
+      }
     } else {
-      const n = el("input", { type: "number", step: "any", "data-address": c.address, "aria-label": label(c.name) });
+      const n = el("input", { type: "number", step: "any", "data-address": c.address, "aria-label": name });
       n.value = state.values[c.address];
       n.addEventListener("change", () => { state.values[c.address] = Number(n.value); mark(); });
       wrap.append(n);
     }
+    if (c.help) wrap.append(el("small", { class: "c-help", text: c.help }));
     mark();
     return wrap;
   }
 
   $("reset-controls").addEventListener("click", () => state.preset && selectPreset(state.preset));
-  $("more-controls").addEventListener("click", () => {
-    $("controls").classList.toggle("all");
-    renderControls();
-  });
 
   // ------------------------------------------------------------------ submitting
   $("upload-form").addEventListener("submit", (e) => {
@@ -332,7 +372,7 @@
 
   function renderJobMeta(job) {
     const bits = [];
-    if (job.preset) bits.push("Preset: " + job.preset + (job.loudness != null ? " → " + String(job.loudness).replace("-", "−") + " LUFS" : ""));
+    if (job.preset) bits.push("Preset: " + presetTitle(job.preset) + (job.loudness != null ? " → " + String(job.loudness).replace("-", "−") + " LUFS" : ""));
     const i = job.input;
     if (i) {
       bits.push(fmtTime(i.duration, false));
@@ -677,7 +717,7 @@
         history.pushState({ job: j.id }, "", "/job/" + j.id);
         openJob(j.id);
       });
-      ul.append(el("li", {}, a, el("span", { class: "muted small", text: (j.preset || "") + " · " + rel(j.created) }),
+      ul.append(el("li", {}, a, el("span", { class: "muted small", text: presetTitle(j.preset) + " · " + rel(j.created) }),
         el("span", { class: "badge " + j.status, text: j.status })));
     }
     $("recent").hidden = jobs.length === 0;
