@@ -25,7 +25,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "warmup", help="compile the shipped presets' kernels once (later runs start at once)",
         description="Run every shipped preset (or those named) over a short signal, as "
-                    "'aural enhance' and 'aural live' run them, so that Numba compiles their "
+                    "the enhance and live commands run them, so that Numba compiles their "
                     "kernels now and caches them on disk: later commands load them in "
                     "milliseconds.  Running it again costs little (it loads the cache).")
     p.add_argument("presets", nargs="*", metavar="PRESET",
