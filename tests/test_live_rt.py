@@ -195,6 +195,38 @@ def test_swap_chain_hammered_while_the_callback_runs(monkeypatch):
     np.testing.assert_array_equal(outs, ins)  # 0 dB gains: every block came through whole
 
 
+def test_swap_chain_is_one_publication_for_a_callback_at_any_point(monkeypatch):
+    """Deterministic interleaving: a callback runs after every attribute store the swap makes
+    on the stream (as if the audio thread preempted it there); each one sees a whole graph."""
+    import aural.realtime.stream as stream
+    monkeypatch.setattr(stream, "warm_chain", lambda c, sr, ch, bs: c.prepare(sr, ch, bs))
+    rng = np.random.default_rng(3)
+    ind = (0.1 * rng.standard_normal((BLOCK, 1))).astype(np.float32)
+    outd = np.zeros((BLOCK, 1), np.float32)
+    seen = []
+    inside = [False]
+
+    class Interleaved(LiveStream):
+        def __setattr__(self, name, value):
+            super().__setattr__(name, value)
+            if self.__dict__.get("interleave") and not inside[0]:  # not the callback's own stores
+                inside[0] = True
+                outd[:] = 0.0
+                self._callback(ind, outd, BLOCK, None, 0)
+                inside[0] = False
+                seen.append(name)
+                np.testing.assert_array_equal(outd, ind)
+
+    live = Interleaved(Chain([Gain(name=f"g{i}") for i in range(6)]), RATE, BLOCK,
+                       overload=True, overload_blocks=1e9)
+    live.prepare()
+    live.interleave = True
+    for n in (1, 6, 2, 5, 1):
+        live.swap_chain(Chain([Gain(name=f"h{i}") for i in range(n)]))
+    assert seen and live.errors == 0, (live.last_error, seen)
+    assert len(live.node_names) == 1 and live.node_times.shape == (1,)
+
+
 class Slow(Processor):
     """A node that cannot keep up: busy for 1.2 block periods per block."""
 
