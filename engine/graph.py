@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .kernels import DelayLine, add_into, sanitize_copy_ring, smooth_coef, smoothed_gain
+from .kernels import DelayLine, add_into, sanitize_copy, smooth_coef, smoothed_gain
 from .params import Param, ParamError
 from .processor import Processor, register
 
@@ -152,31 +152,24 @@ class Chain(_Graph):
         for c in self.children:
             c.prepare(self.sample_rate, self.channels, self.max_block)
 
-    def process(self, block: np.ndarray, sample_rate: float | None = None,
-                buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
-        """As :meth:`Processor.process`; a fully wet chain skips its own sanitise-and-copy
-        (every child already sanitises its input and output), so a chain costs ~nothing.
-        An instance-level ``_process`` override (the live runner's per-node timing) disables it."""
-        if (sample_rate is None and self.children and self.prepared and "_process" not in self.__dict__ and self._mix == 1.0
-                and not self._bypass and self._wetgain[0] == 1.0
-                and block.shape[0] == self.channels and block.shape[1] <= self.max_block):
-            if self._queue._q:
-                self._drain()
-            if self._dry_delay:
-                n = block.shape[1]
-                if n != self._vn:
-                    self._vn = n
-                    self._vx, self._vwet, self._vout = self._in[:, :n], self._wet[:, :n], self._out[:, :n]
-                    self._vdry = self._dry_buf[:, :n]
-                # sanitised input, and the aligned dry path kept current, in one pass
-                self.nonfinite_in += sanitize_copy_ring(block, self._vx, self._dry_ring, self._dry_pos)
-                y = self._vx
-            else:  # no latency: no dry path to keep, and the first child sanitises its own input
-                y = block
-            for c in self.children:
-                y = c.process(y)
-            return y
-        return super().process(block, sample_rate, buffer_size, reset)
+    # every child sanitises its own input and output, so a fully wet chain skips its own passes
+    # and costs ~nothing (Processor.process honours these two flags)
+    _raw_input_ok = True
+    _wet_sanitised = True
+
+    def _process_wet(self, x: np.ndarray, wet: np.ndarray) -> np.ndarray:
+        """The last child's output buffer, without a copy.  An instance-level ``_process``
+        override (the live runner's per-node timing) is honoured."""
+        if "_process" in self.__dict__:
+            self._process(x, wet)
+            return wet
+        if not self.children:
+            sanitize_copy(x, wet)
+            return wet
+        y = x
+        for c in self.children:
+            y = c.process(y)
+        return y
 
     def _process(self, x: np.ndarray, out: np.ndarray) -> None:
         y = x

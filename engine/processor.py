@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from .kernels import (DelayLine, mix_dry_wet, ring_read_delayed, sanitize_copy_ring, sanitize_inplace,
+from .kernels import (mix_dry_wet, ring_read_delayed, sanitize_copy_ring, sanitize_inplace,
                       smooth_coef)
 from .params import Param, ParamError, ParamQueue
 
@@ -85,6 +85,14 @@ class Processor:
     """
 
     params: ClassVar[tuple[Param, ...]] = ()
+    #: True while the node's wet path is out of order (a hosted plugin raised): the node then
+    #: passes the dry signal, delayed by its latency
+    failed: bool = False
+    #: ``_process_wet`` may be given the caller's unsanitised block when the node is fully wet
+    #: and has no latency (a graph whose children sanitise their own input); never write into it
+    _raw_input_ok: ClassVar[bool] = False
+    #: ``_process_wet`` returns finite audio already (a graph of sanitising children)
+    _wet_sanitised: ClassVar[bool] = False
     #: a subclass's own share of wet signal, multiplied into ``mix`` (e.g. an attenuation limit:
     #: NeuralEnhancer's ``atten_limit``); glides with the same smoothing
     _wet_scale: float = 1.0
@@ -199,9 +207,12 @@ class Processor:
         self.sample_rate, self.channels, self.max_block = sr, int(channels), int(max_block)
         # pending changes become current values before allocation
         self._drain()
-        self._in = np.zeros((self.channels, self.max_block), np.float32)
-        self._wet = np.zeros((self.channels, self.max_block), np.float32)
-        self._out = np.zeros((self.channels, self.max_block), np.float32)
+        size = self.channels * self.max_block  # flat, so every (channels, n) view is contiguous
+        self._in_flat, self._wet_flat, self._out_flat, self._dry_flat = (
+            np.zeros(size, np.float32) for _ in range(4))
+        self._in = self._in_flat.reshape(self.channels, self.max_block)
+        self._wet = self._wet_flat.reshape(self.channels, self.max_block)
+        self._out = self._out_flat.reshape(self.channels, self.max_block)
         self._vn = -1
         self._prepare()
         # the dry path: every sanitised input frame goes into this ring; reading it `latency`
@@ -209,9 +220,6 @@ class Processor:
         self._dry_delay = int(self._latency())
         self._dry_ring = np.zeros((self.channels, self._dry_delay + self.max_block), np.float32)
         self._dry_pos = np.zeros(1, np.int64)
-        self._dry_buf = np.zeros((self.channels, self.max_block), np.float32)
-        # a self-contained delay line for subclasses that override process() (plugin bridge)
-        self._dry = DelayLine(self.channels, self._dry_delay, self.max_block)
         g = 0.0 if self._bypass else self._mix * self._wet_scale
         self._wetgain = np.array([g], np.float64)
         self._wetcoef = smooth_coef(MIX_SMOOTH_MS, float(sr))
@@ -249,53 +257,101 @@ class Processor:
     def _clear_paths(self) -> None:
         self._dry_ring[:] = 0.0
         self._dry_pos[0] = 0
-        self._dry.reset()
-        self._wetgain[0] = 0.0 if self._bypass else self._mix * self._wet_scale
+        self._wetgain[0] = 0.0 if (self._bypass or self.failed) else self._mix * self._wet_scale
         self._wet_running = self._wetgain[0] > 0.0
 
     def process(self, block: np.ndarray, sample_rate: float | None = None,
-                buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
-        """Process one (channels, frames) float32 block; returns a view of an internal buffer.
+                buffer_size: int = 8192, reset: bool = True, *,
+                out: np.ndarray | None = None) -> np.ndarray:
+        """Process one (channels, frames) float32 block, frames <= max_block.
+
+        **The returned array is an internal buffer that the next call overwrites** (no
+        allocation: the real-time way).  To keep outputs, pass ``out=`` (a caller-owned float32
+        (channels, frames) array, written and returned; no allocation either) or copy the result;
+        whole signals are simplest with ``p(audio, sample_rate)`` (fresh arrays).  ``block`` is
+        never written into.
 
         Called pedalboard-style, ``process(audio, sample_rate, buffer_size, reset)``, it works on
-        a whole signal like ``__call__``."""
+        a whole signal like ``__call__``.
+
+        This is the one implementation of sanitising, bypass, dry/wet mix and dry alignment for
+        every node; nodes customise it only through the hooks (``_process`` or ``_process_wet``)."""
         if sample_rate is not None:
             return self(block, sample_rate, buffer_size=buffer_size, reset=reset)
         n = block.shape[1]
         if block.shape[0] != self.channels or n > self.max_block:
             self._check_block(block)
-        self._drain()
-        if n != self._vn:  # views for this block length, cached (slicing costs ~0.15 µs each)
-            self._vn = n
-            self._vx, self._vwet, self._vout = self._in[:, :n], self._wet[:, :n], self._out[:, :n]
-            self._vdry = self._dry_buf[:, :n]
-        x = self._vx
-        self.nonfinite_in += sanitize_copy_ring(block, x, self._dry_ring, self._dry_pos)
-        target = 0.0 if self._bypass else self._mix * self._wet_scale
+        if self._queue._q:
+            self._drain()
+        if n != self._vn:
+            self._views(n)
+        target = 0.0 if (self._bypass or self.failed) else self._mix * self._wet_scale
         g0 = self._wetgain[0]
-        if target == 0.0 and g0 == 0.0:
-            # fully dry: skip the wet path, keep timing with the dry delay
-            self._wet_running = False
-            out = self._vout
-            ring_read_delayed(self._dry_ring, self._dry_pos, self._dry_delay, out)
+        if target == 1.0 and g0 == 1.0 and self._wet_running:  # fully wet: the common case
+            if self._dry_delay or not self._raw_input_ok:
+                # sanitised input, and the aligned dry path kept current, in one pass
+                self.nonfinite_in += sanitize_copy_ring(block, self._vx, self._dry_ring, self._dry_pos)
+                y = self._run_wet(self._vx)
+            else:  # no dry path to keep, and the node sanitises its own input
+                y = self._run_wet(block)
+            if y is None:
+                y = self._dry_after_failure(block)
+        else:
+            x = self._vx
+            self.nonfinite_in += sanitize_copy_ring(block, x, self._dry_ring, self._dry_pos)
+            if target == 0.0 and g0 == 0.0:
+                # fully dry: skip the wet path, keep timing with the dry delay
+                self._wet_running = False
+                y = self._vout
+                ring_read_delayed(self._dry_ring, self._dry_pos, self._dry_delay, y)
+            else:
+                if not self._wet_running:
+                    self._rewind()  # the wet path restarts from clean state after a bypass (cheap)
+                    self._wet_running = True
+                wet = self._run_wet(x)
+                if wet is None:
+                    y = self._dry_after_failure(None)
+                else:
+                    dry = self._vdry
+                    ring_read_delayed(self._dry_ring, self._dry_pos, self._dry_delay, dry)
+                    y = self._vout
+                    mix_dry_wet(wet, dry, y, self._wetgain, target, self._wetcoef)
+        if out is not None:
+            out[:, :] = y
             return out
-        if not self._wet_running:
-            self._rewind()  # the wet path restarts from clean state after a bypass (cheap)
-            self._wet_running = True
-        wet = self._vwet
-        self._process(x, wet)
-        bad = sanitize_inplace(wet)
+        return y
+
+    def _views(self, n: int) -> None:
+        """Contiguous (channels, n) views of the work buffers, cached for the last block length."""
+        c = self.channels
+        self._vn = n
+        self._vx = self._in_flat[:c * n].reshape(c, n)
+        self._vwet = self._wet_flat[:c * n].reshape(c, n)
+        self._vout = self._out_flat[:c * n].reshape(c, n)
+        self._vdry = self._dry_flat[:c * n].reshape(c, n)
+
+    def _run_wet(self, x: np.ndarray) -> np.ndarray | None:
+        """The wet output for x (sanitised; a node that produced NaN/inf is rewound), or None
+        if the node's wet path failed."""
+        y = self._process_wet(x, self._vwet)
+        if y is None or self._wet_sanitised:
+            return y
+        bad = sanitize_inplace(y)
         if bad:  # the node produced NaN/inf: its state is suspect, start it clean next block
             self.nonfinite_out += bad
             self.recoveries += 1
             self._rewind()
-        if target == 1.0 and g0 == 1.0:
-            return wet
-        dry = self._vdry
-        ring_read_delayed(self._dry_ring, self._dry_pos, self._dry_delay, dry)
-        out = self._vout
-        mix_dry_wet(wet, dry, out, self._wetgain, target, self._wetcoef)
-        return out
+        return y
+
+    def _dry_after_failure(self, block: np.ndarray | None) -> np.ndarray:
+        """The wet path failed this block: output the aligned dry signal from now on."""
+        if block is not None and not self._dry_delay and self._raw_input_ok:
+            self.nonfinite_in += sanitize_copy_ring(block, self._vx, self._dry_ring, self._dry_pos)
+        self._wetgain[0] = 0.0
+        self._wet_running = False
+        y = self._vout
+        ring_read_delayed(self._dry_ring, self._dry_pos, self._dry_delay, y)
+        return y
 
     def _check_block(self, block: np.ndarray) -> None:
         if not self.prepared:
@@ -381,6 +437,13 @@ class Processor:
 
     def _reset(self) -> None:
         pass
+
+    def _process_wet(self, x: np.ndarray, wet: np.ndarray) -> np.ndarray | None:
+        """Wet output for the block x: by default ``_process(x, wet)``, returning ``wet``.  A node
+        may instead return its own buffer (no copy) or None when its wet path failed (then the
+        base outputs the dry signal and the node should set ``failed``)."""
+        self._process(x, wet)
+        return wet
 
     def _rewind(self) -> None:
         """Audio-thread reset: clear state in O(state), no allocation, no I/O, no priming.

@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 from aural.engine.hop import HopFifo
-from aural.engine.kernels import mix_dry_wet, sanitize_copy, sanitize_inplace
 from aural.engine.params import ParamError
 from aural.engine.processor import REGISTRY, Processor
 from numba import njit
@@ -416,8 +415,8 @@ class PedalboardNode(Processor):
         self._fifo = HopFifo(self._pch, cap)
         self._fifo.clear(self._prefill)
         self._direct_fast = self.mode == "direct" and self._prefill == 0 and self._pch == c
-        self._flat = np.zeros(c * mb, np.float32)
-        self._views: dict[int, np.ndarray] = {}
+        # rewind() (audio thread) pins pedalboard's prepared block size with one call this long
+        self._pin = np.zeros((self._pch, min(BUFFER_SIZE, max(mb, self.hop))), np.float32)
         self._pflat = np.zeros(self._pch * mb, np.float32) if self._pch != c else None
         self._pviews: dict[int, np.ndarray] = {}
         self._wbuf = np.zeros((self._pch, mb), np.float32)
@@ -447,17 +446,34 @@ class PedalboardNode(Processor):
             self._hbuf[:] = 0.0
         self.failed = False
 
+    def _rewind(self) -> None:
+        """Audio-thread reset (un-bypass, recovery after NaN/inf): clear the plugin without the
+        2 x 8192 frames of priming that :meth:`reset` pushes through it.
+
+        For a plugin that withholds nothing (the zero-latency built-ins, most effects) this is
+        ``plugin.reset()`` plus one call of ``min(max_block, 8192)`` frames of silence, which pins
+        pedalboard's prepared block size (after ``reset()`` pedalboard re-prepares, losing the
+        state, on the first call larger than every earlier one).  A plugin with latency, or fed
+        through a fixed hop, must refill its pipeline: it is primed fully, as by ``reset()``.
+        A failed plugin stays failed (``reset()`` retries it)."""
+        if self.failed:
+            return
+        if self.withheld or self.hop or self._prefill:
+            self._reset()
+            return
+        try:
+            self.plugin.reset()
+            self._proc(self._pin, self._srf, BUFFER_SIZE, False)
+        except Exception as e:  # noqa: BLE001 - a plugin error must not reach the stream
+            self._fail(e)
+            return
+        self._fifo.clear(self._prefill)
+
     def _latency(self) -> int:
         extra = self.measured_extra if self.extra_latency == "impulse" else int(self.extra_latency)
         return int(self._lat) + extra
 
     # ------------------------------------------------------------------ processing
-    def _view(self, n: int) -> np.ndarray:
-        v = self._views.get(n)
-        if v is None:
-            v = self._views[n] = self._flat[:self.channels * n].reshape(self.channels, n)
-        return v
-
     def _pview(self, n: int) -> np.ndarray:
         v = self._pviews.get(n)
         if v is None:
@@ -502,15 +518,18 @@ class PedalboardNode(Processor):
                 f.read(out, n - have, have)
         return out
 
-    def _run(self, x: np.ndarray, n: int) -> np.ndarray | None:
-        """The plugin's aligned output for x (channels, n), or None if it raised."""
+    def _process_wet(self, x: np.ndarray, wet: np.ndarray) -> np.ndarray | None:
+        """The plugin's aligned output for x (channels, n), or None if it raised.
+
+        The common case - a zero-latency plugin called directly - returns pedalboard's own
+        result array: no copy (Processor.process sanitises it)."""
+        n = x.shape[1]
         try:
             if self._direct_fast and self._fifo.count == 0:
                 y = self._proc(x, self._srf, BUFFER_SIZE, False)
                 if y.shape[0] == self._pch and y.shape[1] == n:
-                    self.nonfinite_out += sanitize_inplace(y)
                     return y
-                self._push(y)
+                self._push(y)  # the plugin returned fewer/more frames than given: use the FIFO
                 wet = self._pull(n)
             else:
                 xin = x
@@ -537,88 +556,7 @@ class PedalboardNode(Processor):
             out = self._obuf[:, :n]
             _downmix(wet, out)
             wet = out
-        self.nonfinite_out += sanitize_inplace(wet)
         return wet
-
-    def prepare(self, sample_rate: float, channels: int, max_block: int) -> None:
-        super().prepare(sample_rate, channels, max_block)
-        self._update_fast()
-
-    def reset(self) -> None:
-        """Clear all audio state and prime the plugin again (also retries a failed plugin)."""
-        super().reset()
-        if self.prepared:
-            self._update_fast()
-
-    def _update_fast(self) -> None:
-        """May the next block take the lean path (direct call, no latency, fully wet)?"""
-        self._fast = (self._direct_fast and self._dry.delay == 0 and not self.failed
-                      and self._wetgain[0] == 1.0 and self._fifo.count == 0)
-
-    def process(self, block: np.ndarray, sample_rate: float | None = None,
-                buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
-        """One (channels, frames) block -> the plugin's output, delayed by ``latency_samples``.
-
-        Same contract as :meth:`Processor.process` (also the pedalboard-style whole-signal form
-        when ``sample_rate`` is given).  The common case - a zero-latency plugin called directly,
-        fully wet - costs one sanitising copy in, the plugin call, and one sanitising pass out."""
-        if sample_rate is not None:
-            return self(block, sample_rate, buffer_size=buffer_size, reset=reset)
-        n = block.shape[1]
-        if block.shape[0] != self.channels or n > self.max_block:
-            self._check_block(block)
-        if self._queue._q:
-            self._drain()
-        x = self._views.get(n)
-        if x is None:
-            x = self._view(n)
-        self.nonfinite_in += sanitize_copy(block, x)
-        if self._fast and self._mix == 1.0 and not self._bypass:
-            try:
-                y = self._proc(x, self._srf, BUFFER_SIZE, False)
-                if y.shape[1] == n and y.shape[0] == self.channels:
-                    self.nonfinite_out += sanitize_inplace(y)
-                    return y
-                self._push(y)  # the plugin returned fewer/more frames than given: use the FIFO
-                wet = self._pull(n)
-            except Exception as e:  # noqa: BLE001 - a plugin error must not reach the stream
-                self._fail(e)
-                self._fast = False
-                self._wetgain[0] = 0.0
-                return self._dry.process(x)
-            self.nonfinite_out += sanitize_inplace(wet)
-            self._update_fast()
-            return wet
-        out = self._process_general(x, n)
-        self._update_fast()
-        return out
-
-    def _process_general(self, x: np.ndarray, n: int) -> np.ndarray:
-        if self.failed:  # the plugin raised: dry, delayed by the declared latency
-            self._wetgain[0] = 0.0
-            return self._dry.process(x)
-        target = 0.0 if self._bypass else self._mix
-        g0 = self._wetgain[0]
-        if target == 1.0 and g0 == 1.0:
-            wet = self._run(x, n)
-            if wet is None:
-                self._wetgain[0] = 0.0
-                return self._dry.process(x)
-            if self._dry.delay:
-                self._dry.process(x)
-            return wet
-        if target == 0.0 and g0 == 0.0:
-            # bypassed: the plugin is not called; the dry path keeps the timing
-            self._wet_running = False
-            return self._dry.process(x)
-        wet = self._run(x, n)
-        if wet is None:
-            self._wetgain[0] = 0.0
-            return self._dry.process(x)
-        dry = self._dry.process(x)
-        out = self._out[:, :n]
-        mix_dry_wet(wet, dry, out, self._wetgain, target, self._wetcoef)
-        return out
 
     def __call__(self, audio: np.ndarray, sample_rate: float, buffer_size: int = 8192,
                  reset: bool = True) -> np.ndarray:
