@@ -212,7 +212,17 @@ def process_job(in_dir: str, out_dir: str, job: FileJob, preset: str,
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         rec.update(status="failed", reason=f"{type(e).__name__}: {msg}"[:300])
     rec["seconds"] = round(time.monotonic() - t0, 3)
+    rec["worker_rss_mb"] = _peak_rss_mb()
     return rec
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (Linux reports kB)."""
+    try:
+        import resource
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+    except (ImportError, OSError):
+        return 0.0
 
 
 # ------------------------------------------------------------------ progress and manifest

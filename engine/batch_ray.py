@@ -11,6 +11,7 @@ Ray is an optional extra (``pip install 'aural[ray]'``); nothing else in aural i
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Callable
@@ -63,10 +64,12 @@ def run_batch_ray(plan: BatchPlan, workers: int | None = None, address: str | No
         n = int(workers or max(1, int(ray.available_resources().get("CPU", 1))))
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own progress lines instead
         rows = [{"rel": j.rel, "out_rel": j.out_rel, "size": j.size, "mtime_ns": j.mtime_ns,
                  "subtype": j.subtype or ""} for j in plan.todo]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-        ds = ds.map_batches(_Restorer, batch_size=1, num_cpus=1, concurrency=(1, min(n, len(rows))),
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=min(n, len(rows)))
+        ds = ds.map_batches(_Restorer, batch_size=1, num_cpus=1, compute=pool,
                             fn_constructor_args=(str(plan.in_dir), str(plan.out_dir), plan.preset,
                                                  plan.settings, plan.block))
         jobs = {j.rel: j for j in plan.todo}
