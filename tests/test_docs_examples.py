@@ -146,11 +146,15 @@ def _inside(tmp: Path, p: Path) -> bool:
 
 
 def audio_fixture(tmp: Path, name: str) -> None:
-    """A short real-speech file (or, for NAME/, a folder of two) unless it already exists."""
+    """A short real-speech file (or, for NAME/, a folder of two; for NAME.json, a preset: the
+    shipped ``voice_dsp``) unless it already exists."""
     p = tmp / name
     if os.path.lexists(p) or not _inside(tmp, p.parent if p.parent.exists() else tmp):
         return
-    if name.endswith("/"):
+    if name.endswith(".json"):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes((ROOT / "engine" / "presets" / "voice_dsp.json").read_bytes())
+    elif name.endswith("/"):
         for stem in ("a", "b"):
             _write_audio(p / f"{stem}.wav", noisy=not Path(name).name.startswith("clean"), channels=1)
     else:
@@ -197,12 +201,15 @@ def commands(block: Block) -> list[list[str]]:
 
 
 def named_files(argv: list[str]) -> list[str]:
-    """Audio files and folders a command reads (the word after -o/--out/--json is its output)."""
+    """Audio files, folders and preset files a command reads (the word after -o/--out/--json is
+    its output)."""
     names = []
     for prev, word in zip(["", *argv], argv):
         if prev in ("-o", "--out", "--output", "--json") or word.startswith("-"):
             continue
-        if word.lower().endswith(tuple("." + e for e in AUDIO_EXT)) or (
+        if prev in ("-p", "--preset") and word.endswith(".json"):
+            names.append(word)
+        elif word.lower().endswith(tuple("." + e for e in AUDIO_EXT)) or (
                 word.endswith("/") and "/" not in word[:-1]):
             names.append(word)
     return names
@@ -291,6 +298,8 @@ def test_python_block_runs(block, tmp_path):
     env = workdir(tmp_path)
     for lit in re.findall(r"""["']([\w./-]+\.(?:%s))["']""" % "|".join(AUDIO_EXT), block.text):
         audio_fixture(tmp_path, lit)
+    for lit in re.findall(r"""load_preset\(\s*["']([\w./-]+\.json)["']""", block.text):
+        audio_fixture(tmp_path, lit)  # a preset named by path (unless the example writes it first)
     # compiled under the markdown file's name with its line numbers: a traceback names the doc line
     (tmp_path / "doc_block.py").write_text("\n" * block.line + block.text, encoding="utf-8")
     script = tmp_path / "doc_example.py"
