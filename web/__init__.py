@@ -35,17 +35,27 @@ def is_loopback(host: str) -> bool:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, jobs_dir: str | os.PathLike | None = None,
           max_upload_mb: float = 500.0, keep_hours: float = 24.0, workers: int = 1,
-          max_duration_h: float = 6.0, quiet: bool = False, ready=None) -> None:
-    """Run the web server until interrupted.  ``ready(url)`` is called once it listens."""
+          max_duration_h: float = 6.0, quiet: bool = False, ready=None,
+          max_job_gb: float | None = None, max_total_gb: float | None = None,
+          max_connections: int | None = None, timeout_s: float | None = None) -> None:
+    """Run the web server until interrupted.  ``ready(url)`` is called once it listens.
+
+    The limits left None come from the environment (``AURAL_WEB_*``) or their defaults;
+    a bad value raises ValueError before anything listens."""
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s")
     if not quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     allowed = set(LOOPBACK_NAMES) if is_loopback(host) else None
     app = create_app(jobs_dir, max_upload_mb=max_upload_mb, keep_hours=keep_hours,
-                     workers=workers, max_duration_h=max_duration_h, allowed_hosts=allowed)
+                     workers=workers, max_duration_h=max_duration_h, allowed_hosts=allowed,
+                     max_job_gb=max_job_gb, max_total_gb=max_total_gb)
     manager = app.extensions["aural.jobs"]
-    srv = make_server(host, port, app)
+    try:
+        srv = make_server(host, port, app, max_connections=max_connections, timeout=timeout_s)
+    except BaseException:
+        manager.stop()
+        raise
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{srv.server_port}/"
     if not quiet:
