@@ -3,6 +3,8 @@
     python benchmarks/bench_live.py [--seconds 60] [--preset voice] [--block 128] [--rate 48000]
                                     [--switch-interval 0.0002 ...] [--no-flood] [--json out.json]
                                     [--model-worker on|off|both]
+    python benchmarks/bench_live.py --bypass-toggle [--block 128] [--rate 48000]
+    python benchmarks/bench_live.py --worker-handover
 
 Runs aural's LiveStream on a private JACK2 server with the dummy driver (a clocked, bit-exact
 device; no sound card needed), fed by a separate JACK client process that loops noisy speech into
@@ -18,6 +20,13 @@ Then it measures the end-to-end latency: a second JACK client plays noise into a
 its output; the lag at which the recording equals the offline processing of the same input is the
 measured latency, printed next to the one aural reports.  Each ``--switch-interval`` value is one
 design point (``sys.setswitchinterval`` while live; Python's default is 0.005).
+
+``--bypass-toggle`` needs no server: it drives the live callback directly with a stereo sub-chain
+of eight pedalboard built-ins (reverb, compressor, phaser, delay, chorus, ladder filter, limiter,
+a second reverb) put in and out of bypass every 64 blocks (the bypass glide ends within 53, so
+each un-bypass restarts the plugins), and prints max / p99 / mean block time (CPU and wall).
+``--worker-handover`` times ``PipelinedStreamer.run()`` on the audio side (hand a hop to an
+instant model on its worker thread, hops 0.5 ms apart): the per-hop cost of waking the worker.
 """
 from __future__ import annotations
 
@@ -225,6 +234,69 @@ def measure_latency(srv, preset: str, sr: int, block: int, worker: bool = False)
             "measured_ms": 1e3 * best[1] / sr, "max_abs_error": best[0]}
 
 
+def bypass_toggle(sr: int, block: int, blocks: int = 64 * 40, every: int = 64) -> dict:
+    """Per-block callback time while a hosted-plugin sub-chain toggles bypass (no server)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+    from test_live_rt import _drive, _fx_chain
+    from aural.realtime import LiveStream
+    chain, sub = _fx_chain(2)
+    live = LiveStream(chain, sr, block, channels=2, overload=False)
+    live.prepare()
+
+    def each(b):
+        if b and b % every == 0:
+            sub.set("bypass", not sub.bypass)
+
+    cpu = np.zeros(blocks)
+    wall, _, _ = _drive(live, blocks, each=each, cpu=cpu)
+    un = np.arange(2 * every, blocks, 2 * every)  # the blocks that came out of bypass
+    cpu, wall = cpu[16:] * 1e3, wall[16:] * 1e3
+    out = {"period_ms": 1e3 * block / sr, "blocks": blocks - 16,
+           "cpu": {"max": float(cpu.max()), "p99": float(np.percentile(cpu, 99)), "mean": float(cpu.mean())},
+           "wall": {"max": float(wall.max()), "p99": float(np.percentile(wall, 99)), "mean": float(wall.mean())},
+           "unbypass_cpu_max": float(cpu[un - 16].max())}
+    print(f"bypass toggle every {every} blocks, {block} frames at {sr} Hz (period "
+          f"{out['period_ms']:.3f} ms, limit {0.5 * out['period_ms']:.3f} ms): block CPU max / p99 / mean "
+          f"{out['cpu']['max']:.3f} / {out['cpu']['p99']:.3f} / {out['cpu']['mean']:.3f} ms; wall "
+          f"{out['wall']['max']:.3f} / {out['wall']['p99']:.3f} / {out['wall']['mean']:.3f} ms; "
+          f"un-bypass blocks CPU max {out['unbypass_cpu_max']:.3f} ms")
+    return out
+
+
+def worker_handover(hops: int = 3000) -> dict:
+    """Audio-side cost of one hop handed to a model worker (instant model, worker asleep)."""
+    from aural.models.pipeline import PipelinedStreamer
+
+    class Instant:
+        channels, hop, latency = 1, 128, 0
+
+        def __init__(self) -> None:
+            self.audio_in = np.zeros((1, 128), np.float32)
+            self.audio_out = np.zeros((1, 128), np.float32)
+
+        def run(self) -> None:
+            self.audio_out[...] = self.audio_in
+
+        def reset(self) -> None:
+            pass
+
+    p = PipelinedStreamer(Instant(), deadline=0.00133)
+    x = np.ones((1, 128), np.float32)
+    ts = np.zeros(hops)
+    for i in range(hops):
+        t = time.perf_counter()
+        p.run(x)
+        ts[i] = time.perf_counter() - t
+        time.sleep(0.0005)
+    ts = ts[200:] * 1e6
+    p.close()
+    out = {"median_us": float(np.median(ts)), "p90_us": float(np.percentile(ts, 90)),
+           "p99_us": float(np.percentile(ts, 99)), "late": p.late, "missed": p.missed}
+    print(f"worker hand-over per hop: median {out['median_us']:.1f} us, p90 {out['p90_us']:.1f} us, "
+          f"p99 {out['p99_us']:.1f} us; late {p.late}, missed {p.missed}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="per case (default 60)")
@@ -242,6 +314,10 @@ def main(argv=None) -> int:
     ap.add_argument("--model-worker", choices=["on", "off", "both"], default="both",
                     help="neural nodes on their model thread (aural live's default) or inline")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--bypass-toggle", action="store_true",
+                    help="only: block times while a pedalboard sub-chain toggles bypass (no server)")
+    ap.add_argument("--worker-handover", action="store_true",
+                    help="only: the audio side's cost of handing a hop to the model worker")
     ap.add_argument("--feeder", help=argparse.SUPPRESS)
     ap.add_argument("--flooder", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -250,6 +326,17 @@ def main(argv=None) -> int:
         return 0
     if a.flooder:
         flooder(int(a.flooder[0]), float(a.flooder[1]))
+        return 0
+    if a.bypass_toggle or a.worker_handover:
+        sys.path.insert(0, os.path.join(HERE, ".."))
+        res = {}
+        if a.bypass_toggle:
+            res["bypass_toggle"] = bypass_toggle(a.rate, a.block)
+        if a.worker_handover:
+            res["worker_handover"] = worker_handover()
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(res, f, indent=2)
         return 0
 
     sys.path.insert(0, os.path.join(HERE, ".."))
