@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from ..hop import HopProcessor
+from ..kernels import LIMIT
 from ..noise_psd import TRACKERS, NoiseTracker
 from ..params import Param
 from ..processor import register
@@ -46,6 +47,22 @@ _G_N = 2
 
 #: fast-math flags of the kernels: no NaN/inf assumptions (those checks must survive)
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+#: a hop with a sample at or beyond this (+30 dBFS; the input is limited to +-LIMIT) is no audio
+#: but a burst of bad input: the adaptive statistics re-learn once it has left the frame
+HOSTILE = 0.5 * LIMIT
+
+
+@njit(cache=True, nogil=True)
+def _peak(x) -> float:
+    """Largest |x| of a (channels, n) block."""
+    m = 0.0
+    for c in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            a = abs(x[c, i])
+            if a > m:
+                m = a
+    return m
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
@@ -232,10 +249,12 @@ def _gate_frame(spec, active, gamma, absence, gt, kcf, norm, scratch) -> None:
             w = rate * absence[ch, k]
             if w > 0.0:
                 dev = d - m
+                # a stray loud frame, or the quiet ones after a burst that inflated the noise
+                # PSD, must not inflate the statistics (Gaussian noise: 0.1 % below -30 dB)
                 if dev > 30.0:
-                    dev = 30.0  # a stray loud frame must not inflate the statistics
-                elif dev < -60.0:
-                    dev = -60.0
+                    dev = 30.0
+                elif dev < -30.0:
+                    dev = -30.0
                 gt[ch, _T_MEAN, k] = m + w * dev
                 var = var + w * (dev * dev - var)
                 if var < 0.25:
@@ -327,12 +346,31 @@ class _SpectralDenoiser(HopProcessor):
                                     int(self.v("tracker")))
         self._w1 = np.zeros(nb + 1)
         self._hop_s = self.hop / float(self.sample_rate)
+        self._since_hostile = -1  # samples since the last hop of bad input (-1: none pending)
 
     def _hop_latency(self) -> int:
         return self.stft.latency
 
     def _reset_hop(self) -> None:
         self.stft.reset()
+        self.tracker.reset()
+        self._since_hostile = -1
+
+    def _guard(self, x: np.ndarray) -> None:
+        """After a hop holding a burst of bad input (beyond ``HOSTILE``: huge values limited by
+        the input sanitiser), re-learn the noise statistics from scratch once the burst has left
+        the analysis frame: they would otherwise take the burst for noise (or, right after it,
+        every frame for far below the noise) and need many seconds to forget it."""
+        if _peak(x) >= HOSTILE:
+            self._since_hostile = 0
+        elif self._since_hostile >= 0:
+            self._since_hostile += x.shape[1]
+            if self._since_hostile >= self.n_fft:
+                self._since_hostile = -1
+                self._relearn()
+
+    def _relearn(self) -> None:
+        """Forget the adaptive statistics (O(state), audio thread); the STFT buffers stay."""
         self.tracker.reset()
 
     def _on_param(self, name: str, value: float) -> None:
@@ -415,6 +453,10 @@ class Wiener(_SpectralDenoiser):
         g[_C_ZTHR] = self._ZTHR
         g[_C_PSI] = self._PSI_HZ / (self.sample_rate / self.n_fft)
 
+    def _relearn(self) -> None:
+        super()._relearn()
+        self._gs[:] = 1.0
+
     def _reset_hop(self) -> None:
         super()._reset_hop()
         self._gs[:] = 1.0  # DD memory starts at 0 dB a-priori SNR, gains at 1
@@ -438,6 +480,7 @@ class Wiener(_SpectralDenoiser):
         if self._floor.moving or self._strength.moving:
             self._gcf[_C_FLOOR] = self._floor.step()
             self._gcf[_C_STRENGTH] = self._strength.step()
+        self._guard(x)
         spec = self.stft.analyze(x)
         t = self.tracker
         t.update_spectrum(spec)
@@ -505,6 +548,10 @@ class SpectralGate(_SpectralDenoiser):
         self._gt[:, _T_MEAN] = _GAUSS_DB_MEAN
         self._gt[:, _T_VAR] = _GAUSS_DB_VAR
 
+    def _relearn(self) -> None:
+        super()._relearn()
+        self._reset_gate()
+
     def _reset_hop(self) -> None:
         super()._reset_hop()
         self._reset_gate()
@@ -523,6 +570,7 @@ class SpectralGate(_SpectralDenoiser):
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         if self._floor.moving:
             self._kcf[_K_FLOOR] = self._floor.step()
+        self._guard(x)
         spec = self.stft.analyze(x)
         t = self.tracker
         t.update_spectrum(spec)
