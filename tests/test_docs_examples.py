@@ -203,15 +203,19 @@ def commands(block: Block) -> list[list[str]]:
 def named_files(argv: list[str]) -> list[str]:
     """Audio files, folders and preset files a command reads (the word after -o/--out/--json is
     its output)."""
-    names = []
+    names, folders = [], 0
     for prev, word in zip(["", *argv], argv):
         if prev in ("-o", "--out", "--output", "--json") or word.startswith("-"):
             continue
         if prev in ("-p", "--preset") and word.endswith(".json"):
             names.append(word)
-        elif word.lower().endswith(tuple("." + e for e in AUDIO_EXT)) or (
-                word.endswith("/") and "/" not in word[:-1]):
+        elif word.lower().endswith(tuple("." + e for e in AUDIO_EXT)):
             names.append(word)
+        elif word.endswith("/") and "/" not in word[:-1]:
+            # input folders: both of `aural eval CLEAN/ DEGRADED/`, else only the first (IN/ OUT/)
+            folders += 1
+            if folders == 1 or "eval" in argv[1:2]:
+                names.append(word)
     return names
 
 
