@@ -22,13 +22,18 @@ import sys
 import threading
 import warnings
 
-from aural.engine.io import AudioWarning, remove_temporaries
-
 __all__ = ["Terminated", "install"]
 
 _SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 _hits = 0
 _show_original = warnings.showwarning
+_IO = "aural.engine.io"  # not imported here: `aural --help` stays fast (no numpy)
+
+
+def _remove_temporaries() -> None:
+    io = sys.modules.get(_IO)  # not imported yet: no temporary can exist
+    if io is not None:
+        io.remove_temporaries()
 
 
 class Terminated(SystemExit):
@@ -49,7 +54,7 @@ def _say(text: str) -> None:
 def _on_signal(signum: int, frame) -> None:
     global _hits
     _hits += 1
-    remove_temporaries()
+    _remove_temporaries()
     name = signal.Signals(signum).name
     if _hits > 1:
         os._exit(128 + signum)
@@ -58,7 +63,8 @@ def _on_signal(signum: int, frame) -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    if isinstance(category, type) and issubclass(category, AudioWarning):
+    io = sys.modules.get(_IO)
+    if io is not None and isinstance(category, type) and issubclass(category, io.AudioWarning):
         try:
             print(f"aural: warning: {message}", file=file or sys.stderr)
         except (OSError, ValueError):
