@@ -33,7 +33,7 @@ from .kernels import (mix_dry_wet, ring_read_delayed, sanitize_copy_ring, saniti
                       smooth_coef)
 from .params import Param, ParamError, ParamQueue
 
-__all__ = ["Processor", "REGISTRY", "register", "MIN_RATE", "MAX_RATE", "MAX_BLOCK"]
+__all__ = ["Processor", "Stream", "REGISTRY", "register", "MIN_RATE", "MAX_RATE", "MAX_BLOCK"]
 
 MIN_RATE = 8000
 MAX_RATE = 192000
@@ -50,19 +50,36 @@ def register(cls: type) -> type:
     return cls
 
 
-def _as_channels_first(audio: np.ndarray) -> tuple[np.ndarray, str]:
+def _as_float32(a: np.ndarray) -> np.ndarray:
+    """float32 samples; integer PCM is scaled to [-1, 1) like soundfile does (int16 / 2^15,
+    int32 / 2^31, int8 / 2^7, uint8 (x - 128) / 2^7); other dtypes are refused."""
+    k = a.dtype.kind
+    if k == "f":
+        return a.astype(np.float32, copy=False)
+    if k == "i" and a.dtype.itemsize in (1, 2, 4):
+        return (a.astype(np.float32) * np.float32(2.0 ** (1 - 8 * a.dtype.itemsize)))
+    if a.dtype == np.uint8:
+        return (a.astype(np.float32) - np.float32(128.0)) * np.float32(1.0 / 128.0)
+    raise TypeError(f"audio must be float or int8/int16/int32/uint8 PCM, got dtype {a.dtype}")
+
+
+def _as_channels_first(audio: np.ndarray, channels: int | None = None) -> tuple[np.ndarray, str]:
     """Return (channels, frames) float32 and the layout tag to undo it ('1d', 'cf', 'cl').
 
     Like pedalboard, a 2-D array whose first dimension is larger than its second is taken as
-    channels-last (frames, channels)."""
+    channels-last (frames, channels), unless ``channels`` says which dimension holds them.
+    Integer PCM is scaled to float (see :func:`_as_float32`); the input is never written into."""
     a = np.asarray(audio)
     if a.ndim == 1:
-        return a[np.newaxis, :].astype(np.float32, copy=False), "1d"
+        return _as_float32(a)[np.newaxis, :], "1d"
     if a.ndim != 2:
         raise ValueError(f"audio must be 1-D or 2-D, got shape {a.shape}")
-    if a.shape[0] > a.shape[1]:
-        return np.ascontiguousarray(a.T, dtype=np.float32), "cl"
-    return a.astype(np.float32, copy=False), "cf"
+    last = a.shape[0] > a.shape[1]
+    if channels is not None and channels in a.shape:
+        last = a.shape[0] != channels
+    if last:
+        return np.ascontiguousarray(_as_float32(a).T), "cl"
+    return _as_float32(a), "cf"
 
 
 def _restore_layout(x: np.ndarray, layout: str) -> np.ndarray:
@@ -365,22 +382,31 @@ class Processor:
     # ------------------------------------------------------------------ whole signals
     def __call__(self, audio: np.ndarray, sample_rate: float, buffer_size: int = 8192,
                  reset: bool = True) -> np.ndarray:
-        """Process a whole signal, pedalboard style.
+        """Process a whole signal, pedalboard style; returns a fresh array.
 
         audio: 1-D, (channels, frames) or (frames, channels) (a 2-D array whose first dimension
-        is the larger is read as channels-last, like pedalboard).  With ``reset=True`` the state
-        is cleared first and the output is latency-compensated: same length, time-aligned with the
-        input.  With ``reset=False`` the call streams: state carries over from the previous call
-        and the output is the raw stream (delayed by ``latency_samples``)."""
+        is the larger is read as channels-last, like pedalboard); float, or integer PCM (scaled
+        to [-1, 1) like soundfile).  With ``reset=True`` the state is cleared first and the output
+        is latency-compensated: same length, time-aligned with the input.  With ``reset=False``
+        the call streams: state carries over from the previous call and the output is the raw
+        stream, delayed by ``latency_samples``; :meth:`flush` returns its tail (or use
+        :meth:`stream`, which compensates the delay for you).
+
+        Like pedalboard, a call with another sample rate or channel count, or a larger
+        ``buffer_size`` than the node is prepared for, re-prepares the node silently: the state
+        is lost and, with ``reset=False``, a fresh stream starts (its output again begins with
+        ``latency_samples`` of delay).  A smaller ``buffer_size`` keeps streaming."""
         x, layout = _as_channels_first(audio)
+        y = self._whole(x, sample_rate, buffer_size, reset)
+        self._stream_layout = layout
+        return _restore_layout(y, layout)
+
+    def _whole(self, x: np.ndarray, sample_rate: float, buffer_size: int, reset: bool) -> np.ndarray:
         c, n = x.shape
         buffer_size = int(max(1, min(buffer_size, MAX_BLOCK)))
         if (not self.prepared or self.sample_rate != int(round(sample_rate)) or self.channels != c
                 or self.max_block < buffer_size):
-            if not reset and self.prepared:
-                raise ValueError(f"{self.name}: reset=False needs the same sample rate, channels and "
-                                 f"buffer size as the previous call")
-            self.prepare(sample_rate, c, buffer_size)
+            self.prepare(sample_rate, c, buffer_size)  # a new format: fresh state, as pedalboard
         elif reset:
             self.reset()
         lat = self.latency_samples if reset else 0
@@ -388,16 +414,56 @@ class Processor:
         pos = 0
         for start in range(0, n, buffer_size):
             blk = x[:, start:start + buffer_size]
-            y[:, pos:pos + blk.shape[1]] = self.process(np.ascontiguousarray(blk))
+            self.process(np.ascontiguousarray(blk), out=y[:, pos:pos + blk.shape[1]])
             pos += blk.shape[1]
         if lat:
-            zeros = np.zeros((c, min(buffer_size, lat)), np.float32)
-            while pos < n + lat:
-                m = min(zeros.shape[1], n + lat - pos)
-                y[:, pos:pos + m] = self.process(zeros[:, :m])
-                pos += m
+            self._feed_zeros(y, pos, n + lat, buffer_size)
             y = y[:, lat:]
-        return _restore_layout(y, layout)
+        return y
+
+    def _feed_zeros(self, y: np.ndarray, pos: int, end: int, buffer_size: int) -> None:
+        """Write the output for zeros fed in into y[:, pos:end], in blocks of <= buffer_size."""
+        zeros = np.zeros((self.channels, max(1, min(buffer_size, self.max_block, end - pos))),
+                         np.float32)
+        while pos < end:
+            m = min(zeros.shape[1], end - pos)
+            self.process(zeros[:, :m], out=y[:, pos:pos + m])
+            pos += m
+
+    def flush(self) -> np.ndarray:
+        """End a ``reset=False`` stream: the last ``latency_samples`` frames of output (what comes
+        out for that many zeros fed in), in the layout of the last call, then reset.
+
+        Streamed outputs, less their first ``latency_samples`` frames, followed by ``flush()``
+        equal the one-shot ``node(audio, sample_rate)``."""
+        if not self.prepared:
+            raise RuntimeError(f"{self.name}: flush() before any call or prepare()")
+        y = self._flush_cf()
+        return _restore_layout(y, getattr(self, "_stream_layout", "cf"))
+
+    def _flush_cf(self) -> np.ndarray:
+        lat = self.latency_samples
+        y = np.empty((self.channels, lat), np.float32)
+        self._feed_zeros(y, 0, lat, self.max_block)
+        self.reset()
+        return y
+
+    def stream(self, sample_rate: float, channels: int, buffer_size: int = 8192) -> "Stream":
+        """A latency-compensated stream (DemucsStreamer style): ``s.feed(chunk)`` returns the
+        output that is ready, time-aligned with the input; ``s.flush()`` the rest.  The node is
+        prepared (if needed) and reset; control thread (allocates)."""
+        return Stream(self, sample_rate, channels, buffer_size)
+
+    def latency_for(self, sample_rate: float, channels: int | None = None) -> int:
+        """Latency in samples at ``sample_rate``.  ``latency_samples`` is 0 until the node is
+        prepared (most latencies depend on the rate, a hosted plugin's is measured); this
+        prepares the node if it is not prepared for that rate and channel count (control thread;
+        like any change of format, that clears its state)."""
+        sr = int(round(sample_rate))
+        ch = int(channels) if channels is not None else (self.channels or 1)
+        if not (self.prepared and self.sample_rate == sr and self.channels == ch):
+            self.prepare(sr, ch, self.max_block or 8192)
+        return self.latency_samples
 
     # ------------------------------------------------------------------ graph helpers
     def walk(self, prefix: str = "") -> Iterator[tuple[str, "Processor"]]:
@@ -460,3 +526,44 @@ class Processor:
     def v(self, name: str) -> float:
         """Current applied (stored float) value of a parameter, for subclasses."""
         return self._values[name]
+
+
+class Stream:
+    """Latency-compensated streaming over a node (see :meth:`Processor.stream`).
+
+    ``feed(chunk)`` takes any number of frames (1-D, (channels, n) or (n, channels)) and returns
+    the output that is ready, in the chunk's layout: the first ``latency_samples`` frames of
+    raw output are dropped, so the concatenated results plus ``flush()`` equal the one-shot
+    ``node(audio, sample_rate)``.  Every result is a fresh array."""
+
+    def __init__(self, node: Processor, sample_rate: float, channels: int, buffer_size: int = 8192) -> None:
+        self.node = node
+        self.sample_rate = int(round(sample_rate))
+        self.channels = int(channels)
+        self.buffer_size = int(max(1, min(buffer_size, MAX_BLOCK)))
+        if (not node.prepared or node.sample_rate != self.sample_rate or node.channels != self.channels
+                or node.max_block < self.buffer_size):
+            node.prepare(self.sample_rate, self.channels, self.buffer_size)
+        else:
+            node.reset()
+        self.latency_samples = node.latency_samples
+        self._skip = self.latency_samples
+        self._layout = "1d" if self.channels == 1 else "cf"
+
+    def feed(self, audio: np.ndarray) -> np.ndarray:
+        """Process a chunk; returns the aligned output ready so far (may be shorter at first)."""
+        x, self._layout = _as_channels_first(audio, self.channels)
+        if x.shape[0] != self.channels:
+            raise ValueError(f"{self.node.name}: stream of {self.channels} channel(s) fed shape "
+                             f"{np.shape(audio)}")
+        y = self.node._whole(x, self.sample_rate, self.buffer_size, reset=False)
+        return _restore_layout(self._drop(y), self._layout)
+
+    def flush(self) -> np.ndarray:
+        """The remaining output (what the latency held back); the node is reset afterwards."""
+        return _restore_layout(self._drop(self.node._flush_cf()), self._layout)
+
+    def _drop(self, y: np.ndarray) -> np.ndarray:
+        k = min(self._skip, y.shape[1])
+        self._skip -= k
+        return y[:, k:] if k else y

@@ -558,11 +558,11 @@ class PedalboardNode(Processor):
             wet = out
         return wet
 
-    def __call__(self, audio: np.ndarray, sample_rate: float, buffer_size: int = 8192,
-                 reset: bool = True) -> np.ndarray:
-        """Whole signal, pedalboard style; raises :class:`PluginError` if the plugin failed."""
+    def _whole(self, x: np.ndarray, sample_rate: float, buffer_size: int, reset: bool) -> np.ndarray:
+        """Whole signal (``node(audio, sr)``, ``node.stream(...).feed``): raises
+        :class:`PluginError` if the plugin failed during the call."""
         before = self.error_count
-        y = super().__call__(audio, sample_rate, buffer_size=buffer_size, reset=reset)
+        y = super()._whole(x, sample_rate, buffer_size, reset)
         if self.error_count != before:
             raise PluginError(self.error)
         return y
