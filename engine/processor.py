@@ -5,12 +5,17 @@ Lifecycle (pedalboard-style, nothing more)::
     p = Wiener(floor_db=-25)
     p.prepare(sample_rate=48000, channels=2, max_block=512)   # allocates every buffer
     out = p.process(block)          # float32 (channels, frames<=max_block) -> same shape
-    p.reset()                       # clear state, keep parameters
+    p.process(block, out=mine)      # ... or written into a caller-owned array
+    p.reset()                       # clear state, keep parameters (control thread: may prime)
+    p.rewind()                      # the same, audio-thread cheap (no allocation, no priming)
     p.latency_samples               # output is the input delayed by this many samples
 
-``process(block)`` returns a view of an internal buffer that stays valid until the next call.
-It never writes into ``block``.  NaN/inf in the input are replaced by silence, denormals flushed,
-and a non-finite value produced inside a processor never reaches the output.
+**``process(block)`` returns an internal buffer that the next call overwrites**: appending the
+results of successive calls to a list keeps N references to the same memory.  Pass ``out=`` (or
+copy) to keep them; ``p(audio, sr)`` and ``p.stream(sr, ch).feed`` return fresh arrays.
+``process`` never writes into ``block``.  NaN/inf in the input are replaced by silence, denormals
+flushed, and a non-finite value produced inside a processor never reaches the output: the node
+is rewound at the end of that block (``p.recoveries`` counts it).
 
 Parameter changes (``p.set(name, value)``) may come from any thread: they go through a bounded
 queue and take effect at the start of the next block.  ``bypass`` and ``mix`` are on every
@@ -21,7 +26,10 @@ A processor is also callable on a whole signal with pedalboard's convention::
 
     y = p(audio, sample_rate, buffer_size=8192, reset=True)
 
-which returns a latency-compensated signal of the input's length and layout.
+which returns a latency-compensated signal of the input's length and layout; ``reset=False``
+streams (raw output delayed by ``latency_samples``, ``p.flush()`` returns the tail), and
+``p.stream(sample_rate, channels)`` gives a stream whose ``feed``/``flush`` are already aligned.
+``latency_samples`` is 0 until ``prepare``; ``p.latency_for(sample_rate)`` prepares if needed.
 """
 from __future__ import annotations
 
@@ -96,7 +104,13 @@ class Processor:
     - ``_prepare()``: allocate state for ``self.sample_rate``, ``self.channels``, ``self.max_block``.
     - ``_process(x, out)``: x is a sanitised float32 (channels, n) block, n <= max_block; write the
       wet output into ``out`` (same shape).  No allocation, no locks, no I/O.
-    - ``_reset()``: clear state.
+    - ``_reset()``: clear state (control thread; may allocate or prime).
+    - ``_rewind()``: clear state on the audio thread, O(state), no allocation (default:
+      ``_reset()``); called when the wet path restarts after a bypass and after a block in which
+      the node produced NaN/inf.
+    - ``_process_wet(x, wet)``: instead of ``_process``, for nodes that return their own buffer
+      (no copy) or None when they failed (graphs, the plugin bridge).  ``process()`` itself is
+      the one implementation of sanitising, bypass, mix and dry alignment: do not override it.
     - ``_on_param(name, value)``: react to a parameter change (audio thread, block boundary).
     - ``_latency()``: algorithmic latency in samples for the prepared configuration.
     """
