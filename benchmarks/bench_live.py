@@ -22,8 +22,8 @@ measured latency, printed next to the one aural reports.  Each ``--switch-interv
 design point (``sys.setswitchinterval`` while live; Python's default is 0.005).
 
 ``--bypass-toggle`` needs no server: it drives the live callback directly with a stereo sub-chain
-of eight pedalboard built-ins (reverb, compressor, phaser, delay, chorus, ladder filter, limiter,
-a second reverb) put in and out of bypass every 64 blocks (the bypass glide ends within 53, so
+of eight pedalboard built-ins (reverb, compressor, phaser, chorus, ladder filter, limiter, a
+second reverb, a second phaser) put in and out of bypass every 64 blocks (the bypass glide ends within 53, so
 each un-bypass restarts the plugins), and prints max / p99 / mean block time (CPU and wall).
 ``--worker-handover`` times ``PipelinedStreamer.run()`` on the audio side (hand a hop to an
 instant model on its worker thread, hops 0.5 ms apart): the per-hop cost of waking the worker.
