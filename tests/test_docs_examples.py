@@ -15,13 +15,15 @@ Each block is its own test, named ``FILE:LINE`` (the line of its opening fence):
   its first line printed and the page answering), stopped; ``aural live`` may instead stop at
   opening the sound card (the machine has none, or not the one named), after its options, preset
   and ``--set`` values were all accepted.
-- Output blocks are labelled by language (```text, ```json, ...) and not run.
+- Output blocks are labelled by language (```text, ```json, ...) and not run; a ```json block
+  that is one graph (a preset) is loaded and run on speech.
 - A block that cannot run here (a sound card, installing packages, hours of training) carries
   ``<!-- doc-test: not run: REASON -->`` on the line before its fence; those are checked to give a
   reason and to stay a small minority.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -51,7 +53,7 @@ FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)\s*$")
 MARK = re.compile(r"^\s*<!--\s*doc-test:\s*not run\b:?\s*(.*?)\s*-->\s*$")
 #: commands that do not end by themselves (or take minutes): started, checked alive, stopped
 SMOKE = re.compile(r"^aural (serve|live|train)\b|bench_quality\.py|bench_live\.py")
-SMOKE_S = 12.0
+SMOKE_S = 8.0
 COMMAND_TIMEOUT_S = 150
 
 #: the names the Python examples take as given (48 kHz unless the name says otherwise)
@@ -278,6 +280,26 @@ def test_blocks_found_and_labelled():
 def test_unrun_blocks_give_a_reason(block):
     assert block.lang in RUN_LANGS, f"{block.id}: a ```{block.lang} block is never run: drop the marker"
     assert len(block.not_run) >= 10, f"{block.id}: <!-- doc-test: not run: REASON --> needs a reason"
+
+
+def _preset_json(block: Block) -> bool:
+    try:
+        d = json.loads(block.text)
+    except ValueError:
+        return False  # several objects or elided parts (``...``): shown, not loaded
+    return isinstance(d, dict) and "type" in d
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if b.lang == "json" and _preset_json(b)],
+                         ids=lambda b: b.id)
+def test_json_preset_loads(block, tmp_path):
+    """A ```json block that is one graph (``"type"``...) is a preset: it loads and runs."""
+    from aural.engine.presets import from_dict
+
+    chain = from_dict(json.loads(block.text))
+    x = np.asarray(_speech(48000, 0.5), np.float32)
+    y = chain(x, 48000)
+    assert y.shape == x.shape and np.isfinite(y).all() and np.abs(y).max() > 0
 
 
 @pytest.mark.parametrize("block", SH, ids=lambda b: b.id)
