@@ -424,3 +424,263 @@ class Recipe:
         parts = [self.category_set(category, n // 3 + (i < n % 3), noise_kind=k)
                  for i, k in enumerate(("white", "pink", "brown")) if n // 3 + (i < n % 3) > 0]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+# ============================================================================ source registry
+# Every source of audio (a package, and within it a language / voice / folder) has an id and one
+# split: "train" (training only), "tune" (choosing and tuning: limits, weights, legs) and "score"
+# (publishing only).  The split is by SOURCE, never by file: a held-out language or noise package
+# is held out whole, so a benchmark on "score" predicts audio from speakers, languages and noise
+# recordings that training and tuning never heard.  Deterministic and documented (RECIPE.md,
+# "Source registry"):
+#
+# - speech: by language, across packages (every voice of a language sits on one side):
+#   score = SCORE_LANGS, tune = TUNE_LANGS, every other language train.  The languages the
+#   shipped models were trained on (cs: fillets-ng; en/es/fr/it/ru: asterisk) are all train.
+# - noise and music: by package (PACKAGE_SPLIT); every package the shipped models were trained
+#   on (megaglest, sonic-pi, supertux, lincity, wesnoth) is train.
+# - a file is in at most one split: reserved files (by path, stem and content) and the sources
+#   of the test clips are dropped, and files with equal bytes are kept once, in the first split
+#   of score -> tune -> train that has them (a copy can never leak from score into training).
+
+SCORE_LANGS = ("be", "da", "he", "hu", "ro")
+TUNE_LANGS = ("bg", "de", "nb", "nn", "pt")
+PACKAGE_SPLIT = {"0ad-data": "score", "bucklespring-data": "score",
+                 "ufoai-sound": "tune", "ufoai-music": "tune"}
+SPLIT_ORDER = ("score", "tune", "train")
+TUXPAINT = "/usr/share/tuxpaint/stamps"
+KLETTRES = "/usr/share/klettres"
+FILLETS = "/usr/share/games/fillets-ng/sound"
+UFOAI_PK3 = "/usr/share/games/ufoai/base/0snd.pk3"
+
+
+def data_cache() -> Path:
+    """Folder of audio extracted from archives (ufoai's .pk3, 0ad's public.zip):
+    ``$AURAL_DATA_CACHE`` or ``~/.cache/aural/data``."""
+    return Path(os.environ.get("AURAL_DATA_CACHE") or Path.home() / ".cache" / "aural" / "data")
+
+
+UFOAI_MUSIC_PK3 = "/usr/share/games/ufoai/base/0music.pk3"
+
+
+def extract_ufoai(cache: Path | None = None) -> Path:
+    """ufoai-sound's ambience loops (``sound/ambience/*.ogg`` of the zip ``base/0snd.pk3``) in
+    ``<cache>/ufoai-sound/ambience`` and ufoai-music's tracks (``music/*.ogg`` of
+    ``base/0music.pk3``) in ``<cache>/ufoai-music`` (extracted once; nothing for a package
+    that is not installed).  Returns the cache folder."""
+    import zipfile
+
+    cache = cache or data_cache()
+    for pk3, prefix, out in ((UFOAI_PK3, "sound/ambience/", cache / "ufoai-sound" / "ambience"),
+                             (UFOAI_MUSIC_PK3, "music/", cache / "ufoai-music")):
+        if not os.path.isfile(pk3) or any(out.glob("*.ogg")):
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(pk3) as z:
+            for name in z.namelist():
+                if name.startswith(prefix) and name.endswith(".ogg") and "/" not in name[len(prefix):]:
+                    tmp = out / (os.path.basename(name) + ".part")
+                    tmp.write_bytes(z.read(name))
+                    tmp.rename(out / os.path.basename(name))
+    return cache
+
+
+def _lang(code: str) -> str:
+    return code.split("_")[0].lower()
+
+
+def _tux_key(path: str) -> str | None:
+    import re
+    m = re.search(r"_(?:desc_)?([a-z]{2,3}(?:_[A-Z]{2})?)\.ogg$", os.path.basename(path))
+    return _lang(m.group(1)) if m else None
+
+
+def _dir_key(level: int, lang: bool = False):
+    """Source key = the path component ``level`` (negative: from the file name backwards)."""
+    def key(path: str) -> str | None:
+        parts = Path(path).parts
+        k = parts[level] if len(parts) >= -level else None
+        return _lang(k) if (k and lang) else k
+    return key
+
+
+def _asterisk_key(path: str) -> str | None:
+    # /usr/share/asterisk/sounds/en_US_f_Allison/...: the voice; its language decides the split
+    rest = path[len(ASTERISK):] if path.startswith(ASTERISK) else ""
+    return rest.split("/")[0] or None
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package of the registry: its files (``globs``), what they are (``kind``: speech, music,
+    noise; ``form`` "typing": key samples sequenced into typing) and how a file's source key
+    (language, voice or folder) is read from its path."""
+
+    name: str
+    kind: str
+    globs: tuple[str, ...]
+    key: object = None            # path -> key (None: the package is one source, key "all")
+    by_language: bool = False     # split by the key's language (speech) rather than package
+    exclude: tuple[str, ...] = ()  # basename patterns left out
+    form: str = "clip"
+    note: str = ""
+
+    def source_key(self, path: str) -> str | None:
+        return self.key(path) if callable(self.key) else "all"
+
+    def language(self, key: str) -> str:
+        return key.split("_")[0].lower() if self.name.startswith("asterisk") else key
+
+    def split_of(self, key: str) -> str:
+        if self.by_language:
+            lang = self.language(key)
+            return "score" if lang in SCORE_LANGS else "tune" if lang in TUNE_LANGS else "train"
+        return PACKAGE_SPLIT.get(self.name, "train")
+
+
+def packages() -> tuple[Package, ...]:
+    """The registry's packages (paths of archives extracted into :func:`data_cache`)."""
+    c = str(data_cache())
+    return (
+        Package("fillets-ng-data-cs", "speech", (f"{FILLETS}/*/cs/*.ogg",), lambda p: "cs", True,
+                note="reverberant Czech voice acting, 22.05 kHz (shipped models' training)"),
+        Package("asterisk-core-sounds-g722", "speech", DRY_SPEECH_GLOBS, _asterisk_key, True,
+                note="dry studio prompts, 16 kHz G.722, one voice per language"),
+        Package("tuxpaint-stamps-default", "speech",
+                (f"{TUXPAINT}/**/*_desc_*.ogg", f"{TUXPAINT}/symbols/math/*_*.ogg",
+                 f"{TUXPAINT}/symbols/alphabets/*_*.ogg"), _tux_key, True,
+                note="spoken stamp descriptions, letters, numbers; 44.1 kHz, ~1 voice per language"),
+        Package("klettres-data", "speech", (f"{KLETTRES}/*/alpha/*.ogg", f"{KLETTRES}/*/syllab/*.ogg"),
+                _dir_key(-3, lang=True), True, note="letters and syllables, 44.1 kHz"),
+        Package("fillets-ng-data-nl", "speech", (f"{FILLETS}/*/nl/*.ogg",), lambda p: "nl", True,
+                note="Dutch voice acting, 22.05 kHz"),
+        Package("sonic-pi-samples", "music", MUSIC_GLOBS, exclude=("ambi_*", "vinyl_*"),
+                note="CC0 loops and one-shots"),
+        Package("ufoai-music", "music", (f"{c}/ufoai-music/*.ogg",),
+                note="orchestral/electronic game score (from 0music.pk3)"),
+        Package("0ad-data", "music", (f"{c}/0ad-data/audio/music/**/*.ogg",), _dir_key(-2),
+                note="game score (from public.zip, 50-data.sh)"),
+        Package("megaglest-data", "noise", NOISE_GLOBS[:2], _dir_key(-3)),
+        Package("sonic-pi-samples", "noise", NOISE_GLOBS[2:], note="ambi_* and vinyl_*"),
+        Package("supertux-data", "noise", NOISE_TRAIN_GLOBS[:2]),
+        Package("lincity-ng-data", "noise", NOISE_TRAIN_GLOBS[2:3]),
+        Package("wesnoth-1.16-data", "noise", NOISE_TRAIN_GLOBS[3:]),
+        Package("ufoai-sound", "noise", (f"{c}/ufoai-sound/ambience/*.ogg",),
+                note="machinery, hum, ventilation, fire, water, static, city (from 0snd.pk3)"),
+        Package("0ad-data", "noise", (f"{c}/0ad-data/audio/ambient/**/*.ogg",), _dir_key(-2),
+                note="rain, thunder, wind, rivers, waves, crowds, birds (from public.zip)"),
+        Package("bucklespring-data", "noise", ("/usr/share/buckle/wav/*.wav",), form="typing",
+                note="keyboard press/release samples, sequenced into typing"),
+    )
+
+
+@dataclass
+class Source:
+    id: str  # speech "<package>/<language|voice>", else "<package>/<kind>[/<folder>]"
+    package: str
+    kind: str
+    split: str
+    form: str = "clip"
+    files: list[str] = field(default_factory=list)
+
+
+def build_registry(pkgs: tuple[Package, ...] | None = None) -> dict[str, Source]:
+    """{source id: Source} with each source's files, deterministic (sorted) and disjoint: by
+    source (one split per source) and by content (equal bytes kept once, score first).
+    Reserved files (by path, stem, prompt name and content) and the test clips' sources are out."""
+    if pkgs is None:
+        try:
+            extract_ufoai()
+        except OSError:
+            pass
+        pkgs = packages()
+    bad = reserved_hashes()
+    tests = {content_hash(f) for f in _test_sources() if os.path.isfile(f)}
+    found: dict[str, Source] = {}
+    for p in pkgs:
+        files = sorted({os.path.normpath(f) for g in p.globs for f in glob.glob(g, recursive=True)
+                        if os.path.isfile(f)})
+        for f in files:
+            if any(fnmatch.fnmatch(os.path.basename(f), e) for e in p.exclude):
+                continue
+            key = p.source_key(f)
+            if not key:
+                continue
+            sid = (f"{p.name}/{key}" if p.kind == "speech" else f"{p.name}/{p.kind}"
+                   + ("" if key == "all" else f"/{key}"))
+            src = found.setdefault(sid, Source(sid, p.name, p.kind, p.split_of(key), p.form))
+            src.files.append(f)
+    out: dict[str, Source] = {}
+    seen: set[str] = set()
+    for split in SPLIT_ORDER:
+        for k in sorted(found):
+            s = found[k]
+            if s.split != split:
+                continue
+            keep = []
+            for f in s.files:
+                if is_reserved(f):
+                    continue
+                h = content_hash(f)
+                if h in bad or h in tests or h in seen:
+                    continue
+                seen.add(h)
+                keep.append(f)
+            if keep:
+                out[k] = Source(s.id, s.package, s.kind, s.split, s.form, keep)
+    return dict(sorted(out.items()))
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, Source]:
+    """The registry of this machine (cached; see :func:`build_registry`)."""
+    return build_registry()
+
+
+def split_sources(split: str, kind: str | None = None,
+                  reg: dict[str, Source] | None = None) -> list[Source]:
+    """The sources of ``split`` (train / tune / score), of one ``kind`` if given."""
+    if split not in SPLIT_ORDER:
+        raise ValueError(f"unknown split {split!r} (one of {', '.join(SPLIT_ORDER)})")
+    reg = registry() if reg is None else reg
+    return [s for s in reg.values() if s.split == split and (kind is None or s.kind == kind)]
+
+
+def registry_table(reg: dict[str, Source] | None = None) -> list[dict]:
+    """One row per source: id, kind, split, files, minutes (from the files' headers)."""
+    import soundfile as sf
+
+    rows = []
+    for s in (registry() if reg is None else reg).values():
+        sec = 0.0
+        for f in s.files:
+            try:
+                sec += sf.info(f).duration
+            except Exception:  # G.722 is headerless: 64 kbit/s
+                sec += os.path.getsize(f) / 8000.0 if f.endswith(".g722") else 0.0
+        rows.append({"id": s.id, "kind": s.kind, "split": s.split, "files": len(s.files),
+                     "minutes": sec / 60.0})
+    return rows
+
+
+def typing_noise(n: int, sample_rate: int, keys: list[tuple[np.ndarray, np.ndarray]],
+                 rng: np.random.Generator) -> np.ndarray:
+    """n samples of typing from (press, release) samples of keys: bursts of 3-12 keystrokes
+    at 5-10 per second (gamma-distributed gaps), 0.2-0.9 s pauses, release 50-130 ms after the
+    press, +-3 dB per stroke."""
+    y = np.zeros(n, np.float32)
+    t = int(rng.uniform(0, 0.3) * sample_rate)
+    while t < n:
+        rate = rng.uniform(5, 10)
+        for _ in range(int(rng.integers(3, 13))):
+            press, release = keys[int(rng.integers(0, len(keys)))]
+            g = np.float32(10 ** (rng.uniform(-3, 3) / 20))
+            for s, x in ((t, press), (t + int(rng.uniform(0.05, 0.13) * sample_rate), release)):
+                if s < n:
+                    m = min(len(x), n - s)
+                    y[s:s + m] += g * x[:m]
+            t += int(rng.gamma(4.0, 1.0 / (4.0 * rate)) * sample_rate) + 1
+            if t >= n:
+                break
+        t += int(rng.uniform(0.2, 0.9) * sample_rate)
+    return y
