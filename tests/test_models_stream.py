@@ -632,18 +632,11 @@ def test_worker_round_trips_through_a_preset(exported):
         NeuralEnhancer(model=exported["wavenet"][1], worker="yes")
 
 
-def test_pipeline_without_nonblocking_pipes_runs_inline(monkeypatch):
-    """Where a pipe cannot be made non-blocking (Windows before Python 3.12) the pipeline runs
-    inline: no thread, the same one-hop-later samples."""
-    import os
-
+def test_pipeline_without_a_thread_runs_inline_one_hop_later():
+    """threaded=False: no worker thread, the same one-hop-later samples as the threaded path."""
     from aural.models.pipeline import PipelinedStreamer
 
-    def refuse(fd, flag):
-        raise OSError("not here")
-
-    monkeypatch.setattr(os, "set_blocking", refuse)
-    p = PipelinedStreamer(_FakeModel())
+    p = PipelinedStreamer(_FakeModel(), threaded=False)
     assert not p.threaded and p._thread is None
     outs = [p.run(np.full((1, 4), k, np.float32))[0, 0] for k in range(3)]
     assert outs == [0.0, 1.0, 2.0]
