@@ -209,3 +209,14 @@ def test_info_command(tmp_path, capsys, example):
     assert rc == 0 and "hum" in out and "none detected" in out
     rc, out, err = run(capsys, "info", tmp_path / "nothing.wav")
     assert rc == 1 and "no such file" in err
+
+
+def test_help_constants_match_the_engine():
+    """The CLI keeps copies of two engine constants so that --help imports no engine."""
+    from aural.engine.processor import MAX_BLOCK
+    from aural.models.data import MIXES
+
+    from aural.cli import enhance, train
+
+    assert enhance.MAX_BLOCK == MAX_BLOCK
+    assert train.MIX_NAMES == tuple(MIXES)
