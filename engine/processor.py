@@ -143,9 +143,12 @@ class Processor:
         self.sample_rate = 0
         self.channels = 0
         self.max_block = 0
-        self.nonfinite_in = 0  # samples replaced at the input since prepare
-        self.nonfinite_out = 0  # samples a processor produced that were not finite
-        self.recoveries = 0  # blocks after which the node rewound itself (it produced NaN/inf)
+        # input samples replaced or limited since prepare (NaN/inf -> 0, |x| > 64 -> +-64)
+        self.nonfinite_in = 0
+        # output samples the node produced that were replaced or limited (NaN/inf, beyond +-64):
+        # any such block makes the node rewind itself at its end
+        self.nonfinite_out = 0
+        self.recoveries = 0  # blocks after which the node rewound itself (NaN/inf/beyond +36 dBFS)
 
     # ------------------------------------------------------------------ parameters
     def param_specs(self) -> tuple[Param, ...]:

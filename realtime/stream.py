@@ -176,6 +176,7 @@ class Snapshot:
     errors: int
     latency_ms: float
     model_late: int = -1  # hops a model worker had not finished in time (-1: no model worker)
+    recoveries: int = 0   # times a node of the chain produced NaN/inf (or > +36 dBFS) and rewound
 
     def line(self) -> str:
         def db(v: float) -> str:
@@ -183,7 +184,8 @@ class Snapshot:
         return (f"in {db(self.in_peak_db)} dB  out {db(self.out_peak_db)} dB  "
                 f"cpu {100 * self.load:5.1f}% (max {100 * self.load_max:5.1f}%)  "
                 f"xruns {self.xruns}  dropped {self.dropped}  latency {self.latency_ms:.1f} ms"
-                + (f"  model late {self.model_late}" if self.model_late >= 0 else ""))
+                + (f"  model late {self.model_late}" if self.model_late >= 0 else "")
+                + (f"  recovered {self.recoveries}" if self.recoveries else ""))
 
 
 def _db(power: float) -> float:
@@ -745,7 +747,8 @@ class LiveStream:
                         out_peak_db=_db(out_peak ** 2), out_rms_db=_db(out_ms), load=float(load),
                         load_max=float(load_max), wake_ms=float(wake), xruns=self.xruns,
                         dropped=self.dropped, errors=self.errors, latency_ms=self.latency.ms(),
-                        model_late=sum(w.late_hops for w in self._workers) if self._workers else -1)
+                        model_late=sum(w.late_hops for w in self._workers) if self._workers else -1,
+                        recoveries=sum(getattr(p, "recoveries", 0) for _, p in self._g.chain.walk()))
 
 
 def list_devices() -> str:

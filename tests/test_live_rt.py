@@ -248,6 +248,30 @@ class Broken(Processor):
         out[:] = x
 
 
+class Poisoned(Processor):
+    """Produces NaN once ``armed``, for one block."""
+
+    armed = False
+
+    def _process(self, x, out):
+        out[:] = x
+        if self.armed:
+            out[0, 0] = np.nan
+            self.armed = False
+
+
+def test_a_node_that_recovered_is_counted_in_the_status():
+    live = LiveStream(Chain([Gain(name="pre"), Poisoned(name="bad")]), RATE, BLOCK, overload=False)
+    live.prepare()
+    _drive(live, 4)
+    assert live.snapshot().recoveries == 0 and "recovered" not in live.snapshot().line()
+    live.chain.node("bad").armed = True
+    _, _, outs = _drive(live, 4)
+    snap = live.snapshot()
+    assert np.all(np.isfinite(outs)) and live.errors == 0
+    assert snap.recoveries == 1 and "recovered 1" in snap.line()
+
+
 def test_blocks_later_than_the_period_or_failed_are_counted_dropped():
     live = LiveStream(Chain([Gain(name="pre"), Slow(name="slow")]), RATE, BLOCK, overload=False)
     live.prepare()
