@@ -222,13 +222,20 @@ def named_files(argv: list[str]) -> list[str]:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+    """Ctrl-C to the command's own process group (its workers too), then SIGKILL if need be."""
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
         try:
+            os.killpg(proc.pid, sig)
             proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # anything of the group left behind
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def smoke(argv: list[str], cwd: Path, env: dict) -> None:
