@@ -17,6 +17,8 @@ Each block is its own test, named ``FILE:LINE`` (the line of its opening fence):
   and ``--set`` values were all accepted.
 - Output blocks are labelled by language (```text, ```json, ...) and not run; a ```json block
   that is one graph (a preset) is loaded and run on speech.
+- An inline `aural SUB --opt ...` in the prose must name a real subcommand and real options
+  (checked against ``aural SUB --help``).
 - A block that cannot run here (a sound card, installing packages, hours of training) carries
   ``<!-- doc-test: not run: REASON -->`` on the line before its fence; those are checked to give a
   reason and to stay a small minority.
@@ -265,6 +267,48 @@ def smoke(argv: list[str], cwd: Path, env: dict) -> None:
     finally:
         _stop(proc)
         reader.join(5)
+
+
+# ---------------------------------------------------------------- inline commands
+INLINE = re.compile(r"`(aural [a-z][^`]*)`")
+
+
+def inline_commands() -> list[tuple[str, str]]:
+    """(FILE:LINE, text) of every inline ``aural SUB ...`` code span outside fences."""
+    out = []
+    for path in DOC_FILES:
+        fence = None
+        for i, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = FENCE.match(ln)
+            if m and (fence is None or ln.strip().startswith(fence)):
+                fence = None if fence else m.group(2)
+                continue
+            if fence is None:
+                out += [(f"{path.relative_to(ROOT)}:{i}", c) for c in INLINE.findall(ln)]
+    return out
+
+
+_HELP: dict[str, str] = {}
+
+
+def _help(sub: str) -> str:
+    if sub not in _HELP:
+        argv = [str(BIN / "aural")] + ([sub] if sub else []) + ["--help"]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, COLUMNS="200"))
+        _HELP[sub] = r.stdout if r.returncode == 0 else ""
+    return _HELP[sub]
+
+
+@pytest.mark.parametrize("where,text", inline_commands(), ids=[f"{w} {t[:40]}" for w, t in inline_commands()])
+def test_inline_command_names_real_options(where, text):
+    """An inline `aural SUB --opt ...` in the prose names a real subcommand and real options."""
+    sub = text.split()[1]
+    assert re.search(rf"^\s+{sub}\s", _help(""), re.M), f"{where}: `{text}`: no subcommand {sub!r}"
+    opts = set(re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", _help(sub)))
+    named = re.findall(r"(?:^|\s)(--?[a-zA-Z][\w-]*)", text)
+    missing = [o for o in named if o not in opts]
+    assert not missing, f"{where}: `{text}`: aural {sub} has no option {missing}"
 
 
 # ---------------------------------------------------------------- the tests
