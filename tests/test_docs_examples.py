@@ -17,7 +17,7 @@ Each block is its own test, named ``FILE:LINE`` (the line of its opening fence):
   and ``--set`` values were all accepted.
 - Output blocks are labelled by language (```text, ```json, ...) and not run; a ```json block
   that is one graph (a preset) is loaded and run on speech.
-- An inline `aural SUB --opt ...` in the prose must name a real subcommand and real options
+- An inline `aural SUB --opt ...` in the prose (or a block's line, a synopsis too) must name a real subcommand and real options
   (checked against ``aural SUB --help``).
 - A block that cannot run here (a sound card, installing packages, hours of training) carries
   ``<!-- doc-test: not run: REASON -->`` on the line before its fence; those are checked to give a
@@ -274,7 +274,8 @@ INLINE = re.compile(r"`(aural [a-z][^`]*)`")
 
 
 def inline_commands() -> list[tuple[str, str]]:
-    """(FILE:LINE, text) of every inline ``aural SUB ...`` code span outside fences."""
+    """(FILE:LINE, text) of every inline ``aural SUB ...`` code span, and of every line of a
+    block that starts with one (synopses in ```text blocks included)."""
     out = []
     for path in DOC_FILES:
         fence = None
@@ -285,6 +286,8 @@ def inline_commands() -> list[tuple[str, str]]:
                 continue
             if fence is None:
                 out += [(f"{path.relative_to(ROOT)}:{i}", c) for c in INLINE.findall(ln)]
+            elif re.match(r"aural [a-z]+( |$)", ln):  # a synopsis or command line in a block
+                out.append((f"{path.relative_to(ROOT)}:{i}", ln.split("#")[0].strip()))
     return out
 
 
@@ -306,7 +309,7 @@ def test_inline_command_names_real_options(where, text):
     sub = text.split()[1]
     assert re.search(rf"^\s+{sub}\s", _help(""), re.M), f"{where}: `{text}`: no subcommand {sub!r}"
     opts = set(re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", _help(sub)))
-    named = re.findall(r"(?:^|\s)(--?[a-zA-Z][\w-]*)", text)
+    named = re.findall(r"(?:^|[\s\[(|])(--?[a-zA-Z][\w-]*)", text)
     missing = [o for o in named if o not in opts]
     assert not missing, f"{where}: `{text}`: aural {sub} has no option {missing}"
 
