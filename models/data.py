@@ -558,7 +558,7 @@ def packages() -> tuple[Package, ...]:
                 note="CC0 loops and one-shots"),
         Package("ufoai-music", "music", (f"{c}/ufoai-music/*.ogg",),
                 note="orchestral/electronic game score (from 0music.pk3)"),
-        Package("0ad-data", "music", (f"{c}/0ad-data/audio/music/**/*.ogg",), _dir_key(-2),
+        Package("0ad-data", "music", (f"{c}/0ad-data/audio/music/**/*.ogg",),
                 note="game score (from public.zip, 50-data.sh)"),
         Package("megaglest-data", "noise", NOISE_GLOBS[:2], _dir_key(-3)),
         Package("sonic-pi-samples", "noise", NOISE_GLOBS[2:], note="ambi_* and vinyl_*"),
