@@ -336,8 +336,8 @@ class Repair(HopProcessor):
 
 # --------------------------------------------------------------------------- live concealment
 @njit(cache=True, nogil=True)
-def _conceal(x, out, dl, dpos, zrun, mode, k, kx, env, hist, hpos, a, r, atmp, lin, win,
-             lk, p, nfit, hold, decay, fade, env_c, thr) -> None:
+def _conceal(x, out, dl, dpos, zrun, mode, k, kx, env, hist, arh, hpos, a, period, r, atmp, lin,
+             win, lk, p, nfit, tmin, tmax, hold, decay, fade, env_c, thr) -> None:
     """Per-sample concealment (see :class:`Conceal`); all state arrays per channel."""
     hn = hist.shape[1]
     for ch in range(x.shape[0]):
@@ -362,16 +362,32 @@ def _conceal(x, out, dl, dpos, zrun, mode, k, kx, env, hist, hpos, a, r, atmp, l
                         s += lin[j] * win[j] * lin[j + q] * win[j + q]
                     r[q] = s
                 _lev(r, p, a[ch], atmp)
+                period[ch] = _pitch(hist[ch], hpos[ch], tmin, tmax)
                 m = 1
                 k[ch] = 0
             if m == 0:
                 y = src
                 hist[ch, hpos[ch]] = src
+                arh[ch, hpos[ch]] = src
                 env[ch] += env_c * (src * src - env[ch])
             else:
                 pred = 0.0
-                for q in range(1, p + 1):
-                    pred -= a[ch, q] * hist[ch, (hpos[ch] - q) % hn]
+                for q in range(1, p + 1):  # the AR recursion runs on its own ring
+                    pred -= a[ch, q] * arh[ch, (hpos[ch] - q) % hn]
+                if pred > 4.0:
+                    pred = 4.0
+                elif pred < -4.0:
+                    pred = -4.0
+                arh[ch, hpos[ch]] = pred
+                tp = period[ch]
+                if tp > 0:  # voiced / periodic: repeat the last period, blended in from the AR
+                    per = hist[ch, (hpos[ch] - tp) % hn]
+                    mb = tp // 2
+                    if k[ch] < mb:
+                        wb = (k[ch] + 0.5) / mb
+                        pred = (1.0 - wb) * pred + wb * per
+                    else:
+                        pred = per
                 if pred > 4.0:
                     pred = 4.0
                 elif pred < -4.0:
@@ -399,6 +415,31 @@ def _conceal(x, out, dl, dpos, zrun, mode, k, kx, env, hist, hpos, a, r, atmp, l
             mode[ch] = m
             hpos[ch] = (hpos[ch] + 1) % hn
             out[ch, i] = y
+
+
+@njit(cache=True, nogil=True)
+def _pitch(h, hpos, tmin, tmax) -> int:
+    """The period (tmin..tmax samples) of the last tmax samples of the ring h ending before hpos
+    if their normalised autocorrelation there exceeds 0.6, else 0."""
+    hn = h.shape[0]
+    best = 0.0
+    bt = 0
+    for lag in range(tmin, tmax + 1):
+        c = 0.0
+        e0 = 0.0
+        e1 = 0.0
+        for j in range(1, tmax + 1):
+            u = h[(hpos - j) % hn]
+            v = h[(hpos - j - lag) % hn]
+            c += u * v
+            e0 += u * u
+            e1 += v * v
+        if e0 > 0.0 and e1 > 0.0:
+            c /= math.sqrt(e0 * e1)
+            if c > best:
+                best = c
+                bt = lag
+    return bt if best > 0.6 else 0
 
 
 @njit(cache=True, nogil=True)
@@ -458,7 +499,11 @@ class Conceal(Processor):
         self._k = np.zeros(c, np.int64)
         self._kx = np.zeros(c, np.int64)
         self._env = np.zeros(c)
-        self._hist = np.zeros((c, self._nfit + self._p + 1))
+        self._tmin = max(2, int(0.0025 * sr))  # pitch 400 Hz ..
+        self._tmax = max(self._tmin + 1, int(0.015 * sr))  # .. 67 Hz
+        self._period = np.zeros(c, np.int64)
+        self._hist = np.zeros((c, max(self._nfit, 2 * self._tmax + 1) + self._p + 1))
+        self._arh = np.zeros_like(self._hist)
         self._hpos = np.zeros(c, np.int64)
         self._a = np.zeros((c, self._p + 1))
         self._r = np.zeros(self._p + 1)
@@ -470,7 +515,7 @@ class Conceal(Processor):
 
     def _reset(self) -> None:
         for a in (self._dl, self._dpos, self._zrun, self._mode, self._k, self._kx, self._env,
-                  self._hist, self._hpos, self._a):
+                  self._hist, self._arh, self._hpos, self._a, self._period):
             a[...] = 0
 
     def _latency(self) -> int:
@@ -479,8 +524,9 @@ class Conceal(Processor):
     def _process(self, x: np.ndarray, out: np.ndarray) -> None:
         sr = self.sample_rate
         _conceal(x, out, self._dl, self._dpos, self._zrun, self._mode, self._k,
-                 self._kx, self._env, self._hist, self._hpos, self._a, self._r, self._atmp,
-                 self._lin, self._win, self._lk, self._p, self._nfit,
+                 self._kx, self._env, self._hist, self._arh, self._hpos, self._a, self._period, self._r,
+                 self._atmp, self._lin, self._win, self._lk, self._p, self._nfit, self._tmin,
+                 self._tmax,
                  int(self.v("hold_ms") * 1e-3 * sr), max(1, int(self.v("decay_ms") * 1e-3 * sr)),
                  max(1, int(self.v("fade_ms") * 1e-3 * sr)), self._env_c,
                  10.0 ** (self.v("silence_db") / 10.0))
