@@ -87,8 +87,9 @@ def main() -> int:
         imp = rows[0][1]
         print(f"aural --help / import aural: {rows[1][1] / imp:.2f}x")
         for label, text in (("cold", cold_out), ("warm", warm_out)):
-            line = next((ln for ln in text.splitlines() if "realtime" in ln), "")
-            print(f"{label} run says: {line.strip()}")
+            for ln in text.splitlines():
+                if "x realtime" in ln or "compiled kernels" in ln:
+                    print(f"{label} run says: {ln.strip()}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
