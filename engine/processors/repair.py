@@ -35,6 +35,8 @@ MAX_GAP_MS = 250.0        # the node's look-ahead is sized for this
 POST_MS = 140.0           # context after a gap the node waits for
 PRE_MS = 400.0            # context before a gap the node keeps
 MAX_GIVEN_MS = 400.0      # longest span accepted from a list (the model's patch is 512 ms)
+SHORT_MS = 50.0           # auto: AR (Janssen) up to this gap length, the model above
+MAX_SHORT_MS = 50.0       # the node's LSAR scratch is sized for this
 EDGE_MS = 8.0             # auto: AR blended in over this much at each edge of a long gap
 
 
@@ -125,15 +127,17 @@ def load_model(path: str | os.PathLike | None = None):
 
 
 def fill_gap(xb: np.ndarray, s: int, e: int, sample_rate: int, method: str = "auto",
-             short_ms: float = 50.0, model=None, scratch: ArScratch | None = None,
+             short_ms: float = SHORT_MS, model=None, scratch: ArScratch | None = None,
              mask: np.ndarray | None = None) -> str:
     """Fill xb[s:e] in place (xb: 1-D float64; the rest of xb is context and is not changed).
     Returns the method used ('ar', 'extrap', 'model', 'auto')."""
     n = e - s
     p = gap_order(n, sample_rate)
     ctx = gap_context(n, p, sample_rate)
-    sc = scratch if scratch is not None and scratch.pos.shape[0] >= n and scratch.r.shape[0] > p \
-        else ArScratch(n, p)
+    sc = scratch
+    if sc is None or sc.r.shape[0] <= p or sc.fw.shape[0] < n or (
+            method in ("ar", "auto") and n > short_ms * 1e-3 * sample_rate and sc.pos.shape[0] < n):
+        sc = ArScratch(n, p)  # the node's scratch covers every gap of its default settings
     mk = mask if mask is not None and mask.shape[0] == xb.shape[0] else np.zeros(xb.shape[0], np.int8)
     long_gap = n > short_ms * 1e-3 * sample_rate
     if method == "model" or (method == "auto" and long_gap and model is not None):
@@ -143,7 +147,8 @@ def fill_gap(xb: np.ndarray, s: int, e: int, sample_rate: int, method: str = "au
         if method == "model":
             xb[s:e] = spec
             return "model"
-        fill_lsar(xb, mk, s, e, p, ctx, 2, sc.r, sc.a, sc.atmp, sc.ra, sc.pos, sc.lb, sc.rhs, sc.sol)
+        # edges: forward/backward AR extrapolation (exact continuations of the sides)
+        fill_extrap(xb, s, e, p, ctx, sc.r, sc.a, sc.ab, sc.atmp, sc.fw, sc.bw)
         m = max(1, min(int(EDGE_MS * 1e-3 * sample_rate), n // 4))
         w = np.zeros(n)
         ramp = 0.5 + 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
@@ -162,7 +167,7 @@ def fill_gap(xb: np.ndarray, s: int, e: int, sample_rate: int, method: str = "au
 
 
 def repair(audio: np.ndarray, sample_rate: int, gaps="auto", method: str = "auto",
-           short_ms: float = 50.0, model_path: str | os.PathLike | None = None,
+           short_ms: float = SHORT_MS, model_path: str | os.PathLike | None = None,
            **detect_kw) -> tuple[np.ndarray, list[dict]]:
     """Repair a whole signal; returns (float32 array of the input's shape, report).
 
@@ -261,7 +266,7 @@ class Repair(HopProcessor):
               doc="longest run repaired (longer runs are left alone)"),
         Param("silence_db", -60.0, unit="dBFS", range=(-120.0, -20.0),
               doc="a run is repaired only if the 20 ms on both sides are louder than this"),
-        Param("short_ms", 50.0, unit="ms", range=(0.0, MAX_GAP_MS),
+        Param("short_ms", SHORT_MS, unit="ms", range=(0.0, MAX_SHORT_MS),
               doc="gaps up to this long: AR (Janssen); longer: the model (method auto)"),
         Param("method", "auto", kind="choice", choices=METHODS,
               doc="auto (AR + model), ar, extrap or model"),
@@ -281,7 +286,9 @@ class Repair(HopProcessor):
         self._qn = np.zeros(1, np.int64)
         self._t = 0
         self._mask = np.zeros(self._size, np.int8)
-        self._scratch = ArScratch(self._maxlen, 96)
+        self._scratch = ArScratch(int(MAX_SHORT_MS * 1e-3 * sr) + 1, 96)
+        self._scratch.fw = np.zeros(self._maxlen + 1)
+        self._scratch.bw = np.zeros(self._maxlen + 1)
         self._model = load_model() if METHODS[int(self.v("method"))] in ("auto", "model") else None
         self.gaps_repaired = 0
 
@@ -337,7 +344,7 @@ class Repair(HopProcessor):
 # --------------------------------------------------------------------------- live concealment
 @njit(cache=True, nogil=True)
 def _conceal(x, out, dl, dpos, zrun, mode, k, kx, env, hist, arh, hpos, a, period, r, atmp, lin,
-             win, lk, p, nfit, tmin, tmax, hold, decay, fade, env_c, thr) -> None:
+             win, lk, p, nfit, tmin, tmax, dstep, hold, decay, fade, env_c, thr) -> None:
     """Per-sample concealment (see :class:`Conceal`); all state arrays per channel."""
     hn = hist.shape[1]
     for ch in range(x.shape[0]):
@@ -362,7 +369,7 @@ def _conceal(x, out, dl, dpos, zrun, mode, k, kx, env, hist, arh, hpos, a, perio
                         s += lin[j] * win[j] * lin[j + q] * win[j + q]
                     r[q] = s
                 _lev(r, p, a[ch], atmp)
-                period[ch] = _pitch(hist[ch], hpos[ch], tmin, tmax)
+                period[ch] = _pitch(hist[ch], hpos[ch], tmin, tmax, dstep)
                 m = 1
                 k[ch] = 0
             if m == 0:
@@ -418,27 +425,43 @@ def _conceal(x, out, dl, dpos, zrun, mode, k, kx, env, hist, arh, hpos, a, perio
 
 
 @njit(cache=True, nogil=True)
-def _pitch(h, hpos, tmin, tmax) -> int:
-    """The period (tmin..tmax samples) of the last tmax samples of the ring h ending before hpos
-    if their normalised autocorrelation there exceeds 0.6, else 0."""
+def _ncorr(h, hpos, lag, tmax, d) -> float:
     hn = h.shape[0]
+    c = 0.0
+    e0 = 0.0
+    e1 = 0.0
+    for j in range(1, tmax + 1, d):
+        u = h[(hpos - j) % hn]
+        v = h[(hpos - j - lag) % hn]
+        c += u * v
+        e0 += u * u
+        e1 += v * v
+    if e0 > 0.0 and e1 > 0.0:
+        return c / math.sqrt(e0 * e1)
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def _pitch(h, hpos, tmin, tmax, d) -> int:
+    """The period (tmin..tmax samples) of the last tmax samples of the ring h ending before hpos
+    if their normalised autocorrelation there exceeds 0.6, else 0.  Coarse search on every d-th
+    lag and sample (d ~ rate / 16 kHz), then refined to the sample."""
     best = 0.0
     bt = 0
-    for lag in range(tmin, tmax + 1):
-        c = 0.0
-        e0 = 0.0
-        e1 = 0.0
-        for j in range(1, tmax + 1):
-            u = h[(hpos - j) % hn]
-            v = h[(hpos - j - lag) % hn]
-            c += u * v
-            e0 += u * u
-            e1 += v * v
-        if e0 > 0.0 and e1 > 0.0:
-            c /= math.sqrt(e0 * e1)
-            if c > best:
-                best = c
-                bt = lag
+    for lag in range(tmin, tmax + 1, d):
+        c = _ncorr(h, hpos, lag, tmax, d)
+        if c > best:
+            best = c
+            bt = lag
+    if bt == 0:
+        return 0
+    lo = max(tmin, bt - d + 1)
+    hi = min(tmax, bt + d - 1)
+    for lag in range(lo, hi + 1):
+        c = _ncorr(h, hpos, lag, tmax, d)
+        if c > best:
+            best = c
+            bt = lag
     return bt if best > 0.6 else 0
 
 
@@ -526,7 +549,7 @@ class Conceal(Processor):
         _conceal(x, out, self._dl, self._dpos, self._zrun, self._mode, self._k,
                  self._kx, self._env, self._hist, self._arh, self._hpos, self._a, self._period, self._r,
                  self._atmp, self._lin, self._win, self._lk, self._p, self._nfit, self._tmin,
-                 self._tmax,
+                 self._tmax, max(1, sr // 16000),
                  int(self.v("hold_ms") * 1e-3 * sr), max(1, int(self.v("decay_ms") * 1e-3 * sr)),
                  max(1, int(self.v("fade_ms") * 1e-3 * sr)), self._env_c,
                  10.0 ** (self.v("silence_db") / 10.0))
