@@ -68,8 +68,8 @@ if [ "$MODE" = demo ]; then
         echo "$setup_sha core" > "$stamp"
     fi
     # compile the Numba kernels once, ahead of the first real run (cached on disk)
-    echo "setup: aural warmup (compiles the DSP kernels once; a minute or two the first time)"
-    .venv/bin/aural warmup >/dev/null || echo "setup: kernel warm-up failed; the first run compiles them" >&2
+    echo "setup: aural warmup voice (compiles the DSP kernels of the demo once; about a minute)"
+    .venv/bin/aural warmup voice >/dev/null || echo "setup: kernel warm-up failed; the first run compiles them" >&2
     echo "setup: ready ($("$PYTHON" --version 2>&1), aural $("$PYTHON" -c 'import aural; print(aural.__version__)'), core install)"
     exit 0
 fi

@@ -239,3 +239,25 @@ def test_enhance_warm_up_pass_leaves_the_output_unchanged(tmp_path, capsys, shor
     r, _ = read_audio(ref)
     assert y.shape == r.shape and np.array_equal(y, r)
     assert np.max(np.abs(y)) > 0.05
+
+
+@pytest.mark.parametrize("argv, env, say", [
+    (["--max-job-gb", "-1"], {}, "--max-job-gb must be positive"),
+    (["--max-connections", "0"], {}, "--max-connections must be positive"),
+    ([], {"AURAL_WEB_MAX_CONNECTIONS": "abc"}, "AURAL_WEB_MAX_CONNECTIONS"),
+])
+def test_serve_refuses_bad_limits_in_one_line(argv, env, say, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "aural.cli", "serve", "--port", "0",
+                        "--jobs-dir", str(tmp_path), *argv], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, **env})
+    assert r.returncode == 2 and say in r.stdout and "Traceback" not in r.stderr
+
+
+def test_live_osc_limits_reach_the_server(monkeypatch):
+    """--osc-allow-other-ports / --osc-max-subscribers are the operator's, parsed into Limits."""
+    from aural.cli.main import build_parser
+
+    a = build_parser().parse_args(["live", "--osc-allow-other-ports", "--osc-max-subscribers", "2"])
+    assert a.osc_allow_other_ports is True and a.osc_max_subscribers == 2
+    a = build_parser().parse_args(["live"])
+    assert a.osc_allow_other_ports is False and a.osc_max_subscribers == 8

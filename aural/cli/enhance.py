@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", help="output .wav or .flac (default: INPUT_STEM.enhanced.flac "
                                           "beside the input for FLAC input, .wav otherwise)")
     p.add_argument("-p", "--preset", default="voice",
-                   help="shipped preset name (see 'aural presets') or a .json file (default: voice)")
+                   help="preset name: shipped, or saved in the user store (see 'aural presets'), "
+                        "or a .json file (default: voice)")
     p.add_argument("-s", "--set", dest="settings", action="append", default=[],
                    metavar="NODE.PARAM=VALUE",
                    help="override a parameter, e.g. --set presence.gain_db=3 (repeatable; "
@@ -94,7 +94,8 @@ def warm_up(chain, sample_rate: int, channels: int, block: int, quiet: bool) -> 
 
 def run(args) -> int:
     from aural.engine.graph import Chain
-    from aural.engine.io import AudioFileError, audio_info, output_format, process_file
+    from aural.engine.io import (AudioFileError, audio_info, discard_temporary, output_format,
+                                 process_file, temporary_path)
     from aural.engine.metrics import LevelMeter
     from aural.engine.presets import apply_settings, load_preset
     from aural.engine.processor import MAX_RATE, MIN_RATE
@@ -146,10 +147,8 @@ def run(args) -> int:
         # pass 1: everything before the final limiter, into a float temp file beside the output;
         # pass 2: gain to the target loudness, then the limiter, into the output.
         main, post = _split_limiter(chain)
-        folder = os.path.dirname(os.path.abspath(out))
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".pass1.w64",
-                                   dir=folder)
-        os.close(fd)
+        # pid-tagged and registered: removed on a signal, swept after a SIGKILL
+        tmp = temporary_path(out, ".pass1.w64")
         try:
             mid = LevelMeter(sr, ch, loudness=True)
             bar = Progress(info.frames, sr, show, "enhance ")
@@ -193,10 +192,7 @@ def run(args) -> int:
                     note += " (no final Limiter in the preset: peaks are not limited)"
             latency = main.latency_samples + stage2.latency_samples
         finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+            discard_temporary(tmp)
     elapsed = time.monotonic() - t0
     if args.quiet:
         return 0

@@ -37,6 +37,11 @@ def register(sub) -> None:
     p.add_argument("--osc-host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the network)")
     p.add_argument("--no-osc", action="store_true", help="no OSC server")
+    p.add_argument("--osc-allow-other-ports", action="store_true",
+                   help="let /aural/subscribe name another port of the sender's host (default: "
+                        "replies and meters go only to the sender's own address and port)")
+    p.add_argument("--osc-max-subscribers", type=int, default=8, metavar="N",
+                   help="most OSC subscribers at once (default 8)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--switch-interval", type=float, default=0.0002,
                    help="Python thread switch interval while live, seconds (default 0.0002)")
@@ -102,14 +107,18 @@ def run_live(args) -> int:
         raise CliError(f"cannot open the audio stream: {e} (see 'aural devices')") from None
     try:
         if not args.no_osc:
-            from aural.realtime.osc import Namespace, OscServer
+            from aural.realtime.osc import Limits, Namespace, OscServer
+            if args.osc_max_subscribers < 0:
+                raise CliError(f"--osc-max-subscribers must be >= 0, got {args.osc_max_subscribers}")
+            limits = Limits(other_ports=args.osc_allow_other_ports,
+                            max_subscribers=args.osc_max_subscribers)
             try:
                 from aural.realtime.osc import default_loader
 
                 def loader(name: str):
                     return _model_worker(default_loader(name), worker)
 
-                osc = OscServer(Namespace(live, loader=loader), host=args.osc_host,
+                osc = OscServer(Namespace(live, loader=loader, limits=limits), host=args.osc_host,
                                 port=args.osc_port).start()
             except OSError as e:
                 raise CliError(f"cannot open OSC port {args.osc_host}:{args.osc_port}: {e}") from None
