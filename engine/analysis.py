@@ -8,9 +8,10 @@ Every detector is a plain offline computation over at most ``MAX_SECONDS`` of au
 and, for clicks, the DeClick node run read-only over the excerpt); :mod:`aural.engine.auto`
 turns an :class:`Analysis` into a chain.  All levels are dBFS (full scale 1.0), frequencies Hz.
 
-- noise floor: per band (1/6 octave, 32 ms frames, smoothed over 5 frames) the 10th percentile
-  of the band power over time, corrected for its bias on noise, summed over bands; stationary
-  hum found by the hum detector is taken out.  SNR: mean power less the floor, over the floor.
+- noise floor: per band (1/6 octave, 32 ms frames, smoothed over 5 frames) the 5th percentile
+  of the band power over time, corrected for its bias on noise, weighted by how flat the band's
+  spectrum is in its quiet frames (noise is flat; a decaying note, a pad or hum is not), summed
+  over bands.  SNR: mean power less the floor, over the floor.
 - hum: :func:`aural.engine.metrics.detect_hum` (Welch peaks at 50/60 Hz harmonics), confirmed on
   both halves of the excerpt, harmonics counted up to 20.
 - clicks: a DeClick node (threshold ``CLICK_SIGMA``) over the channel mean; its repair count.
@@ -46,11 +47,15 @@ CLICK_RATIO = 0.2
 CLIP_FRACTION = 2e-4
 MIN_CLIPPED = 12
 #: below this SNR (dB) the noise is worth removing (speech / music)
-NOISY_SNR_SPEECH = 20.0
-NOISY_SNR_MUSIC = 12.0
+NOISY_SNR_SPEECH = 15.0
+NOISY_SNR_MUSIC = 8.0
 _EPS = 1e-20
+#: percentile of the band power over time taken as its noise floor
+FLOOR_PCT = 5.0
 #: mains frequency tolerance (fraction of 50/60 Hz)
 HUM_DRIFT = 0.005
+#: a hum of the fundamental alone is removed only within this many dB of the signal RMS
+HUM_LONE_DB = 30.0
 
 
 def _db(p: float) -> float:
@@ -92,11 +97,19 @@ class Analysis:
 
     @property
     def noisy(self) -> bool:
-        """SNR below the threshold for the content (music is left alone down to 12 dB)."""
+        """SNR below the threshold for the content (music and mixed content are left alone down
+        to 8 dB: on music a denoiser costs more than the noise, docs/quality.md)."""
         if self.content == "silence" or not math.isfinite(self.snr_db):
             return False
-        lim = NOISY_SNR_MUSIC if self.content == "music" else NOISY_SNR_SPEECH
+        lim = NOISY_SNR_SPEECH if self.content == "speech" else NOISY_SNR_MUSIC
         return self.snr_db < lim
+
+    @property
+    def hum_audible(self) -> bool:
+        """Hum worth removing: two or more harmonics, or a lone fundamental within 30 dB of
+        the signal's RMS (a faint 50 Hz line alone is below hearing at that level)."""
+        return self.has_hum and (self.hum_harmonics >= 2
+                                 or self.hum_dbfs - self.rms_dbfs > -HUM_LONE_DB)
 
     @property
     def hum_above_floor_db(self) -> float:
@@ -105,7 +118,7 @@ class Analysis:
     @property
     def clean(self) -> bool:
         """Nothing to repair: no hum, clicks, clipping or low SNR."""
-        return not (self.has_hum or self.clicky or self.clipped or self.noisy)
+        return not (self.hum_audible or self.clicky or self.clipped or self.noisy)
 
     def findings(self) -> list[str]:
         """Plain-language lines, one per fact."""
@@ -117,7 +130,8 @@ class Analysis:
         if self.has_hum:
             out.append(f"{self.hum_hz:g} Hz hum, {self.hum_harmonics} harmonic"
                        f"{'s' if self.hum_harmonics != 1 else ''}, "
-                       f"{self.hum_above_floor_db:.0f} dB above the floor")
+                       f"{self.hum_above_floor_db:.0f} dB above the floor"
+                       + ("" if self.hum_audible else " (faint: left alone)"))
         else:
             out.append("no mains hum")
         if self.clicky:
@@ -158,12 +172,13 @@ def _frames_power(x: np.ndarray, sr: int, n_fft: int, hop: int) -> np.ndarray:
 
 
 def noise_floor(x: np.ndarray, sr: int) -> tuple[float, float]:
-    """(noise power, mean power) per sample of ``x`` (channels, n): the per-band 10th percentile
-    over time, bias-corrected, summed over 1/6-octave bands."""
+    """(noise power, mean power) per sample of ``x`` (channels, n): the per-band 5th percentile
+    over time, bias-corrected, flatness-weighted, summed over 1/6-octave bands (128 ms frames
+    every 32 ms: bins of ~8 Hz resolve the partials of notes)."""
     from scipy.signal import get_window
     from scipy.stats import chi2
-    n_fft = 1 << int(round(math.log2(0.032 * sr)))
-    hop = n_fft // 2
+    n_fft = 1 << int(round(math.log2(0.128 * sr)))
+    hop = n_fft // 4
     mean = float(np.mean(np.square(x, dtype=np.float64)))
     if x.shape[1] < n_fft * 8:
         return mean, mean
@@ -178,19 +193,23 @@ def noise_floor(x: np.ndarray, sr: int) -> tuple[float, float]:
     nb = p.shape[1]
     edges = [1]
     while edges[-1] < nb:
-        edges.append(max(edges[-1] + 4, int(round(edges[-1] * 2 ** (1 / 6)))))
+        edges.append(max(edges[-1] + 8, int(round(edges[-1] * 2 ** (1 / 6)))))
     edges[-1] = nb
-    k = 5
+    k = 3
     total = 0.0
     for lo, hi in zip(edges[:-1], edges[1:]):
         band = p[:, lo:hi].sum(axis=1)
         if band.size >= k:
             band = np.convolve(band, np.ones(k) / k, mode="valid")
-        dof = 2.0 * (hi - lo) * k * 0.5  # hop = half a frame: neighbours overlap
-        bias = chi2.ppf(0.1, dof) / dof
-        total += float(np.percentile(band, 10)) / bias
+        dof = 2.0 * (hi - lo) * k * 0.25  # hop = a quarter frame: neighbours overlap
+        bias = chi2.ppf(FLOOR_PCT / 100, dof) / dof
+        level = float(np.percentile(band, FLOOR_PCT))
+        # noise is flat within the band in its quiet frames; a decaying note or hum is not
+        quiet = p[: band.size, lo:hi][band <= level * 1.5].mean(axis=0) + 1e-30
+        flat = float(np.exp(np.mean(np.log(quiet))) / np.mean(quiet))
+        total += level / bias * float(np.clip((flat - 0.45) / 0.4, 0.0, 1.0))
     # one-sided spectrum: interior bins count twice in Parseval
-    noise = 2.0 * total * scale / n_fft
+    noise = 2.0 * total * scale
     return min(noise, mean), mean
 
 
@@ -452,8 +471,7 @@ def analyse(audio, sample_rate: int) -> Analysis:
         return Analysis(sr, ch, seconds, _db(peak * peak), _db(mean), _db(mean), math.nan)
     hum_hz, hum_k, hum_db = _hum(x, sr)
     noise, _ = noise_floor(x, sr)
-    if hum_hz:  # the floor's low bands hold the (stationary) hum: take it out
-        noise = max(noise - 10 ** (hum_db / 10), 0.1 * noise)
+    noise = max(noise, 1e-13)  # -130 dBFS: below any recording's floor
     sig = max(mean - noise - (10 ** (hum_db / 10) if hum_hz else 0.0), 0.0)
     snr = float(np.clip(_db(sig) - _db(noise), -20.0, 100.0)) if sig > 0 else -20.0
     clicks = _clicks(x, sr)
