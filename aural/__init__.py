@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "ParamError": "aural.engine.params",
     "Processor": "aural.engine.processor",
     "register": "aural.engine.processor",
+    "Stream": "aural.engine.processor",
     "AudioFileError": "aural.engine.io",
     "read_audio": "aural.engine.io",
     "write_audio": "aural.engine.io",
@@ -46,7 +47,7 @@ _OPTIONAL_PROCESSORS: dict[str, str] = {
 #: sub-packages reachable as attributes after a plain ``import aural``
 _SUBPACKAGES = ("cli", "engine", "models", "plugins", "realtime", "web")
 
-_BASE_ALL = ["Chain", "Mix", "Param", "ParamError", "Processor", "register", "AudioFileError",
+_BASE_ALL = ["Chain", "Mix", "Param", "ParamError", "Processor", "register", "Stream", "AudioFileError",
              "read_audio", "write_audio", "PresetError", "from_dict", "list_presets",
              "load_preset", "PROCESSORS", "__version__"]
 

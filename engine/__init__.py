@@ -14,11 +14,12 @@ _LAZY: dict[str, str] = {
     "HopProcessor": "hop",
     "Param": "params", "ParamError": "params", "ParamQueue": "params",
     "REGISTRY": "processor", "Processor": "processor", "register": "processor",
+    "Stream": "processor",
     "Stft": "stft",
 }
 
 __all__ = ["Chain", "Mix", "as_node", "HopProcessor", "Param", "ParamError", "ParamQueue",
-           "REGISTRY", "Processor", "register", "Stft"]
+           "REGISTRY", "Processor", "register", "Stream", "Stft"]
 
 
 def __getattr__(name: str):

@@ -30,7 +30,7 @@ dependency and the import error (raised ``from`` it).
     list_presets()                           # shipped names, then the user store's
     chain = from_dict(json.load(f))
     chain.save("mine.json")                  # the reverse (Chain.save / Mix.save)
-    apply_settings(chain, ["wiener.floor_db=-20", "limiter.bypass=on"])
+    apply_settings(chain, ["presence.gain_db=3", "limiter.bypass=on"])
 """
 from __future__ import annotations
 

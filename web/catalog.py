@@ -1,7 +1,8 @@
 """The presets the page offers and the controls each one exposes, in words for the people
 who pick them (titles, plain descriptions, order of use, labels, "auto" values, safe ranges).
 
-Only the shipped presets (``aural.engine.presets.list_presets()``) can be named by a request:
+Only preset names (shipped or saved in the user store: ``aural.engine.presets.list_presets()``)
+can be named by a request:
 :func:`build_chain` refuses any other string before the preset loader sees it, because the
 loader also accepts file paths, and no path from a user may touch the file system.
 
