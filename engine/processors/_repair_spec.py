@@ -24,12 +24,14 @@ def patch_span(s: int, e: int, sample_rate: int, size: int) -> tuple[int, int]:
     return start, min(size, start + length)
 
 
-def fill_spectral(xb: np.ndarray, s: int, e: int, sample_rate: int, model, iters: int = 30
-                  ) -> np.ndarray:
+def fill_spectral(xb: np.ndarray, s: int, e: int, sample_rate: int, model, iters: int = 30,
+                  init: np.ndarray | None = None) -> np.ndarray:
     """The model's estimate of xb[s:e] (float64 array of e - s samples); xb is not changed.
 
     ``model``: an :class:`aural.models.inpaint.InpaintModel` or None (then the log-magnitude is
-    interpolated in time: the classical spectral baseline)."""
+    interpolated in time: the classical spectral baseline).  ``init``: a waveform guess for the
+    gap (e.g. AR extrapolation) whose STFT phase starts the iterations; default: the phase of
+    the last known frame advanced at each bin's centre frequency."""
     n_fft, hop = frame_geometry(sample_rate)
     length = n_fft + hop * (FRAMES - 1)
     r0, r1 = patch_span(s, e, sample_rate, xb.shape[0])
@@ -57,8 +59,13 @@ def fill_spectral(xb: np.ndarray, s: int, e: int, sample_rate: int, model, iters
     adv = 2.0 * np.pi * np.arange(nb) * hop / n_fft
     idx = np.flatnonzero(gap)
     prev = idx[0] - 1
-    for t in idx:
-        phase[t] = (phase[prev] if prev >= 0 else 0.0) + adv * (t - prev)
+    if init is not None:
+        g = seg.copy()
+        g[gs:ge] = init
+        phase[gap] = np.angle(stft(g, n_fft, hop)[gap])
+    else:
+        for t in idx:
+            phase[t] = (phase[prev] if prev >= 0 else 0.0) + adv * (t - prev)
     known = np.ones(length, bool)
     known[gs:ge] = False
     Y = X.copy()

@@ -143,12 +143,13 @@ def fill_gap(xb: np.ndarray, s: int, e: int, sample_rate: int, method: str = "au
     if method == "model" or (method == "auto" and long_gap and model is not None):
         from ._repair_spec import fill_spectral
 
-        spec = fill_spectral(xb, s, e, sample_rate, model)
+        # forward/backward AR extrapolation: its phase starts the spectral iterations, and it
+        # is the fill at the edges (exact continuations of the sides)
+        fill_extrap(xb, s, e, p, ctx, sc.r, sc.a, sc.ab, sc.atmp, sc.fw, sc.bw)
+        spec = fill_spectral(xb, s, e, sample_rate, model, init=xb[s:e].copy())
         if method == "model":
             xb[s:e] = spec
             return "model"
-        # edges: forward/backward AR extrapolation (exact continuations of the sides)
-        fill_extrap(xb, s, e, p, ctx, sc.r, sc.a, sc.ab, sc.atmp, sc.fw, sc.bw)
         m = max(1, min(int(EDGE_MS * 1e-3 * sample_rate), n // 4))
         w = np.zeros(n)
         ramp = 0.5 + 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
