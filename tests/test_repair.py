@@ -43,6 +43,15 @@ def test_detect_exact_spans_per_channel():
     assert detect_gaps(x, sr, min_ms=3.0, max_ms=10.0) == [[(3000, 3100)], []]
 
 
+def test_detect_held_values_but_not_clipping():
+    sr = 16000
+    x = sines(sr, 0.5)
+    x[2000:2100] = x[1999]                       # a player held the last sample: 100 repeats
+    x[5000:5060] = np.abs(x).max()               # clipped run at the peak: not a dropout
+    assert detect_gaps(x, sr) == [[]]            # no zeros
+    assert detect_gaps(x, sr, constant=True) == [[(2000, 2100)]]
+
+
 def test_detect_leaves_digital_silence_alone():
     sr = 16000
     tone = sines(sr, 0.5)

@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--max-ms", type=float, default=250.0, help="longest dropout (default 250 ms)")
     p.add_argument("--short-ms", type=float, default=50.0,
                    help="gaps up to this long use AR interpolation with --method auto (default 50)")
+    p.add_argument("--constant", action="store_true",
+                   help="also detect runs of one repeated non-zero value (held samples)")
     p.add_argument("--silence-db", type=float, default=-60.0,
                    help="both sides of a dropout must be louder than this (dBFS, default -60)")
     p.add_argument("--subtype", default="PCM_24", type=str.upper, choices=("PCM_16", "PCM_24", "FLOAT"),
@@ -63,7 +65,8 @@ def run(args) -> int:
         raise CliError(f"{inp}: sample rate {sr} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
     kw = {}
     if args.gaps == "auto":
-        kw = {"min_ms": args.min_ms, "max_ms": args.max_ms, "silence_db": args.silence_db}
+        kw = {"min_ms": args.min_ms, "max_ms": args.max_ms, "silence_db": args.silence_db,
+              "constant": args.constant}
     try:
         y, report = repair(audio, sr, gaps=args.gaps, method=args.method,
                            short_ms=args.short_ms, **kw)

@@ -50,10 +50,13 @@ def _rms_db(x: np.ndarray) -> float:
 
 def detect_gaps(audio: np.ndarray, sample_rate: int, min_ms: float = 2.0,
                 max_ms: float = MAX_GAP_MS, context_ms: float = 20.0,
-                silence_db: float = -60.0) -> list[list[tuple[int, int]]]:
+                silence_db: float = -60.0, constant: bool = False) -> list[list[tuple[int, int]]]:
     """Per channel, the [start, end) sample spans of dropouts: runs of exact zeros of
     ``min_ms``..``max_ms`` not touching the signal's ends, with the RMS of ``context_ms`` on
-    *both* sides above ``silence_db`` dBFS.  audio: 1-D or (channels, frames)."""
+    *both* sides above ``silence_db`` dBFS.  audio: 1-D or (channels, frames).
+
+    ``constant``: also runs of one repeated non-zero value (a player holding the last sample),
+    except at the channel's peak magnitude (a clipped run: DeClip's job)."""
     x = np.atleast_2d(np.asarray(audio))
     n = x.shape[1]
     lo = max(1, int(round(min_ms * 1e-3 * sample_rate)))
@@ -63,9 +66,18 @@ def detect_gaps(audio: np.ndarray, sample_rate: int, min_ms: float = 2.0,
     for ch in range(x.shape[0]):
         z = np.concatenate(([0], (x[ch] == 0).astype(np.int8), [0]))
         d = np.diff(z)
-        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        runs = list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+        if constant and n > 1:
+            peak = float(np.max(np.abs(x[ch])))
+            same = np.concatenate(([False], x[ch, 1:] == x[ch, :-1]))  # sample equals previous
+            same &= (x[ch] != 0) & (np.abs(x[ch]) < 0.999 * peak)
+            c = np.diff(np.concatenate(([0], same.astype(np.int8), [0])))
+            # a held run starts at the first repeat (after the last good value)
+            runs += [(s, e) for s, e in zip(np.flatnonzero(c == 1).tolist(),
+                                            np.flatnonzero(c == -1).tolist())]
+            runs.sort()
         spans = []
-        for s, e in zip(starts.tolist(), ends.tolist()):
+        for s, e in runs:
             if s == 0 or e == n or not lo <= e - s <= hi:
                 continue
             if (_rms_db(x[ch, max(0, s - cw):s]) > silence_db
