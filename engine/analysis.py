@@ -17,8 +17,9 @@ turns an :class:`Analysis` into a chain.  All levels are dBFS (full scale 1.0), 
 - clicks: a DeClick node (threshold ``CLICK_SIGMA``) over the channel mean; its repair count.
 - clipping: per channel and polarity, samples within 0.01 dB of the largest magnitude, in runs
   of >= 2, that outnumber the samples in the 5 % below it (a hard ceiling, not a peak).
-- band limit: the highest frequency where the mean spectrum falls >= 30 dB within 10 % and stays
-  down to 0.96 of Nyquist (none when the edge is above 0.9 of Nyquist: the anti-alias filter).
+- band limit: the highest frequency above which the mean spectrum stays >= 30 dB down (from 10 %
+  higher up to 0.96 of Nyquist); the edge is the -6 dB point before the steepest fall near it
+  (none when the edge is above 0.9 of Nyquist: that is the anti-alias filter).
 - content: speech has pauses (low-energy frames), syllabic 2-8 Hz envelope modulation and
   voiced/unvoiced alternation (pitch-strength spread); music has steady pitch or a steady level.
 """
@@ -75,6 +76,7 @@ class Analysis:
     hum_hz: float = 0.0             #: mains fundamental, 50 or 60; 0 = no hum
     hum_harmonics: int = 0          #: highest harmonic that stands out
     hum_dbfs: float = -math.inf     #: summed power of the hum peaks
+    hum_prominence_db: float = 0.0  #: the strongest hum line over the spectrum around it
     clicks: int = 0                 #: clicks counted in the excerpt
     clicks_per_min: float = 0.0
     clip_fraction: float = 0.0      #: samples on a flat ceiling / all samples
@@ -97,11 +99,11 @@ class Analysis:
 
     @property
     def noisy(self) -> bool:
-        """SNR below the threshold for the content (music and mixed content are left alone down
-        to 8 dB: on music a denoiser costs more than the noise, docs/quality.md)."""
+        """SNR below the threshold for the content: 15 dB; music is left alone down to 8 dB (on
+        music a denoiser costs more than the noise, docs/quality.md)."""
         if self.content == "silence" or not math.isfinite(self.snr_db):
             return False
-        lim = NOISY_SNR_SPEECH if self.content == "speech" else NOISY_SNR_MUSIC
+        lim = NOISY_SNR_MUSIC if self.content == "music" else NOISY_SNR_SPEECH
         return self.snr_db < lim
 
     @property
@@ -113,7 +115,8 @@ class Analysis:
 
     @property
     def hum_above_floor_db(self) -> float:
-        return self.hum_dbfs - self.noise_floor_dbfs if self.has_hum else -math.inf
+        """How far the strongest hum line rises over the spectrum beside it (dB)."""
+        return self.hum_prominence_db if self.has_hum else -math.inf
 
     @property
     def clean(self) -> bool:
@@ -171,10 +174,11 @@ def _frames_power(x: np.ndarray, sr: int, n_fft: int, hop: int) -> np.ndarray:
     return p.mean(axis=0).T
 
 
-def noise_floor(x: np.ndarray, sr: int) -> tuple[float, float]:
+def noise_floor(x: np.ndarray, sr: int, hum_hz: float = 0.0) -> tuple[float, float]:
     """(noise power, mean power) per sample of ``x`` (channels, n): the per-band 5th percentile
     over time, bias-corrected, flatness-weighted, summed over 1/6-octave bands (128 ms frames
-    every 32 ms: bins of ~8 Hz resolve the partials of notes)."""
+    every 32 ms: bins of ~8 Hz resolve the partials of notes).  With ``hum_hz`` the bins of its
+    first 20 harmonics are replaced by their neighbours' (hum is not part of the floor)."""
     from scipy.signal import get_window
     from scipy.stats import chi2
     n_fft = 1 << int(round(math.log2(0.128 * sr)))
@@ -188,6 +192,15 @@ def noise_floor(x: np.ndarray, sr: int) -> tuple[float, float]:
     if live.sum() < 8:
         return mean, mean
     p = p[live]
+    if hum_hz > 0.0:
+        df = sr / n_fft
+        for k in range(1, 21):
+            c = int(round(k * hum_hz / df))
+            if c + 5 >= p.shape[1]:
+                break
+            lo = max(0, c - 2)
+            side = np.minimum(p[:, max(0, c - 5)], p[:, c + 5])
+            p[:, lo:c + 3] = side[:, None]
     w = get_window("hann", n_fft)
     scale = 1.0 / (np.sum(w ** 2) / np.sum(w) ** 2 * n_fft)  # |Z|^2 (scipy scales by 1/sum(w))
     nb = p.shape[1]
@@ -258,16 +271,22 @@ def band_limit_hz(x: np.ndarray, sr: int) -> float | None:
         fc = f[i]
         if fc < 1000.0:
             break
-        if ld[i] < ref - 40.0:
+        if ld[i] < ref - 55.0:
             continue
         j = int(np.searchsorted(f, 1.1 * fc))
         if j >= top:
             continue
         # the edge: from here on everything stays >= 30 dB below this point
         if above[j] <= ld[i] - 30.0:
-            lvl = ld[i] - 10.0  # the -10 dB point just above
-            e = i
-            while e + 1 < top and ld[e + 1] > lvl:
+            # a cliff below i: the edge is where the spectrum falls fastest, within 0.7-1.1 f_i
+            a0, a1 = int(np.searchsorted(f, 0.7 * fc)), min(j, top - 1)
+            e0 = a0 + int(np.argmin(np.diff(ld[a0:a1 + 1])))
+            # ... then its -6 dB point re the level just below (a filter falls fastest near
+            # its stop band, past the cut-off)
+            b0, b1 = int(np.searchsorted(f, 0.75 * f[e0])), int(np.searchsorted(f, 0.85 * f[e0]))
+            lvl = float(np.median(ld[b0:b1 + 1])) - 6.0
+            e = b1
+            while e < e0 and ld[e + 1] > lvl:
                 e += 1
             edge = float(f[e])
             return None if edge > 0.9 * nyq else edge
@@ -297,8 +316,8 @@ def _exact_f0(mono: np.ndarray, sr: int, f0: float) -> float:
     return num / den if den > 0 else 0.0
 
 
-def _hum(x: np.ndarray, sr: int) -> tuple[float, int, float]:
-    """(fundamental or 0, highest harmonic found, summed hum power dBFS).
+def _hum(x: np.ndarray, sr: int) -> tuple[float, int, float, float]:
+    """(fundamental or 0, highest harmonic found, summed hum power dBFS, prominence dB).
 
     Mains hum sits within 0.5 % of 50 or 60 Hz and stays for the whole excerpt: a low note
     (G1 is 49 Hz) or a tuned kick drum does neither."""
@@ -306,17 +325,18 @@ def _hum(x: np.ndarray, sr: int) -> tuple[float, int, float]:
     mono = x.mean(axis=0)
     h = detect_hum(mono, sr)
     if h is None:
-        return 0.0, 0, -math.inf
+        return 0.0, 0, -math.inf, 0.0
     if abs(_exact_f0(mono, sr, h["f0"]) - h["f0"]) > HUM_DRIFT * h["f0"]:
-        return 0.0, 0, -math.inf
+        return 0.0, 0, -math.inf, 0.0
     half = mono.size // 2
     if mono.size >= 8 * sr:  # a held note is not steady for the whole excerpt: both halves
         for part in (mono[:half], mono[half:]):
             g = detect_hum(part, sr)
             if g is None or g["f0"] != h["f0"]:
-                return 0.0, 0, -math.inf
+                return 0.0, 0, -math.inf, 0.0
     full = detect_hum(mono, sr, mains=(h["f0"],), harmonics=20) or h
-    return float(h["f0"]), int(max(full["harmonics"])), float(full["level_dbfs"])
+    return (float(h["f0"]), int(max(full["harmonics"])), float(full["level_dbfs"]),
+            float(full["prominence_db"]))
 
 
 def _clicks(x: np.ndarray, sr: int) -> int:
@@ -469,8 +489,8 @@ def analyse(audio, sample_rate: int) -> Analysis:
     mean = float(np.mean(np.square(x, dtype=np.float64)))
     if peak < 1e-5 or n < int(0.25 * sr):
         return Analysis(sr, ch, seconds, _db(peak * peak), _db(mean), _db(mean), math.nan)
-    hum_hz, hum_k, hum_db = _hum(x, sr)
-    noise, _ = noise_floor(x, sr)
+    hum_hz, hum_k, hum_db, hum_prom = _hum(x, sr)
+    noise, _ = noise_floor(x, sr, hum_hz)
     noise = max(noise, 1e-13)  # -130 dBFS: below any recording's floor
     sig = max(mean - noise - (10 ** (hum_db / 10) if hum_hz else 0.0), 0.0)
     snr = float(np.clip(_db(sig) - _db(noise), -20.0, 100.0)) if sig > 0 else -20.0
@@ -480,7 +500,7 @@ def analyse(audio, sample_rate: int) -> Analysis:
     return Analysis(
         sample_rate=sr, channels=ch, seconds=round(seconds, 3), peak_dbfs=_db(peak * peak),
         rms_dbfs=_db(mean), noise_floor_dbfs=_db(noise), snr_db=snr, hum_hz=hum_hz,
-        hum_harmonics=hum_k, hum_dbfs=hum_db, clicks=clicks,
+        hum_harmonics=hum_k, hum_dbfs=hum_db, hum_prominence_db=hum_prom, clicks=clicks,
         clicks_per_min=60.0 * clicks / seconds, clip_fraction=frac, clip_level=level,
         band_limit_hz=band_limit_hz(x, sr), content=classify(feat), features=feat)
 

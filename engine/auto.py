@@ -11,7 +11,7 @@ processing time (``if preset == AUTO``).  The rules (:func:`build_chain`):
   ceiling is within 6 dB of full scale, and output headroom so rebuilt peaks do not clip);
 - DeClick only when clicks were counted (>= 12 a minute); threshold 6 (7 for music);
 - DeHum only with audible hum (2+ harmonics, or a fundamental within 30 dB of the RMS), tuned to its fundamental and harmonics, depth from its level;
-- noise reduction only at a low SNR (< 15 dB speech, < 8 dB music or mixed): the neural voice model
+- noise reduction only at a low SNR (< 15 dB speech or mixed, < 8 dB music): the neural voice model
   for speech (Wiener when onnxruntime is missing), a gentle linked Wiener (floor -8 dB, as the
   music_denoise preset) for music or mixed content;
 - nothing else: clean input gets an empty chain, the identity (its output is its input).
@@ -74,7 +74,7 @@ def build_chain(a: Analysis, neural: bool | None = None) -> Chain:
     if a.hum_audible:
         depth = float(min(60.0, max(20.0, a.hum_above_floor_db + 6.0)))
         nodes.append(DeHum(name="dehum", freq_hz=a.hum_hz,
-                           harmonics=int(min(40, max(2, a.hum_harmonics))),
+                           harmonics=int(min(40, max(4, a.hum_harmonics))),
                            bandwidth_hz=2.0, depth_db=round(depth, 1), track=True))
     if a.noisy:
         nodes.append(_denoiser(a, neural))
