@@ -5,7 +5,8 @@ Each block is its own test, named ``FILE:LINE`` (the line of its opening fence):
 - ```python blocks run in a fresh interpreter (the venv's) in a temporary folder.  Names an
   example takes as given are defined first (:data:`PRELUDE`: ``noisy``, ``audio``, ``block``,
   ``noisy_16k``, ``clean``, ``est``, ``sr``) and every audio file it names (``"in.wav"``,
-  ``"take.mp3"``, ...) is there as a short real-speech fixture.
+  ``"take.mp3"``, ...) is there as a short real-speech fixture (a preset ``.json`` it loads by
+  path: a copy of ``voice_dsp``; a ``.csv``: gap spans).
 - ```bash / ```sh / ```console / ```shell blocks, and blocks with no language: the lines that run
   ``aural ...`` or ``python ...`` (``.venv/bin/python``, ``nice -n 5 python``) run with the
   venv's executables, in order, in one temporary folder that holds links to the project's folders
@@ -55,7 +56,7 @@ FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)\s*$")
 MARK = re.compile(r"^\s*<!--\s*doc-test:\s*not run\b:?\s*(.*?)\s*-->\s*$")
 #: commands that do not end by themselves (or take minutes): started, checked alive, stopped
 SMOKE = re.compile(r"^aural (serve|live|train)\b|bench_quality\.py|bench_live\.py")
-SMOKE_S = 8.0
+SMOKE_S = 6.0
 COMMAND_TIMEOUT_S = 150
 
 #: the names the Python examples take as given (48 kHz unless the name says otherwise)
@@ -151,11 +152,14 @@ def _inside(tmp: Path, p: Path) -> bool:
 
 def audio_fixture(tmp: Path, name: str) -> None:
     """A short real-speech file (or, for NAME/, a folder of two; for NAME.json, a preset: the
-    shipped ``voice_dsp``) unless it already exists."""
+    shipped ``voice_dsp``; for NAME.csv, gap spans in seconds) unless it already exists."""
     p = tmp / name
     if os.path.lexists(p) or not _inside(tmp, p.parent if p.parent.exists() else tmp):
         return
-    if name.endswith(".json"):
+    if name.endswith(".csv"):  # the one CSV input the docs name: gap spans (aural repair)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("start_s,end_s\n0.500,0.520\n1.000,1.030\n", encoding="utf-8")
+    elif name.endswith(".json"):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes((ROOT / "engine" / "presets" / "voice_dsp.json").read_bytes())
     elif name.endswith("/"):
@@ -211,7 +215,7 @@ def named_files(argv: list[str]) -> list[str]:
     for prev, word in zip(["", *argv], argv):
         if prev in ("-o", "--out", "--output", "--json") or word.startswith("-"):
             continue
-        if prev in ("-p", "--preset") and word.endswith(".json"):
+        if (prev in ("-p", "--preset") and word.endswith(".json")) or word.endswith(".csv"):
             names.append(word)
         elif word.lower().endswith(tuple("." + e for e in AUDIO_EXT)):
             names.append(word)
@@ -378,8 +382,10 @@ def test_python_block_runs(block, tmp_path):
     env = workdir(tmp_path)
     for lit in re.findall(r"""["']([\w./-]+\.(?:%s))["']""" % "|".join(AUDIO_EXT), block.text):
         audio_fixture(tmp_path, lit)
-    for lit in re.findall(r"""load_preset\(\s*["']([\w./-]+\.json)["']""", block.text):
-        audio_fixture(tmp_path, lit)  # a preset named by path (unless the example writes it first)
+    for lit in re.findall(r"""load_preset\(\s*["']([\w./-]+\.json)["']|["']([\w./-]+\.csv)["']""",
+                          block.text):
+        lit = lit[0] or lit[1]
+        audio_fixture(tmp_path, lit)  # a preset or spans named by path (unless written first)
     # compiled under the markdown file's name with its line numbers: a traceback names the doc line
     (tmp_path / "doc_block.py").write_text("\n" * block.line + block.text, encoding="utf-8")
     script = tmp_path / "doc_example.py"
