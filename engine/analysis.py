@@ -277,7 +277,9 @@ def band_limit_hz(x: np.ndarray, sr: int) -> float | None:
         if j >= top:
             continue
         # the edge: from here on everything stays >= 30 dB below this point
-        if above[j] <= ld[i] - 30.0:
+        # a cliff: everything above is 30 dB under this point, or 60 dB under the main band
+        # with this point within 40 dB of it (quiet top octave of speech, filter side lobes)
+        if above[j] <= ld[i] - 30.0 or (above[j] <= ref - 60.0 and ld[i] >= ref - 40.0):
             # a cliff below i: the edge is where the spectrum falls fastest, within 0.7-1.1 f_i
             a0, a1 = int(np.searchsorted(f, 0.7 * fc)), min(j, top - 1)
             e0 = a0 + int(np.argmin(np.diff(ld[a0:a1 + 1])))
