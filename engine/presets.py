@@ -87,6 +87,7 @@ class PresetError(ValueError):
 #: ``aural.models`` or ``aural.plugins`` by itself
 OPTIONAL_TYPES: dict[str, tuple[str, str]] = {
     "NeuralEnhancer": ("aural.models.enhancer", "onnxruntime"),
+    "BandwidthExtender": ("aural.models.bwe", "onnxruntime"),
     "Pedalboard": ("aural.plugins.pedalboard_node", "pedalboard"),
     "PedalboardNode": ("aural.plugins.pedalboard_node", "pedalboard"),
 }

@@ -2,6 +2,8 @@
 it builds; clean input must come out unchanged."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -250,3 +252,46 @@ def test_bad_input(tmp_path):
         analyse_file(tmp_path / "missing.wav")
     a = analyse(np.zeros((2, 48000), np.float32), 48000)
     assert a.content == "silence" and len(build_chain(a)) == 0
+
+
+# ------------------------------------------------------------------ the commands that use auto
+def test_cli_enhance_auto_on_clean_speech_is_the_input_and_says_so(tmp_path, capsys):
+    import soundfile as sf
+
+    from aural.cli.main import main
+
+    src = tmp_path / "clean.wav"
+    sf.write(src, speech(48000, 3.0), 48000, subtype="PCM_24")
+    out = tmp_path / "out.wav"
+    assert main(["enhance", str(src), "-o", str(out), "-p", "auto"]) == 0
+    text = capsys.readouterr().out
+    assert "auto    found: no mains hum" in text and "identity" in text
+    a, _ = sf.read(src, dtype="int32")
+    b, _ = sf.read(out, dtype="int32")
+    assert np.array_equal(a, b)
+
+
+def test_cli_info_and_batch_report_and_use_the_auto_analysis(tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from aural.cli.main import main
+
+    sr = 48000
+    x = speech(sr, 3.0)
+    t = np.arange(x.size) / sr
+    hum = sum((0.02 / k) * np.sin(2 * np.pi * 50 * k * t) for k in range(1, 6))
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "hum.wav", (x + hum).astype(np.float32), sr, subtype="FLOAT")
+    sf.write(tmp_path / "in" / "clean.wav", x, sr, subtype="FLOAT")
+    assert main(["info", str(tmp_path / "in" / "hum.wav")]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"analysis\s+50 Hz hum", text) and re.search(r"auto preset\s+.*dehum", text)
+    assert main(["batch", str(tmp_path / "in"), str(tmp_path / "out"), "-p", "auto", "-q"]) == 0
+    recs = {r["rel"]: r for r in map(json.loads, (tmp_path / "out" / ".aural-batch.jsonl")
+                                     .read_text().splitlines())}
+    assert "dehum" in recs["hum.wav"]["chain"] and recs["clean.wav"]["chain"] == []
+    a, _ = sf.read(tmp_path / "in" / "clean.wav", dtype="float32")
+    b, _ = sf.read(tmp_path / "out" / "clean.wav", dtype="float32")
+    assert np.array_equal(a, b)

@@ -33,7 +33,7 @@ from scipy.signal import welch
 import aural
 
 SHIPPED = ["music", "music_denoise", "vinyl", "voice_dsp"]
-NEURAL = ["music_neural", "voice", "voice_restore"]  # the NeuralEnhancer's own tests cover block invariance
+NEURAL = ["music_neural", "restore_band", "voice", "voice_restore"]  # the NeuralEnhancer's own tests cover block invariance
 BLOCKS = [1, 7, 64, 333, 4096]
 
 

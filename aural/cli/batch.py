@@ -21,7 +21,8 @@ def register(sub) -> None:
     p.add_argument("in_dir", metavar="IN_DIR", help="folder of audio files (walked recursively)")
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created; mirrors IN_DIR)")
     p.add_argument("-p", "--preset", default="voice",
-                   help="preset name or .json file (default: voice)")
+                   help="preset name, .json file, or 'auto' (each file analysed, its own chain "
+                        "built) (default: voice)")
     p.add_argument("-s", "--set", dest="settings", action="append", default=[],
                    metavar="NODE.PARAM=VALUE", help="override a parameter (repeatable)")
     p.add_argument("--format", choices=("wav", "flac", "w64"),
@@ -52,8 +53,9 @@ def run(args) -> int:
     except ValueError as e:
         raise CliError(str(e)) from None
     # the preset and settings must be valid before any worker starts
-    from aural.engine.presets import apply_settings, load_preset
-    apply_settings(load_preset(args.preset), list(args.settings))
+    if args.preset != "auto":  # auto builds a chain per file
+        from aural.engine.presets import apply_settings, load_preset
+        apply_settings(load_preset(args.preset), list(args.settings))
     say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     say(f"aural batch: {len(plan.todo)} to do, {len(plan.done)} already done "
         f"({len(plan.ignored)} non-audio files ignored), engine {args.engine}")

@@ -30,7 +30,8 @@ def register(sub) -> None:
                                           "beside the input for FLAC input, .wav otherwise)")
     p.add_argument("-p", "--preset", default="voice",
                    help="preset name: shipped, or saved in the user store (see 'aural presets'), "
-                        "or a .json file (default: voice)")
+                        "a .json file, or 'auto' (analyse the file and build the chain that fits "
+                        "it; on clean input it changes nothing) (default: voice)")
     p.add_argument("-s", "--set", dest="settings", action="append", default=[],
                    metavar="NODE.PARAM=VALUE",
                    help="override a parameter, e.g. --set presence.gain_db=3 (repeatable; "
@@ -115,15 +116,26 @@ def run(args) -> int:
         raise CliError(f"--block must be 1..{MAX_BLOCK}, got {args.block}")
     if args.loudness is not None and not -70.0 <= args.loudness <= 0.0:
         raise CliError(f"--loudness must be -70..0 LUFS, got {args.loudness}")
-    chain = load_preset(args.preset)
-    for addr, given, applied in apply_settings(chain, args.settings):
-        try:
-            clipped = float(given) != float(applied)
-        except (TypeError, ValueError):
-            clipped = False
-        if clipped and not args.quiet:
-            print(f"aural enhance: note: {addr}={given} is out of range, using {applied}",
-                  file=sys.stderr)
+    analysis = None
+    if args.preset == "auto":  # analyse the file, then build the chain that fits it
+        from aural.engine.analysis import analyse_file
+        from aural.engine.auto import apply_auto_settings, build_chain, describe_for_cli
+        analysis = analyse_file(inp)
+        chain = build_chain(analysis)
+        for item in apply_auto_settings(chain, args.settings):
+            if not args.quiet:
+                print(f"aural enhance: note: {item}: no such node in the auto chain for this file",
+                      file=sys.stderr)
+    else:
+        chain = load_preset(args.preset)
+        for addr, given, applied in apply_settings(chain, args.settings):
+            try:
+                clipped = float(given) != float(applied)
+            except (TypeError, ValueError):
+                clipped = False
+            if clipped and not args.quiet:
+                print(f"aural enhance: note: {addr}={given} is out of range, using {applied}",
+                      file=sys.stderr)
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     show = show and not args.quiet
     sr, ch = info.sample_rate, info.channels
@@ -201,7 +213,10 @@ def run(args) -> int:
     print(f"input   {inp}  ({info.format}/{info.subtype}, {sr} Hz, {ch} ch, {dur:.2f} s)")
     print(f"output  {out}  ({out_info.format}/{out_info.subtype}, {out_info.sample_rate} Hz, "
           f"{out_info.channels} ch, {out_info.frames / sr:.2f} s)")
-    print(f"preset  {args.preset}: {' > '.join(n.name for n in chain.children)}")
+    print(f"preset  {args.preset}: {' > '.join(n.name for n in chain.children) or '(nothing)'}")
+    if analysis is not None:
+        for line in describe_for_cli(analysis, chain):
+            print(f"auto    {line}")
     print(f"latency {latency} samples ({1000.0 * latency / sr:.1f} ms), compensated in the file")
     rows = [("", "before", "after"),
             ("peak dBFS", fmt_db(before.peak_dbfs), fmt_db(after.peak_dbfs)),

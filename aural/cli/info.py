@@ -1,4 +1,5 @@
-"""``aural info FILE``: format, rate, channels, duration, levels, loudness, blind SNR and hum."""
+"""``aural info FILE``: format, rate, channels, duration, levels, loudness, blind SNR, hum, and
+the analysis behind the ``auto`` preset (noise, hum, clicks, clipping, band limit, content)."""
 from __future__ import annotations
 
 from .common import fmt_db, fmt_time
@@ -34,7 +35,11 @@ def run(args) -> int:
         if kept < HUM_SECONDS * sr:
             head.append(blk[:, : int(HUM_SECONDS * sr) - kept])
             kept += head[-1].shape[1]
-    hum = detect_hum(np.concatenate(head, axis=1), sr)
+    first = np.concatenate(head, axis=1)
+    hum = detect_hum(first, sr)
+    from aural.engine.analysis import analyse
+    from aural.engine.auto import build_chain, describe_for_cli
+    analysis = analyse(first, sr)  # the same analysis `aural enhance -p auto` uses
     rows = [
         ("file", args.file),
         ("format", info.format_name),
@@ -53,6 +58,11 @@ def run(args) -> int:
         rows.append(("hum", f"yes: {hum['f0']:g} Hz mains (peaks at {hs} Hz, "
                             f"{hum['prominence_db']:.0f} dB above their surroundings, "
                             f"{hum['level_dbfs']:.1f} dBFS)"))
+    auto = build_chain(analysis)
+    for line in describe_for_cli(analysis):
+        rows.append(("analysis", line.removeprefix("found: ")))
+    rows.append(("auto preset", " > ".join(n.name for n in auto.children)
+                 or "nothing to repair (output = input)"))
     w = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{w}}  {v}")
