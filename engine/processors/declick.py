@@ -127,11 +127,10 @@ def twosided_residual(ef, a, p, inv_ra0, eps, lo, hi) -> None:
 
 
 @njit(cache=True, nogil=True)
-def median_inplace(v, n) -> float:
-    """Median of v[:n] by quickselect (reorders v; deterministic middle pivot)."""
+def select_inplace(v, n, kth) -> float:
+    """The kth smallest of v[:n] (0-based) by quickselect (reorders v; middle pivot)."""
     if n <= 0:
         return 0.0
-    kth = n // 2
     lo = 0
     hi = n - 1
     while lo < hi:
@@ -156,6 +155,12 @@ def median_inplace(v, n) -> float:
         else:
             break
     return v[kth]
+
+
+@njit(cache=True, nogil=True)
+def median_inplace(v, n) -> float:
+    """Median of v[:n] by quickselect (reorders v; deterministic middle pivot)."""
+    return select_inplace(v, n, n // 2)
 
 
 @njit(cache=True, nogil=True)
@@ -323,8 +328,52 @@ def _inv_diag_first(lb, p, n, wv) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _span_energy(xb, a, p, lo, hi) -> float:
+    """Forward prediction-error energy sum_{n=lo}^{hi} e[n]^2."""
+    s = 0.0
+    for q in range(lo, hi + 1):
+        v = _fwd_at(xb, a, p, q)
+        s += v * v
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _grow_chunks(xb, a, p, ra, pos, mask, lb, rhs, sol, orig, sv0, sv1, lo_min, hi_max, u0, u1,
+                 lmax, k, se2, t_chunk):
+    """Extend the repaired span [u0, u1] by chunks of k samples (right, then left) while making
+    a chunk unknown lowers the prediction-error energy by more than a chi-square bound
+    (k + t_chunk sqrt(2k)) se2.  A click's smooth decaying tail is predictable sample by
+    sample, so the one-sample test stops at its first samples; jointly, the tail is not."""
+    for side in range(2):
+        for _it in range(256):
+            if side == 0:
+                n0 = u0
+                n1 = min(u1 + k, hi_max, sv1 - 1)
+            else:
+                n0 = max(u0 - k, lo_min, sv0)
+                n1 = u1
+            kk = (n1 - n0) - (u1 - u0)
+            if kk <= 0 or n1 - n0 + 1 > lmax:
+                break
+            e_old = _span_energy(xb, a, p, n0, n1 + p)
+            ok = _solve_span(xb, n0, n1, ra, p, pos, mask, lb, rhs, sol)
+            e_new = _span_energy(xb, a, p, n0, n1 + p) if ok else e_old
+            if ok and e_old - e_new > (kk + t_chunk * math.sqrt(2.0 * kk)) * se2:
+                u0 = n0
+                u1 = n1
+                continue
+            for q in range(n0, n1 + 1):
+                if q < u0 or q > u1:
+                    xb[q] = orig[q - sv0]
+            _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol)
+            break
+    return u0, u1
+
+
+@njit(cache=True, nogil=True)
 def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol, orig, wv, c0,
-                    c1, lo_min, s0, lim, m_len, lmax, gl, sig_e, t_add, t_rm, nloc):
+                    c1, lo_min, s0, lim, m_len, lmax, gl, sig_e, t_add, t_rm, nloc, kch, peak,
+                    threshold, absb, wloc, k_tail, k_side):
     """Find the extent of the click behind the eps cluster [c0, c1] and repair it.
 
     ad/ef/eps: the detection model and its residuals (refreshed here after a change);
@@ -336,7 +385,8 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
     by more than (t_add sigma_e)^2 (a clean sample lowers it by ~sigma_e^2), and an edge sample
     is given back when fixing it to its observed value raises the energy by less than
     (t_rm sigma_e)^2.  Returns (start, one past the end) of the repaired span, (-1, end) when
-    nothing needed repair, or (0, 0) when the click was left alone (longer than lmax or
+    nothing needed repair, (-2, end) when the residual next to the span is about as large as
+    the click (rejected: the music's own transient), or (0, 0) when the click was left alone (longer than lmax or
     unsolvable; the samples are restored)."""
     pk = c0
     best = 0.0
@@ -430,6 +480,21 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
                 xb[q] = orig[q - sv0]
             u1 = u0 - 1
             break
+    side = _side_level(eps, absb, u0, u1, p, wloc, s0, lim) if u1 >= u0 else 0.0
+    if u1 >= u0 and peak <= k_side * side:
+        # the residual just before or just after the span (outside its reach: eps there is the
+        # observed signal's) is about as large: a note onset or the music's own transient
+        # density, not a click
+        for q in range(sv0, sv1):
+            xb[q] = orig[q - sv0]
+        _refresh(xb, ad, p, inv_ra0, ef, eps, sv0, sv1, s0, lim, m_len)
+        return -2, u1 + 1
+    if u1 >= u0 and kch > 0 and peak > k_tail * threshold * side:
+        # a large click: follow its decaying tail (small crackle has none worth the risk)
+        u0, u1 = _grow_chunks(xb, ai, p, ra, pos, mask, lb, rhs, sol, orig, sv0, sv1, lo_min,
+                              hi_max, u0, u1, lmax, kch, se * se, t_add)
+        a0 = min(a0, u0)
+        a1 = max(a1, u1)
     if u1 >= u0:
         # safety: an interpolation far outside the envelope of its surroundings is a model that
         # does not fit (not a click we can repair): leave it
@@ -453,9 +518,36 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
 
 
 @njit(cache=True, nogil=True)
+def _side_level(eps, absb, c0, c1, p, w, s_lo, lim) -> float:
+    """Robust residual scale (1.4826 median |eps|) just before the span [c0, c1] and just after
+    it (w samples each, p samples of side lobes left out); the larger of the two.
+
+    A click stands out from both sides; a note onset or a dense run of the music's own
+    transients is matched by the residual level on at least one side."""
+    lvl = 0.0
+    for side in range(2):
+        if side == 0:
+            hi = c0 - p
+            lo = hi - w
+            lo = max(lo, s_lo)
+        else:
+            lo = c1 + p + 1
+            hi = lo + w
+            hi = min(hi, lim)
+        m = hi - lo
+        if m < 8:
+            continue
+        for i in range(m):
+            absb[i] = abs(eps[lo + i])
+        lvl = max(lvl, 1.4826 * median_inplace(absb, m))
+    return lvl
+
+
+@njit(cache=True, nogil=True)
 def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, wv, n_first,
                  n_end, d_start, s_lo, lim, m_len, lmax, g, gl, thr, sig_e, t_add, t_rm,
-                 k_shadow, nloc, busy, skipping, stats):
+                 k_shadow, nloc, busy, skipping, stats, absb, threshold, wloc, kch,
+                 k_tail, k_side):
     """Find and repair the clicks that start in [n_first, n_end) (model a for detection and
     interpolation).  Returns the updated (busy, skipping) state; counts into stats."""
     span_max = lmax + 2 * p         # eps side lobes reach p samples each side of a click
@@ -494,9 +586,15 @@ def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, 
             peak = max(peak, abs(eps[q]))
         u0, end = _repair_cluster(xb, a, p, inv_ra0, ef, eps, a, ra, pos, mask, lb, rhs, sol,
                                   orig, wv, n, hi_pk, d_start, s_lo, lim, m_len, lmax, gl,
-                                  sig_e, t_add, t_rm, nloc)
+                                  sig_e, t_add, t_rm, nloc, kch, peak, threshold, absb, wloc,
+                                  k_tail, k_side)
         nrep += 1
-        if u0 < 0:
+        if u0 == -2:
+            # the residual next to it is about as large: the music's own transients
+            stats[2] += 1
+            busy = max(busy, end - 1)
+            n = end
+        elif u0 < 0:
             # a false alarm: nothing changed
             busy = max(busy, end - 1)
             n = end
@@ -552,7 +650,8 @@ def _model(xb, w0, na, win, wtmp, p, r, a, atmp, ra, ef, eps, absb, s_lo, lim, m
 @njit(cache=True, nogil=True)
 def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, ra, pos, mask,
                 orig, wv, lb, rhs, sol, ist, stats, scratch_stats, p, na, la, lmax, g, gl,
-                threshold, rel_floor, t_add, t_rm, k_shadow, nloc, wnc) -> None:
+                threshold, rel_floor, t_add, t_rm, k_shadow, nloc, wnc, wloc, kch,
+                k_tail, k_side) -> None:
     """One hop of the de-clicker for every channel.
 
     buf (C, M): input history (float64, repaired in place).  The hop written out is
@@ -589,7 +688,8 @@ def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, 
                 xs[i] = xb[i]
             _scan_repair(xs, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, wv,
                          n_first, lim, d_start, s_lo, lim, m_len, lmax, g, gl, thr, sig_e,
-                         t_add, t_rm, k_shadow, nloc, busy, skipping, scratch_stats)
+                         t_add, t_rm, k_shadow, nloc, busy, skipping, scratch_stats, absb,
+                         threshold, wloc, kch, k_tail, k_side)
             ar_fit(xs, w0, na, win, wtmp, p, r, a, atmp, wnc)
             # the cleaned window gives the model; thresholds stay those of the observed signal
             # (fitting on xs only to get a, then residuals of xb with it)
@@ -611,7 +711,8 @@ def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, 
             busy, skipping = _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs,
                                           sol, orig, wv, n_first, d_end, d_start, s_lo, lim,
                                           m_len, lmax, g, gl, thr2, sig2, t_add, t_rm,
-                                          k_shadow, nloc, busy, skipping, stats)
+                                          k_shadow, nloc, busy, skipping, stats, absb,
+                                          threshold, wloc, kch, k_tail, k_side)
         ist[ch, 0] = busy
         ist[ch, 1] = skipping
         for i in range(h):
@@ -644,6 +745,15 @@ class DeClick(HopProcessor):
     wnc = 1e-9
     #: span of the local innovation-level estimate before a click (covers a few glottal pulses)
     local_ms = 8.0
+    #: span of the residual level compared on each side of a candidate (onset rejection)
+    side_ms = 2.5
+    #: chunk by which a repaired span is extended over a click's decaying tail
+    chunk_ms = 0.4
+    #: the tail is followed for clicks above k_tail x the detection level next to them
+    k_tail = 5.0
+    #: a candidate whose residual peak is below k_side x the residual level just before or just
+    #: after it is the music's own (onset rejection)
+    k_side = 4.0
 
     def _prepare_hop(self) -> None:
         sr = self.sample_rate
@@ -670,7 +780,7 @@ class DeClick(HopProcessor):
         self._atmp = np.zeros(p + 1, np.float64)
         self._ra = np.zeros(p + 1, np.float64)
         self._xs = np.zeros(m, np.float64)
-        self._scratch_stats = np.zeros(2, np.int64)
+        self._scratch_stats = np.zeros(3, np.int64)
         self._pos = np.zeros(nmax, np.int64)
         self._mask = np.zeros(m, np.int8)
         self._lb = np.zeros((nmax, p + 1), np.float64)
@@ -680,7 +790,9 @@ class DeClick(HopProcessor):
         self._orig = np.zeros(2 * nmax + 2, np.float64)
         self._ist = np.zeros((c, 2), np.int64)
         self._ist[:, 0] = -1
-        self._stats = np.zeros(2, np.int64)
+        self._stats = np.zeros(3, np.int64)
+        self._wloc = max(16, round(sr * self.side_ms * 1e-3))
+        self._kch = max(3, round(sr * self.chunk_ms * 1e-3)) if self.chunk_ms > 0 else 0
         self._lmax = self._lmax_samples()
 
     def _lmax_samples(self) -> int:
@@ -707,7 +819,8 @@ class DeClick(HopProcessor):
                     self._wv, self._lb, self._rhs, self._sol, self._ist, self._stats, self._scratch_stats, self._p,
                     self._na, self._la, self._lmax, self._g, self._gl,
                     float(self.v("threshold")), REL_FLOOR, self.t_add, self.t_rm, self.k_shadow,
-                    self._nloc, self.wnc)
+                    self._nloc, self.wnc, self._wloc, self._kch,
+                    self.k_tail, self.k_side)
 
     @property
     def clicks_repaired(self) -> int:
