@@ -143,8 +143,9 @@ def export(model: ResUNet, path: str | Path) -> None:
 
 
 def train(out: Path, minutes: float, batch: int = 8, lr: float = 2e-3, threads: int = 2,
-          seed: int = 0, max_speech: int = 250) -> ResUNet:
-    """Train for ``minutes`` of wall time (Adam, cosine decay); saves out/last.pt every 100 steps."""
+          seed: int = 0, max_speech: int = 250, init: str | None = None) -> ResUNet:
+    """Train for ``minutes`` of wall time (Adam, cosine decay); saves out/last.pt every 100 steps.
+    ``init``: a checkpoint to continue from (a second leg; its examples use a new seed)."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +156,8 @@ def train(out: Path, minutes: float, batch: int = 8, lr: float = 2e-3, threads: 
     print(f"data: {len(src.specs)} train / {len(dev.specs)} dev spectrograms "
           f"({time.time() - t0:.0f} s)", flush=True)
     model = ResUNet()
+    if init:
+        model.load_state_dict(torch.load(init, map_location="cpu")["model"])
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     budget = minutes * 60.0 - (time.time() - t0)
@@ -181,7 +184,7 @@ def train(out: Path, minutes: float, batch: int = 8, lr: float = 2e-3, threads: 
                 xdt = torch.from_numpy(xd)
                 dl = float(_loss(model(xdt), torch.from_numpy(yd), xdt[:, 1:2]))
                 di = float(_loss(xdt[:, 0:1], torch.from_numpy(yd), xdt[:, 1:2]))
-            rec = {"step": step, "min": round((time.time() - t0) / 60, 1), "train": float(loss),
+            rec = {"step": step, "min": round((time.time() - t0) / 60, 1), "train": float(loss.detach()),
                    "dev": dl, "dev_interp": di}
             log.append(rec)
             print(json.dumps(rec), flush=True)
@@ -202,13 +205,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--onnx", default=str(default_model_path()))
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--export-only", help="checkpoint to export without training")
+    ap.add_argument("--init", help="checkpoint to continue training from")
     a = ap.parse_args(argv)
     if a.export_only:
         ck = torch.load(a.export_only, map_location="cpu")
         model = ResUNet(tuple(ck["ch"]))
         model.load_state_dict(ck["model"])
     else:
-        model = train(Path(a.out), a.minutes, a.batch, a.lr, a.threads, a.seed)
+        model = train(Path(a.out), a.minutes, a.batch, a.lr, a.threads, a.seed, init=a.init)
     if not a.no_export:
         export(model, a.onnx)
         print(f"exported {a.onnx} ({Path(a.onnx).stat().st_size / 1e6:.2f} MB, "
