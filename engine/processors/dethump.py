@@ -21,12 +21,11 @@ import math
 
 import numpy as np
 from numba import njit
-from scipy.signal import butter
-
 from ..hop import HopProcessor
 from ..params import Param
 from ..processor import register
 from .declick import select_inplace
+from .filters import _butter_into
 
 __all__ = ["DeThump"]
 
@@ -131,8 +130,10 @@ class DeThump(HopProcessor):
         self._design()
 
     def _design(self) -> None:
+        """Order-4 Butterworth lowpass into the preallocated sections (Numba, no allocation:
+        safe on the audio thread when ``cutoff_hz`` changes)."""
         fc = min(self.v("cutoff_hz"), 0.45 * self.sample_rate)
-        self._sos[:] = butter(4, fc, "lowpass", fs=self.sample_rate, output="sos")
+        _butter_into(self._sos, 1, 4, fc, fc, float(self.sample_rate))
 
     def _on_param(self, name: str, value: float) -> None:
         if name == "cutoff_hz" and self.prepared:
