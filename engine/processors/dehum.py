@@ -42,7 +42,7 @@ from ..processor import Processor, register
 
 __all__ = ["DeHum"]
 
-HMAX = 40            # most notches
+HMAX = 200           # most harmonics removed
 KMAX = 12            # most analysed harmonics per family
 WINDOW_S = 0.2       # analysis window
 AVG_WINDOWS = 10.0   # averaging time constant, in windows
@@ -57,23 +57,18 @@ RATIO = 4.0          # coherent-power ratio of the winning family (6 dB)
 COHERENCE = 0.5      # coherent / total power of the winning family
 FLOOR_AMP = 3e-5     # -90 dBFS: quieter hum is ignored
 TRACK_RANGE = 0.01   # +-1 % around the nominal fundamental
-GAIN_MS = 50.0       # fade of the notch cascade
-
-
-@njit(cache=True, nogil=True)
-def _tune(kc, f0, nh_max, bw, fs) -> int:
-    """Set the lattice coefficients of the notches at k*f0; returns how many are active."""
-    nh = 0
-    t = math.tan(math.pi * bw / fs)
-    k2 = (1.0 - t) / (1.0 + t)
-    for k in range(1, nh_max + 1):
-        f = k * f0
-        if f * (1.0 + TRACK_RANGE) >= 0.45 * fs or f + 2.0 * bw >= 0.5 * fs:
-            break
-        kc[k - 1, 0] = -math.cos(2.0 * math.pi * f / fs)
-        kc[k - 1, 1] = k2
-        nh = k
-    return nh
+GAIN_MS = 50.0       # fade of the canceller's output
+AGREE = 0.03         # Hz: harmonics of one hum agree on its fundamental within this
+AGREE_RAD = 0.35     # ... or their averaged phase advance within this (rad)
+SERIES = 0.25        # agreeing coherent power / the family's total power, at least
+TAU_FAST = 0.05      # s: the fast estimate of what else sits near each harmonic
+BETA = 1.0           # weight of a harmonic: 1 - BETA * (estimate variance) / (estimate power)
+WARM_S = 0.25        # s of estimation before the canceller's output fades in
+FLL_START = 1.2      # s after a start before the frequency-locked loop moves the frequency
+FLL_LAG = 10          # windows between the two phases compared by the frequency-locked loop
+FLL_GAIN = 0.5       # share of the measured frequency error corrected per window
+CHANGE = 0.7         # |residual . estimate| / estimate power beyond which the hum changed
+CHANGE_START = 1.0   # s after a start before a change can be declared
 
 
 @njit(cache=True, nogil=True)
@@ -92,8 +87,33 @@ def _setup_analysis(fams, nfam, ka, gcos, gcs, theta, fs, w) -> None:
 @njit(cache=True, nogil=True)
 def _estimate_df(zacc, f, ka, est, w, fs, floor) -> float:
     """Offset (Hz) of family f's fundamental from nominal, from the averaged phase advances of
-    its coherent harmonics, fundamental first (each unwrapped against the running estimate
-    ``est``), weighted by inverse variance; nan when no harmonic is coherent."""
+    its coherent harmonics, weighted by inverse variance; nan when no harmonic is coherent.
+
+    First the low harmonics whose phase advance is unambiguous over the tracking range (k <= 4:
+    the advance over a window wraps every 1 / (k W) Hz) and that put the fundamental inside it
+    give a start (else the running estimate ``est`` is kept); then every coherent harmonic is
+    unwrapped against the running estimate and refines it (one that disagrees by more than
+    ``AGREE`` Hz is some other steady partial and left out)."""
+    lim = TRACK_RANGE * (50.0 if f == 0 else 60.0)
+    num = 0.0
+    den = 0.0
+    for k in range(min(ka, 4)):
+        zr = zacc[f, k, 0]
+        zi = zacc[f, k, 1]
+        zm = math.sqrt(zr * zr + zi * zi)
+        if zm < COHERENCE * zacc[f, k, 2] or zm <= floor * 1e-3:
+            continue
+        kk = k + 1.0
+        d = math.atan2(zi, zr) / (2.0 * math.pi * kk * w / fs)
+        if abs(d) > lim:
+            continue
+        noise = max(zacc[f, k, 2] - zm, 1e-3 * zacc[f, k, 2])
+        wgt = kk * kk * zm / noise
+        num += wgt * d
+        den += wgt
+    start = den > 0.0
+    if start:
+        est = num / den
     num = 0.0
     den = 0.0
     for k in range(ka):
@@ -107,6 +127,8 @@ def _estimate_df(zacc, f, ka, est, w, fs, floor) -> float:
         pred = scale * est
         psi = math.atan2(zi, zr) - pred
         psi -= 2.0 * math.pi * math.floor((psi + math.pi) / (2.0 * math.pi))
+        if (start or den > 0.0) and abs(psi / scale) > AGREE and abs(psi) > AGREE_RAD:
+            continue
         d = (psi + pred) / scale
         # inverse variance of this harmonic's estimate: its coherent-to-incoherent power, k^2
         noise = zacc[f, k, 2] - zm
@@ -121,9 +143,10 @@ def _estimate_df(zacc, f, ka, est, w, fs, floor) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max, bw, fs, w,
-                alpha, track, auto) -> None:
-    """Window boundary: update the coherent averages, decide the family, track the frequency."""
+def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, fs, w, alpha, track,
+                auto) -> None:
+    """Window boundary: update the coherent averages, decide the family, track the frequency
+    (the detector's estimate ``fst[0]``; a new detection asks the canceller to start)."""
     nw = ist[4]
     for f in range(nfam):
         for k in range(ka):
@@ -163,24 +186,34 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max
         tot0 = 0.0
         coh1 = 0.0
         tot1 = 0.0
+        # coherent power of each family's harmonic series (harmonics that agree on one
+        # fundamental), and each family's total power
+        d0 = _estimate_df(zacc, 0, ka, fst[0] - fams[0] if cur == 0 else 0.0, w, fs, floor)
+        d1 = _estimate_df(zacc, 1, ka, fst[0] - fams[1] if cur == 1 else 0.0, w, fs, floor)
+        coh0 = _agreeing_power(zacc, 0, fams[0], ka, d0, w, fs, floor)
+        coh1 = _agreeing_power(zacc, 1, fams[1], ka, d1, w, fs, floor)
         for k in range(ka):
             if ((k + 1) * 50) % 300 != 0:
-                coh0 += math.sqrt(zacc[0, k, 0] ** 2 + zacc[0, k, 1] ** 2)
                 tot0 += zacc[0, k, 2]
             if ((k + 1) * 60) % 300 != 0:
-                coh1 += math.sqrt(zacc[1, k, 0] ** 2 + zacc[1, k, 1] ** 2)
                 tot1 += zacc[1, k, 2]
         cand = 0 if coh0 >= coh1 else 1
         ch = coh0 if cand == 0 else coh1
         co = coh1 if cand == 0 else coh0
         ta = tot0 if cand == 0 else tot1
-        confident = ch > RATIO * co and ch > COHERENCE * ta and ch > floor
+        confident = ch > RATIO * co and ch > SERIES * ta and ch > floor
         if confident:
             # mains hum sits within +-1 % of 50 or 60 Hz; a steady tone near it (a bass note of
             # 49 Hz, a synth drone) is as coherent, but its phase advance says where it really is
             start = fst[0] - fams[cand] if cand == cur else 0.0
             df = _estimate_df(zacc, cand, ka, start, w, fs, floor)
             confident = df == df and abs(df) <= TRACK_RANGE * fams[cand]
+            if confident:
+                # hum is a harmonic series locked to one fundamental: at least two coherent
+                # harmonics that agree on it, or a coherent fundamental carrying most of the
+                # coherent power (a single steady partial of a note that happens to sit near
+                # one mains harmonic is not hum)
+                confident = _consistent(zacc, cand, ka, df, w, fs, floor)
         if confident:
             # and it is there now (the slow average remembers a hum for seconds after it
             # stopped): the last ~4 windows alone are coherent, and the harmonics that carry
@@ -212,8 +245,8 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max
             if ist[3] >= CONFIRM and cand != cur:
                 cur = cand
                 ist[1] = cur
-                fst[0] = fams[cur]
-                ist[5] = _tune(kc, fst[0], nh_max, bw, fs)
+                fst[0] = fams[cur] + _estimate_df(zacc, cur, ka, 0.0, w, fs, floor)
+                ist[8] = 1  # (re)start the canceller on this family
             if cand == cur:
                 ist[6] = 0
                 for k in range(ka):
@@ -236,18 +269,146 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max
         est = min(est, lim)
         est = max(est, -lim)
         f0 = fnom + est
-        if abs(f0 - fst[0]) > 1e-6 * fnom:
-            fst[0] = f0
-            ist[5] = _tune(kc, f0, nh_max, bw, fs)
+        fst[0] = f0
 
 
 @njit(cache=True, nogil=True)
-def dehum_block(x, out, nst, kc, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, nfam, ka,
-                nh_max, bw, fs, alpha, track, auto, g_coef) -> None:
-    """Process one block: analysis (window boundaries counted in samples) and notch cascade."""
+def _agreeing_power(zacc, f, fam, ka, df, w, fs, floor) -> float:
+    """Coherent power of family f's harmonics (multiples of 300 Hz left out) whose phase
+    advance agrees with the fundamental ``fam + df`` within ``AGREE`` Hz: the power of a
+    harmonic series locked to that fundamental (0 when df is nan)."""
+    if df != df:
+        return 0.0
+    tot = 0.0
+    for k in range(ka):
+        if ((k + 1) * fam) % 300 == 0:
+            continue
+        zr = zacc[f, k, 0]
+        zi = zacc[f, k, 1]
+        zm = math.sqrt(zr * zr + zi * zi)
+        if zm < COHERENCE * zacc[f, k, 2] or zm <= floor * 1e-3:
+            continue
+        scale = 2.0 * math.pi * (k + 1.0) * w / fs
+        psi = math.atan2(zi, zr) - scale * df
+        psi -= 2.0 * math.pi * math.floor((psi + math.pi) / (2.0 * math.pi))
+        if abs(psi / scale) <= AGREE or abs(psi) <= AGREE_RAD:
+            tot += zm
+    return tot
+
+
+@njit(cache=True, nogil=True)
+def _consistent(zacc, f, ka, df, w, fs, floor) -> bool:
+    """True when family f's coherent power is a harmonic series at ``nominal + df``: at least
+    two harmonics carrying 5 % or more of the strongest one's coherent power whose own phase
+    advances put the fundamental within ``AGREE`` Hz of df, or a fundamental carrying 80 % of
+    the family's coherent power."""
+    top = 0.0
+    tot = 0.0
+    for k in range(ka):
+        zm = math.sqrt(zacc[f, k, 0] ** 2 + zacc[f, k, 1] ** 2)
+        tot += zm
+        if zm > top:
+            top = zm
+    if top <= floor:
+        return False
+    n = 0
+    for k in range(ka):
+        zr = zacc[f, k, 0]
+        zi = zacc[f, k, 1]
+        zm = math.sqrt(zr * zr + zi * zi)
+        if zm < 0.05 * top or zm < COHERENCE * zacc[f, k, 2]:
+            continue
+        kk = k + 1.0
+        scale = 2.0 * math.pi * kk * w / fs
+        pred = scale * df
+        psi = math.atan2(zi, zr) - pred
+        psi -= 2.0 * math.pi * math.floor((psi + math.pi) / (2.0 * math.pi))
+        if abs(psi / scale) <= AGREE or abs(psi) <= AGREE_RAD:
+            n += 1
+            if k == 0 and zm >= 0.8 * tot:
+                return True
+    return n >= 2
+
+
+@njit(cache=True, nogil=True)
+def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track, auto) -> None:
+    slot = ist[4] % FLL_LAG
+    """Canceller bookkeeping at a window boundary: per-harmonic weights, change detection,
+    frequency-locked loop."""
+    c = cs.shape[0]
+    n = ist[7]
+    m = ist[9]
+    # averaging length reached so far (the step size is 1/m until it reaches 1/(tau fs))
+    teff = min(tau, max(m, 1) / fs)
+    rf = TAU_FAST / teff
+    num = 0.0
+    den = 0.0
+    corr = 0.0
+    pw = 0.0
+    for k in range(nh):
+        m2 = 0.0
+        var = 0.0
+        rr = 0.0
+        ri = 0.0
+        cu = 0.0
+        for ch in range(c):
+            a = cs[ch, k, 0]
+            b = cs[ch, k, 1]
+            m2 += a * a + b * b
+            p = us[ch, k, 0] ** 2 + us[ch, k, 1] ** 2
+            ss[ch, k] += 0.3 * (p - ss[ch, k])
+            var += ss[ch, k] * rf
+            # rotation, over FLL_LAG windows, of the fast estimate of the harmonic (the slow
+            # estimate plus what the fast average of the residual still finds there)
+            fa = a + us[ch, k, 0]
+            fb = b + us[ch, k, 1]
+            pa = cp[ch, slot, k, 0]
+            pb = cp[ch, slot, k, 1]
+            rr += fa * pa + fb * pb
+            ri += fb * pa - fa * pb
+            cp[ch, slot, k, 0] = fa
+            cp[ch, slot, k, 1] = fb
+            cu += us[ch, k, 0] * a + us[ch, k, 1] * b
+        # Wiener weight of the harmonic: its estimated power against the estimate's variance
+        # (what the other content near k f0 leaks into an average over teff)
+        g = 1.0 - BETA * var / (m2 + 1e-30) if m2 > 0.0 else 0.0
+        g = max(g, 0.0)
+        wk[k] = g
+        if g > 0.0:
+            corr += g * cu
+            pw += g * m2
+        if n > FLL_START * fs and g > 0.0 and rr * rr + ri * ri > 0.0:
+            kk = k + 1.0
+            wg = kk * kk * m2 * g
+            num += wg * math.atan2(ri, rr) / (2.0 * math.pi * kk * FLL_LAG * w / fs)
+            den += wg
+    # the hum changed (stopped, or moved in level) when the fast residual at the harmonics is
+    # coherent with the estimate: re-learn with the short running average
+    if n > CHANGE_START * fs and pw > 0.0 and abs(corr) > CHANGE * pw:
+        ist[11] += 1
+        if ist[11] >= 2:
+            ist[9] = 0
+            ist[11] = 0
+    else:
+        ist[11] = 0
+    # frequency-locked loop on the rotation of the estimates (manual frequency: track too)
+    if track != 0 and den > 0.0:
+        f = fst[3] + FLL_GAIN * num / den
+        lim = TRACK_RANGE * fnom
+        f = min(max(f, fnom - lim), fnom + lim)
+        fst[3] = f
+
+
+@njit(cache=True, nogil=True)
+def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, nfam, ka, nh_max,
+                fs, alpha, track, auto, g_coef, cs, us, ss, cp, wk, zz, tau) -> None:
+    """Process one block: detection (window boundaries counted in samples) and the canceller."""
     c, n = x.shape
     w = win.shape[0]
     inv_c = 1.0 / c
+    af = 1.0 / (TAU_FAST * fs)
+    mu_min = 1.0 / (tau * fs)
+    warm = int(WARM_S * fs)
     for i in range(n):
         # analysis on the channel mean
         m = 0.0
@@ -262,59 +423,125 @@ def dehum_block(x, out, nst, kc, fams, gz, gcos, gcs, theta, prev, zacc, win, is
         ist[0] += 1
         if ist[0] == w:
             ist[0] = 0
-            _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, kc, nh_max, bw, fs,
-                        w, alpha, track, auto)
-        # gain glide
+            _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, fs, w, alpha,
+                        track, auto)
+            if ist[5] != 0:
+                fnom = fams[ist[1]] if ist[1] >= 0 else fams[0]
+                _canceller_window(cs, us, ss, cp, wk, ist, fst, ist[10], fs, w, tau, fnom,
+                                  track, auto)
+            if ist[8] != 0 and ist[1] >= 0:
+                # start (or restart on another family): estimates from zero, short averages first
+                ist[8] = 0
+                ist[5] = 1
+                ist[7] = 0
+                ist[9] = 0
+                fst[3] = fst[0]
+                fst[4] = 0.0
+                nh = 0
+                fr = fst[3]
+                for k in range(1, nh_max + 1):
+                    if k * fr * (1.0 + TRACK_RANGE) >= 0.45 * fs:
+                        break
+                    nh = k
+                ist[10] = nh
+                for ch in range(c):
+                    for k in range(cs.shape[1]):
+                        cs[ch, k, 0] = 0.0
+                        cs[ch, k, 1] = 0.0
+                        us[ch, k, 0] = 0.0
+                        us[ch, k, 1] = 0.0
+                        ss[ch, k] = 0.0
+                        for j in range(FLL_LAG):
+                            cp[ch, j, k, 0] = 0.0
+                            cp[ch, j, k, 1] = 0.0
+                for k in range(wk.shape[0]):
+                    wk[k] = 0.0
+        # gain glide: the canceller's output fades in once its estimates have settled
         g = fst[1]
-        gt = fst[2] if ist[1] >= 0 else 0.0
+        gt = fst[2] if (ist[1] >= 0 and ist[5] != 0 and ist[7] >= warm) else 0.0
         if g != gt:
             g = gt + g_coef * (g - gt)
             if abs(g - gt) < 1e-9:
                 g = gt
             fst[1] = g
-        nh = ist[5]
+        if ist[5] == 0:
+            for ch in range(c):
+                out[ch, i] = x[ch, i]
+            continue
+        if g == 0.0 and ist[1] < 0:
+            # released and faded out: the canceller stops
+            ist[5] = 0
+            for ch in range(c):
+                out[ch, i] = x[ch, i]
+            continue
+        nh = ist[10]
+        a = 2.0 * math.pi * fst[4]
+        c1 = math.cos(a)
+        s1 = math.sin(a)
+        zz[0, 0] = c1
+        zz[0, 1] = s1
+        for k in range(1, nh):
+            zr = zz[k - 1, 0]
+            zi = zz[k - 1, 1]
+            zz[k, 0] = zr * c1 - zi * s1
+            zz[k, 1] = zr * s1 + zi * c1
+        mu = 1.0 / (ist[9] + 4.0 * nh + 1.0)
+        if mu < mu_min:
+            mu = mu_min
         for ch in range(c):
             v = x[ch, i]
-            y = v
+            h = 0.0
+            hw = 0.0
             for k in range(nh):
-                k1 = kc[k, 0]
-                k2 = kc[k, 1]
-                d1 = nst[ch, k, 0]
-                d2 = nst[ch, k, 1]
-                e2 = y - k2 * d2
-                ap = k2 * e2 + d2
-                e1 = e2 - k1 * d1
-                nst[ch, k, 1] = k1 * e1 + d1
-                nst[ch, k, 0] = e1
-                y = 0.5 * (y + ap)
+                re = cs[ch, k, 0] * zz[k, 0] - cs[ch, k, 1] * zz[k, 1]
+                h += re
+                hw += wk[k] * re
+            e = v - 2.0 * h
             if g == 0.0:
                 out[ch, i] = v
             else:
-                out[ch, i] = v - g * (v - y)
-        # keep the filter state clean of denormals
-        if i == n - 1:
-            for ch in range(c):
-                for k in range(nh):
-                    for j in range(2):
-                        if abs(nst[ch, k, j]) < 1e-30:
-                            nst[ch, k, j] = 0.0
+                out[ch, i] = v - g * 2.0 * hw
+            me = mu * e
+            fe = af * e
+            for k in range(nh):
+                er = zz[k, 0]
+                ei = -zz[k, 1]
+                cs[ch, k, 0] += me * er
+                cs[ch, k, 1] += me * ei
+                us[ch, k, 0] += fe * er - af * us[ch, k, 0]
+                us[ch, k, 1] += fe * ei - af * us[ch, k, 1]
+        ph = fst[4] + fst[3] / fs
+        fst[4] = ph - math.floor(ph)
+        ist[7] += 1
+        ist[9] += 1
+    # keep the state free of denormals
+    for ch in range(c):
+        for k in range(cs.shape[1]):
+            for j in range(2):
+                if abs(cs[ch, k, j]) < 1e-30:
+                    cs[ch, k, j] = 0.0
+                if abs(us[ch, k, j]) < 1e-30:
+                    us[ch, k, j] = 0.0
 
 
 @register
 class DeHum(Processor):
-    """Mains-hum remover: notch cascade at the harmonics of 50/60 Hz (detected) or a given
-    fundamental, tracking mains drift.  Zero latency.  ``detected_hz``: the fundamental being
-    removed (0.0 while auto-detection has found none)."""
+    """Mains-hum remover: subtracts the hum's harmonics (k * f0, each with its own amplitude and
+    phase, estimated over seconds and phase-locked to a tracked fundamental), after detecting
+    50 or 60 Hz hum (or at a given fundamental).  Zero latency.  ``detected_hz``: the
+    fundamental being removed (0.0 while auto-detection has found none)."""
 
     params = (
         Param("freq_hz", 0.0, unit="Hz", range=(0.0, 500.0),
               doc="hum fundamental; 0 detects 50 or 60 Hz automatically (values 0..20 mean 20)"),
-        Param("harmonics", 8, unit="", range=(1, HMAX), kind="int",
-              doc="number of harmonics notched (those above 0.45 fs are dropped)"),
-        Param("bandwidth_hz", 3.0, unit="Hz", range=(0.5, 20.0),
-              doc="-3 dB width of each notch (narrower keeps more signal, settles slower)"),
+        Param("harmonics", 160, unit="", range=(1, HMAX), kind="int",
+              doc="number of harmonics removed (those above 0.45 fs are dropped); each is "
+                  "weighted by its own estimated strength, so absent ones cost nothing"),
+        Param("bandwidth_hz", 0.08, unit="Hz", range=(0.02, 20.0),
+              doc="-3 dB width of the removal around each harmonic: the averaging time of the "
+                  "estimates is 1 / (pi * bandwidth) (narrower keeps more music, adapts slower)"),
         Param("depth_db", 60.0, unit="dB", range=(0.0, 100.0), smoothing_ms=GAIN_MS,
-              doc="attenuation at the hum frequencies (0 dB: off)"),
+              doc="attenuation of the estimated hum (0 dB: off)"),
         Param("track", True, kind="bool",
               doc="follow the exact hum frequency (mains drift, +-1 %)"),
     )
@@ -324,8 +551,6 @@ class DeHum(Processor):
         fs = float(self.sample_rate)
         self._w = round(WINDOW_S * fs)
         self._win = np.hanning(self._w + 2)[1:-1].astype(np.float64)
-        self._nst = np.zeros((c, HMAX, 2), np.float64)
-        self._kc = np.zeros((HMAX, 2), np.float64)
         self._fams = np.zeros(2, np.float64)
         self._gz = np.zeros((2, KMAX, 2), np.float64)
         self._gcos = np.zeros((2, KMAX), np.float64)
@@ -333,14 +558,23 @@ class DeHum(Processor):
         self._theta = np.zeros((2, KMAX), np.float64)
         self._prev = np.zeros((2, KMAX, 2), np.float64)
         self._zacc = np.zeros((2, KMAX, 8), np.float64)
-        self._ist = np.zeros(7, np.int64)
-        self._fst = np.zeros(3, np.float64)
+        self._ist = np.zeros(12, np.int64)
+        self._fst = np.zeros(5, np.float64)
+        self._cs = np.zeros((c, HMAX, 2), np.float64)
+        self._us = np.zeros((c, HMAX, 2), np.float64)
+        self._ss = np.zeros((c, HMAX), np.float64)
+        self._cp = np.zeros((c, FLL_LAG, HMAX, 2), np.float64)
+        self._wk = np.zeros(HMAX, np.float64)
+        self._zz = np.zeros((HMAX, 2), np.float64)
         self._alpha = math.exp(-1.0 / AVG_WINDOWS)
         self._gcoef = smooth_coef(GAIN_MS, fs)
         self._configure()
 
+    def _tau(self) -> float:
+        return 1.0 / (math.pi * self.v("bandwidth_hz"))
+
     def _configure(self) -> None:
-        """(Re)start detection for the current freq_hz/harmonics/bandwidth (no allocation)."""
+        """(Re)start detection for the current freq_hz/harmonics (no allocation)."""
         fs = float(self.sample_rate)
         f = self.v("freq_hz")
         self._auto = f <= 0.0
@@ -363,14 +597,30 @@ class DeHum(Processor):
         self._ist[:] = 0
         self._ist[1] = -1 if self._auto else 0
         self._ist[2] = -1
+        self._fst[:] = 0.0
         self._fst[0] = self._fams[0]
-        self._fst[1] = 0.0
         self._fst[2] = 1.0 - 10.0 ** (-self.v("depth_db") / 20.0)
-        self._ist[5] = _tune(self._kc, self._fst[0], int(self.v("harmonics")),
-                             self.v("bandwidth_hz"), fs)
+        self._cs[:] = 0.0
+        self._us[:] = 0.0
+        self._ss[:] = 0.0
+        self._cp[:] = 0.0
+        self._wk[:] = 0.0
+        if not self._auto:
+            # a given fundamental: the canceller runs from the first sample
+            self._ist[8] = 0
+            self._ist[5] = 1
+            self._fst[3] = self._fams[0]
+            self._ist[10] = self._count(self._fams[0])
+
+    def _count(self, f0: float) -> int:
+        nh = 0
+        for k in range(1, int(self.v("harmonics")) + 1):
+            if k * f0 * (1.0 + TRACK_RANGE) >= 0.45 * self.sample_rate:
+                break
+            nh = k
+        return nh
 
     def _reset(self) -> None:
-        self._nst[:] = 0.0
         self._configure()
 
     def _on_param(self, name: str, value: float) -> None:
@@ -378,31 +628,45 @@ class DeHum(Processor):
             return
         if name == "freq_hz":
             self._configure()
-        elif name in ("harmonics", "bandwidth_hz"):
-            if name == "harmonics":
-                top = 60.0 if self._auto else self._fams[0]
-                self._ka = int(max(1, min(KMAX, int(value),
-                                          int(0.45 * self.sample_rate / (top * 1.01)))))
-            self._ist[5] = _tune(self._kc, self._fst[0], int(self.v("harmonics")),
-                                 self.v("bandwidth_hz"), float(self.sample_rate))
+        elif name == "harmonics":
+            top = 60.0 if self._auto else self._fams[0]
+            self._ka = int(max(1, min(KMAX, int(value),
+                                      int(0.45 * self.sample_rate / (top * 1.01)))))
+            nh = self._count(self._fst[3] if self._ist[5] else self._fst[0])
+            old = int(self._ist[10])
+            if nh > old:  # new harmonics start from zero
+                self._cs[:, old:nh] = 0.0
+                self._us[:, old:nh] = 0.0
+                self._ss[:, old:nh] = 0.0
+                self._cp[:, :, old:nh] = 0.0
+                self._wk[old:nh] = 0.0
+            self._ist[10] = nh
         elif name == "depth_db":
             self._fst[2] = 1.0 - 10.0 ** (-value / 20.0)
 
     def _process(self, x: np.ndarray, out: np.ndarray) -> None:
-        dehum_block(x, out, self._nst, self._kc, self._fams, self._gz, self._gcos, self._gcs,
-                    self._theta, self._prev, self._zacc, self._win, self._ist, self._fst,
-                    self._nfam, self._ka, int(self.v("harmonics")), self.v("bandwidth_hz"),
-                    float(self.sample_rate), self._alpha, int(self.v("track")), self._auto,
-                    self._gcoef)
+        dehum_block(x, out, self._fams, self._gz, self._gcos, self._gcs, self._theta, self._prev,
+                    self._zacc, self._win, self._ist, self._fst, self._nfam, self._ka,
+                    int(self.v("harmonics")), float(self.sample_rate), self._alpha,
+                    int(self.v("track")), self._auto, self._gcoef, self._cs, self._us, self._ss,
+                    self._cp, self._wk, self._zz, self._tau())
 
     @property
     def detected_hz(self) -> float:
         """The hum fundamental being removed (tracked), or 0.0 while none is detected."""
         if not self.prepared or self._ist[1] < 0:
             return 0.0
-        return float(self._fst[0])
+        return float(self._fst[3] if self._ist[5] else self._fst[0])
 
     @property
     def notches(self) -> int:
-        """Number of active notches."""
-        return int(self._ist[5]) if self.prepared else 0
+        """Number of harmonics the canceller works on (0 while it is idle)."""
+        return int(self._ist[10]) if self.prepared and self._ist[5] else 0
+
+    @property
+    def harmonic_weights(self) -> np.ndarray:
+        """Per-harmonic weight (0..1) of the subtraction: each harmonic's estimated strength
+        against the uncertainty of its estimate (a copy; zeros while idle)."""
+        if not self.prepared:
+            return np.zeros(0)
+        return self._wk[: self.notches].copy()
