@@ -827,3 +827,233 @@ def test_stale_temporaries_swept_at_start(tmp_path, wav_bytes):
         assert c3.get(f"/api/jobs/{done['id']}/download").status_code == 200
     finally:
         app3.extensions["aural.jobs"].stop()
+
+
+# ---------------------------------------------------------------------- batches (issue 24)
+def post_batch(client, files: list[tuple[bytes, str]], preset: str = "voice_dsp", params=None,
+               **extra):
+    form = {"file": [(io.BytesIO(data), name) for data, name in files], "preset": preset,
+            "output": "wav",
+            "params": params if isinstance(params, str) else json.dumps(params or {})}
+    form.update(extra)
+    return client.post("/api/batches", data=form, content_type="multipart/form-data")
+
+
+def wait_batch(client, bid: str, timeout: float = 120.0) -> dict:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        b = client.get(f"/api/batches/{bid}").get_json()
+        if b["status"] == "done":
+            return b
+        time.sleep(0.1)
+    raise AssertionError(f"batch {bid} did not end in {timeout} s: {b}")
+
+
+def test_batch_of_files_with_a_broken_one_and_zip(app, client):
+    import zipfile
+    a = noisy_speech(1.0, seed=1)
+    b = noisy_speech(1.5, channels=2, seed=2)
+    files = [(encode(a, "WAV", subtype="PCM_16"), "session/a.wav"),
+             (b"this is not audio\n" * 100, "session/notes/broken.wav"),
+             (encode(b, "FLAC"), "session/sub/b.flac")]
+    r = post_batch(client, files)
+    assert r.status_code == 202, r.get_json()
+    batch = r.get_json()
+    assert re.fullmatch(r"[0-9a-f]{32}", batch["id"]) and batch["total"] == 3
+    assert r.headers["Location"] == f"/api/batches/{batch['id']}"
+    assert [j["path"] for j in batch["jobs"]] == ["a.wav", "notes/broken.wav", "sub/b.flac"]
+    assert batch["folder"] == "session"
+    assert len({j["id"] for j in batch["jobs"]}) == 3  # one job per file
+    assert all(j["batch"] == batch["id"] and j["preset"] == "voice_dsp" for j in batch["jobs"])
+    broken = batch["jobs"][1]
+    assert broken["status"] == "error" and "not audio" in broken["error"]
+    done = wait_batch(client, batch["id"])
+    assert done["counts"] == {"queued": 0, "running": 0, "done": 2, "error": 1, "cancelled": 0}
+    assert done["progress"] == 1.0
+    assert [j["status"] for j in done["jobs"]] == ["done", "error", "done"]
+    # each job is a job of its own too
+    assert client.get(f"/api/jobs/{done['jobs'][0]['id']}").get_json()["status"] == "done"
+
+    z = client.get(f"/api/batches/{batch['id']}/zip")
+    assert z.status_code == 200 and z.mimetype == "application/zip"
+    assert z.is_streamed
+    assert 'filename="session-enhanced.zip"' in z.headers["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(z.data)) as zf:
+        assert sorted(zf.namelist()) == ["a-enhanced.wav", "sub/b-enhanced.wav"]
+        for name, x in (("a-enhanced.wav", a), ("sub/b-enhanced.wav", b)):
+            y, sr = sf.read(io.BytesIO(zf.read(name)), dtype="float32", always_2d=True)
+            assert sr == SR and y.shape == x.reshape(len(x), -1).shape
+            assert np.max(np.abs(y - x.reshape(len(x), -1))) > 0.01  # processed, not copied
+        one = client.get(f"/api/jobs/{done['jobs'][2]['id']}/download").data
+        assert zf.read("sub/b-enhanced.wav") == one
+
+    # another browser sees none of it
+    other = app.test_client()
+    for path in (f"/api/batches/{batch['id']}", f"/api/batches/{batch['id']}/zip",
+                 f"/api/jobs/{done['jobs'][0]['id']}"):
+        assert other.get(path).status_code == 404, path
+    assert other.post(f"/api/batches/{batch['id']}/cancel").status_code == 404
+    assert client.get("/api/batches/" + "0" * 32).status_code == 404
+    assert client.get("/api/batches/..%2Fetc").status_code == 404
+
+
+def test_batch_names_are_never_paths_and_stay_unique(client, tmp_path):
+    x = encode(noisy_speech(0.5), "WAV", subtype="PCM_16")
+    files = [(x, "../../etc/a.wav"), (x, "a.wav"), (x, "c:\\evil\\..\\b.wav")]
+    r = post_batch(client, files, path=["../../etc/a.wav", "a.wav", "c:\\evil\\..\\b.wav"])
+    assert r.status_code == 202, r.get_json()
+    assert [j["path"] for j in r.get_json()["jobs"]] == ["etc/a.wav", "a.wav", "c/evil/b.wav"]
+    done = wait_batch(client, r.get_json()["id"])
+    import zipfile
+    with zipfile.ZipFile(io.BytesIO(client.get(f"/api/batches/{done['id']}/zip").data)) as zf:
+        assert sorted(zf.namelist()) == ["a-enhanced.wav", "c/evil/b-enhanced.wav",
+                                         "etc/a-enhanced.wav"]
+    assert not (tmp_path / "etc").exists()
+
+
+def test_batch_refusals(tmp_path, wav_bytes):
+    app = create_app(tmp_path / "jobs", start_workers=False, max_total_gb=0.01)
+    try:
+        c = app.test_client()
+        manager = app.extensions["aural.jobs"]
+        # 3 files of 20 s stereo 48 kHz: 5.8 + 2.1 MB each, 24 MB in all: over 10 MB
+        big = encode(np.zeros((20 * SR, 2), np.float32), "FLAC")
+        r = post_batch(c, [(big, f"f{i}.flac") for i in range(3)])
+        assert r.status_code == 413
+        msg = r.get_json()["error"]
+        assert "3 files" in msg and "in total" in msg and "24 MB" in msg, msg
+        r = post_batch(c, [])
+        assert r.status_code == 400 and "No file" in r.get_json()["error"]
+        r = post_batch(c, [(wav_bytes, "a.wav")], preset="../voice")
+        assert r.status_code == 400 and "Unknown preset" in r.get_json()["error"]
+        r = post_batch(c, [(wav_bytes, "a.wav")], params="{nope")
+        assert r.status_code == 400 and "JSON" in r.get_json()["error"]
+        # nothing was kept: no job, no stray upload
+        assert manager.list() == []
+        assert os.listdir(manager.incoming) == []
+        assert [d for d in os.listdir(manager.root) if not d.startswith(".")] == []
+    finally:
+        app.extensions["aural.jobs"].stop()
+
+
+def test_batch_survives_a_restart(tmp_path, wav_bytes):
+    app = create_app(tmp_path / "jobs", start_workers=False)
+    c = app.test_client()
+    r = post_batch(c, [(wav_bytes, "x/a.wav"), (b"", "x/empty.wav")])
+    assert r.status_code == 202
+    bid = r.get_json()["id"]
+    assert r.get_json()["jobs"][1]["error"] == "The file is empty."
+    app.extensions["aural.jobs"].stop()
+    app2 = create_app(tmp_path / "jobs", keep_hours=1.0)
+    try:
+        c2 = same_browser(c, app2.test_client())
+        done = wait_batch(c2, bid)
+        assert [j["status"] for j in done["jobs"]] == ["done", "error"]
+    finally:
+        app2.extensions["aural.jobs"].stop()
+
+
+# ---------------------------------------------------------------------- auto (issue 22.4)
+def hum_speech(seconds: float = 3.0, sr: int = SR) -> tuple[np.ndarray, np.ndarray]:
+    """(clean real speech, the same with 50 Hz mains hum and 4 harmonics), float32 1-D."""
+    from conftest import speech
+    x = speech(sr, seconds)
+    t = np.arange(x.size) / sr
+    hum = sum((0.02 / k) * np.sin(2 * np.pi * 50 * k * t) for k in range(1, 6))
+    return x, (x + hum).astype(np.float32)
+
+
+def test_auto_preset_reports_what_it_found_and_did(client):
+    presets = client.get("/api/presets").get_json()
+    names = [p["name"] for p in presets]
+    assert names.index("auto") == 1  # second: the one to pick when you don't know
+    auto = presets[1]
+    assert auto["description"].startswith("Not sure? Analyses your recording")
+    assert auto["controls"] == []
+    clean, hummy = hum_speech()
+    r = upload(client, encode(hummy, "WAV", subtype="FLOAT"), preset="auto")
+    assert r.status_code == 202, r.get_json()
+    job = wait_done(client, r.get_json()["id"])
+    assert job["status"] == "done", job["error"]
+    assert any("50 Hz hum" in f for f in job["findings"]), job["findings"]
+    assert any("hum" in a and "DeHum" in a for a in job["actions"]), job["actions"]
+    y, _ = sf.read(io.BytesIO(client.get(f"/api/jobs/{job['id']}/download").data),
+                   dtype="float32")
+    # the strongest hum lines are gone: over the last 2 s, 10 dB or more lower
+    def line(sig: np.ndarray, f: float) -> float:
+        seg = sig[-2 * SR:]
+        spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+        return float(spec[int(round(f * seg.size / SR))])
+    for f in (50.0, 100.0):
+        assert line(y, f) < line(hummy, f) * 10 ** (-10 / 20), f
+    # a setting for a node it built applies; one for a node it did not is skipped
+    r = upload(client, encode(hummy, "WAV", subtype="FLOAT"), preset="auto",
+               params={"dehum.depth_db": 30, "declick.threshold": 9})
+    job = wait_done(client, r.get_json()["id"])
+    assert job["status"] == "done", job["error"]
+    assert any("by 30 dB" in a for a in job["actions"]), job["actions"]
+
+
+def test_auto_leaves_a_clean_recording_bit_identical(client):
+    clean, _ = hum_speech()
+    data = encode(clean, "WAV", subtype="PCM_16")
+    r = upload(client, data, preset="auto")
+    job = wait_done(client, r.get_json()["id"])
+    assert job["status"] == "done", job["error"]
+    assert job["actions"] == ["nothing to repair: the output is the input, unchanged"]
+    assert "no mains hum" in job["findings"]
+    y, _ = sf.read(io.BytesIO(client.get(f"/api/jobs/{job['id']}/download").data), dtype="int32")
+    x, _ = sf.read(io.BytesIO(data), dtype="int32")
+    assert y.shape == x.shape and np.array_equal(y, x)
+    # other presets carry no auto report
+    r = upload(client, data)
+    assert wait_done(client, r.get_json()["id"])["findings"] is None
+
+
+def test_auto_with_a_bad_setting_is_a_clear_error(client):
+    _, hummy = hum_speech(2.0)
+    r = upload(client, encode(hummy, "WAV", subtype="FLOAT"), preset="auto",
+               params={"dehum.nonsense": 3})
+    job = wait_done(client, r.get_json()["id"])
+    assert job["status"] == "error" and "nonsense" in job["error"], job["error"]
+    r = upload(client, encode(hummy, "WAV", subtype="FLOAT"), preset="auto",
+               params={"dehum": 3})
+    assert r.status_code == 400 and "node.param" in r.get_json()["error"]
+
+
+# ---------------------------------------------------------------------- restore_band (issue 23)
+def test_restore_band_rebuilds_the_treble(client):
+    from scipy.signal import butter, sosfiltfilt
+    presets = {p["name"]: p for p in client.get("/api/presets").get_json()}
+    rb = presets["restore_band"]
+    assert rb["description"].startswith("Muffled or telephone-like recording?")
+    ctl = {c["address"]: c for c in rb["controls"]}
+    gain = ctl["bwe.gain_db"]
+    assert gain["main"] and gain["label"] == "Treble amount"
+    assert (gain["min"], gain["max"]) == (-12.0, 6.0)
+    assert ctl["bwe.mode"]["main"] is False and ctl["bwe.mode"]["choices"] == ["model", "folding"]
+    for addr, lo, hi in (("bwe.min_cutoff_hz", 1000, 20000), ("bwe.max_cutoff_hz", 2000, 22000),
+                         ("bwe.drop_db", 10, 80), ("bwe.detect_ms", 50, 10000),
+                         ("bwe.noise", 0, 1), ("bwe.fold_offset_db", 0, 40)):
+        assert (ctl[addr]["min"], ctl[addr]["max"], ctl[addr]["main"]) == (lo, hi, False), addr
+    from conftest import speech
+    x = speech(SR, 4.0, "b")
+    x = (0.5 * sosfiltfilt(butter(10, 4000, fs=SR, output="sos"), x) / np.abs(x).max())
+    data = encode(x.astype(np.float32), "WAV", subtype="FLOAT")
+
+    def treble(sig: np.ndarray) -> float:
+        spec = np.abs(np.fft.rfft(sig)) ** 2
+        f = np.fft.rfftfreq(sig.size, 1 / SR)
+        return float(spec[f > 5000].sum())
+
+    for params in ({}, {"bwe.mode": "folding"}):
+        r = upload(client, data, preset="restore_band", params=params)
+        assert r.status_code == 202, r.get_json()
+        job = wait_done(client, r.get_json()["id"], timeout=120)
+        assert job["status"] == "done", job["error"]
+        y, _ = sf.read(io.BytesIO(client.get(f"/api/jobs/{job['id']}/download").data))
+        assert y.shape == x.shape
+        assert treble(y) > 10 * treble(x), params  # the band above the cut-off is rebuilt
+    # its guards clamp: a gain far above the guard is brought to +6 dB
+    r = upload(client, data, preset="restore_band", params={"bwe.gain_db": 12})
+    assert r.get_json()["params"] == {"bwe.gain_db": 6.0}

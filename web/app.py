@@ -22,7 +22,19 @@ API (all JSON; errors are ``{"error": "message for a person"}`` with a 4xx statu
 ``GET  /api/jobs/<id>/download``            the result as an attachment
 ``GET  /api/jobs/<id>/peaks``               waveform peaks of both signals
 ``GET  /api/jobs/<id>/spectrogram/<which>`` spectrogram data (original|enhanced)
+``POST /api/batches``                       multipart: several ``file`` parts (their names, or
+                                            ``path`` fields in the same order, are the paths
+                                            relative to the folder picked) and the settings
+                                            of ``POST /api/jobs`` -> 202 and the batch
+``GET  /api/batches/<id>``                  the batch: status, progress, counts, its jobs
+``POST /api/batches/<id>/cancel``           cancel its queued and running jobs
+``GET  /api/batches/<id>/zip``              the finished results as one ZIP (streamed), with
+                                            their relative paths
 ==========================================  ================================================
+
+A batch is a job per file with the same preset and settings, queued in order; a file that is
+not usable audio becomes a failed job with the reason.  Its disk need is checked as a whole
+(413 naming the total); ``max_upload_mb`` bounds the whole request.
 
 Cross-site requests that change something are refused (their ``Origin`` must be this server),
 and when the server listens on loopback only loopback host names are answered (no DNS rebinding).
@@ -46,6 +58,7 @@ import logging
 import os
 import re
 import secrets
+import zipfile
 from urllib.parse import urlsplit
 
 from flask import (
@@ -139,6 +152,60 @@ def _error(message: str, status: int):
     resp = jsonify(error=message)
     resp.status_code = status
     return resp
+
+
+class _Chunks:
+    """A write-only file object that collects what :mod:`zipfile` writes, to be yielded."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.pos = 0
+
+    def write(self, b) -> int:
+        self.parts.append(bytes(b))
+        self.pos += len(b)
+        return len(b)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts = []
+        return out
+
+
+ZIP_CHUNK = 1 << 20
+
+
+def _zip_stream(entries: list[tuple[str, str]]):
+    """Yield a ZIP (stored, zip64) of [(file, entry name)], a chunk at a time; a file removed
+    meanwhile is left out."""
+    out = _Chunks()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for path, name in entries:
+            try:
+                src = open(path, "rb")
+            except FileNotFoundError:
+                continue
+            with src, zf.open(name, "w", force_zip64=True) as dst:
+                while True:
+                    b = src.read(ZIP_CHUNK)
+                    if not b:
+                        break
+                    dst.write(b)
+                    yield out.take()
+            yield out.take()
+    yield out.take()
+
+
+def _ascii(name: str) -> str:
+    """A download name safe in a header."""
+    s = "".join(c if c.isascii() and (c.isalnum() or c in " -_.()") else "_" for c in name)
+    return s.strip()[:80] or "aural"
 
 
 def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: float = 500.0,
@@ -259,6 +326,7 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
     # ------------------------------------------------------------------ page
     @app.get("/")
     @app.get("/job/<job_id>")
+    @app.get("/batch/<job_id>")
     def index(job_id: str | None = None):
         return render_template("index.html", config=config_json())
 
@@ -279,36 +347,51 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
         if len(files) != 1:
             return _error("Send one file per job.", 400)
         fs = files[0]
-        stream = fs.stream
-        path = getattr(stream, "name", None)
-        if not isinstance(path, str):  # werkzeug kept it in memory: spill it to the jobs dir
-            tmp = manager.incoming_file()
-            request.__dict__.setdefault("_aural_tmp", []).append(tmp)
-            fs.save(tmp)
-            stream, path = tmp, tmp.name
-        stream.flush()
+        path = _stored(fs)
         if os.path.getsize(path) == 0:
             return _error("The file is empty.", 400)
-        try:
-            params = parse_params(request.form.get("params") or "{}")
-        except BadParams as e:
-            return _error(str(e), 400)
-        preset = request.form.get("preset") or ""
-        output = request.form.get("output") or "wav"
-        raw = (request.form.get("loudness") or "off").strip().lower()
-        if raw in ("off", "none", ""):
-            loudness = None
-        else:
-            try:
-                loudness = float(raw)
-            except ValueError:
-                return _error(f"Loudness target {raw[:20]!r} is not a number of LUFS.", 400)
+        preset, params, output, loudness = _job_settings()
         job = manager.create(path, fs.filename, preset, params, output, loudness,
                              client=_client())
         resp = jsonify(job)
         resp.status_code = 202
         resp.headers["Location"] = f"/api/jobs/{job['id']}"
         return resp
+
+    @app.post("/api/batches")
+    def api_batch_create():
+        files = request.files.getlist("file")
+        if not files:
+            return _error("No file was sent: choose audio files or a folder.", 400)
+        names = request.form.getlist("path")
+        if len(names) != len(files):
+            names = [fs.filename for fs in files]
+        uploads = [(_stored(fs), name) for fs, name in zip(files, names)]
+        preset, params, output, loudness = _job_settings()
+        batch = manager.create_batch(uploads, preset, params, output, loudness,
+                                     client=_client())
+        resp = jsonify(batch)
+        resp.status_code = 202
+        resp.headers["Location"] = f"/api/batches/{batch['id']}"
+        return resp
+
+    @app.get("/api/batches/<batch_id>")
+    def api_batch(batch_id: str):
+        return jsonify(manager.get_batch(batch_id, _client()))
+
+    @app.post("/api/batches/<batch_id>/cancel")
+    def api_batch_cancel(batch_id: str):
+        return jsonify(manager.cancel_batch(batch_id, _client()))
+
+    @app.get("/api/batches/<batch_id>/zip")
+    def api_batch_zip(batch_id: str):
+        entries = manager.batch_outputs(batch_id, _client())
+        if not entries:
+            raise JobError("No file of this batch is finished yet.", 409)
+        folder = manager.get_batch(batch_id, _client())["folder"] or "aural"
+        return Response(_zip_stream(entries), mimetype="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="{_ascii(folder)}-enhanced.zip"',
+            "Cache-Control": "no-store"})
 
     @app.get("/api/jobs")
     def api_list():
@@ -345,6 +428,35 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
 
         return Response(stream(), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    def _stored(fs) -> str:
+        """The path of an uploaded part in the jobs folder (spilled there if kept in memory)."""
+        stream = fs.stream
+        path = getattr(stream, "name", None)
+        if not isinstance(path, str):  # werkzeug kept it in memory: spill it to the jobs dir
+            tmp = manager.incoming_file()
+            request.__dict__.setdefault("_aural_tmp", []).append(tmp)
+            fs.save(tmp)
+            stream, path = tmp, tmp.name
+        stream.flush()
+        return path
+
+    def _job_settings() -> tuple[str, dict, str, float | None]:
+        """(preset, params, output, loudness) of the form; JobError 400 when unusable."""
+        try:
+            params = parse_params(request.form.get("params") or "{}")
+        except BadParams as e:
+            raise JobError(str(e), 400) from None
+        preset = request.form.get("preset") or ""
+        output = request.form.get("output") or "wav"
+        raw = (request.form.get("loudness") or "off").strip().lower()
+        if raw in ("off", "none", ""):
+            return preset, params, output, None
+        try:
+            return preset, params, output, float(raw)
+        except ValueError:
+            raise JobError(f"Loudness target {raw[:20]!r} is not a number of LUFS.",
+                           400) from None
 
     def _done_job(job_id: str) -> dict:
         job = manager.get_internal(job_id, _client())

@@ -25,7 +25,7 @@ from typing import Any
 
 from aural.engine import Chain, ParamError, Processor
 
-__all__ = ["FALLBACK", "CatalogError", "build_chain", "describe_presets", "effective_params",
+__all__ = ["AUTO_PRESET", "FALLBACK", "CatalogError", "build_chain", "describe_presets", "effective_params",
            "guard", "preset_info", "preset_names"]
 
 #: processor type -> the parameters a person most often adjusts (the rest are "expert")
@@ -39,6 +39,7 @@ MAIN = {
     "Limiter": ("ceiling_db",),
     "NeuralEnhancer": ("atten_limit",),
     "ParametricEQ": ("gain_db",),
+    "BandwidthExtender": ("gain_db",),
     "SpectralGate": ("reduction_db",),
     "Wiener": ("floor_db",),
 }
@@ -48,6 +49,8 @@ MAIN = {
 PRESET_INFO: dict[str, tuple[str, str]] = {
     "voice": ("Voice", "Podcast / live voice: removes background noise and hum, keeps the "
               "voice natural."),
+    "auto": ("Automatic", "Not sure? Analyses your recording and repairs only what it finds "
+             "(hum, clicks, clipping, noise). Clean recordings come out unchanged."),
     "voice_dsp": ("Voice (light)", "Voice on a slow computer: gentler noise and hum removal, "
                   "quick to process."),
     "voice_restore": ("Damaged speech", "Old interviews or a distorted take: repairs crackle, "
@@ -58,6 +61,9 @@ PRESET_INFO: dict[str, tuple[str, str]] = {
               "crackle, hum, rumble and hiss."),
     "music_denoise": ("Music with hiss", "Music with tape hiss or background noise: removes "
                       "the hiss; may soften the sound a little."),
+    "restore_band": ("Restore treble", "Muffled or telephone-like recording? Rebuilds the "
+                     "missing treble above the cut-off (old transfers, phone calls, "
+                     "low-bitrate MP3)."),
     "music_neural": ("Music, strong clean-up", "Noisy music: repairs, then AI noise removal; "
                      "the strongest clean-up for music, and the slowest."),
     "level": ("Louder", "Raises the level by 6 dB."),
@@ -69,6 +75,7 @@ NODE_TITLES = {
     "DeClip": "Overload repair", "DeHum": "Hum removal", "Gain": "Level",
     "Limiter": "Peak limiter", "NeuralEnhancer": "AI noise removal",
     "ParametricEQ": "Voice clarity", "SpectralGate": "Noise gate", "Wiener": "Noise reduction",
+    "BandwidthExtender": "Treble restoration",
 }
 
 #: (type, param) -> (label, help in plain words)
@@ -110,6 +117,21 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("ParametricEQ", "q"): ("Width", ""),
     ("ParametricEQ", "type"): ("Shape", ""),
     ("SpectralGate", "reduction_db"): ("Noise reduction", ""),
+    ("BandwidthExtender", "gain_db"): ("Treble amount", "how loud the rebuilt treble is; "
+                                       "0 matches the band below the cut-off"),
+    ("BandwidthExtender", "mode"): ("Method", "model: the trained network; folding: a simple "
+                                    "copy of the band below, shaped to fit"),
+    ("BandwidthExtender", "min_cutoff_hz"): ("Lowest cut-off", "a cut-off found below this "
+                                             "is ignored"),
+    ("BandwidthExtender", "max_cutoff_hz"): ("Highest cut-off", "above this the recording "
+                                             "counts as full band and passes unchanged"),
+    ("BandwidthExtender", "drop_db"): ("Cut-off depth", "how far the level must fall to "
+                                       "count as a cut-off"),
+    ("BandwidthExtender", "detect_ms"): ("Detection time", "audio listened to before the "
+                                         "cut-off is decided"),
+    ("BandwidthExtender", "noise"): ("Noise share", "how much of the rebuilt treble is noise "
+                                     "rather than copied harmonics"),
+    ("BandwidthExtender", "fold_offset_db"): ("Folding level drop", "only for folding"),
     ("Wiener", "floor_db"): ("Noise reduction", "lower removes more noise, but too low can "
                              "sound watery"),
     ("Wiener", "strength"): ("Strength", ""),
@@ -150,6 +172,13 @@ GUARDS: dict[tuple[str, str], tuple[float, float, float]] = {
     ("Wiener", "floor_db"): (-40.0, -3.0, 0.5),
     ("Wiener", "strength"): (0.25, 2.0, 0.05),
     ("Wiener", "dd_alpha"): (0.8, 0.99, 0.005),
+    ("BandwidthExtender", "gain_db"): (-12.0, 6.0, 0.5),
+    ("BandwidthExtender", "min_cutoff_hz"): (1000.0, 20000.0, 100.0),
+    ("BandwidthExtender", "max_cutoff_hz"): (2000.0, 22000.0, 100.0),
+    ("BandwidthExtender", "drop_db"): (10.0, 80.0, 1.0),
+    ("BandwidthExtender", "detect_ms"): (50.0, 10000.0, 50.0),
+    ("BandwidthExtender", "noise"): (0.0, 1.0, 0.05),
+    ("BandwidthExtender", "fold_offset_db"): (0.0, 40.0, 1.0),
 }
 
 #: (type, param) whose 0 means "find it automatically" -> the value the page starts from when
@@ -162,6 +191,10 @@ MAX_ABS = 1e9
 
 #: used only while no preset ships (development): a plain level change.
 FALLBACK = "level"
+
+#: the preset that analyses the input and builds its chain when the job runs
+#: (``aural.engine.auto``); it has no controls of its own on the page
+AUTO_PRESET = "auto"
 
 
 class CatalogError(ValueError):
@@ -176,13 +209,28 @@ def _presets_module():
     return presets
 
 
+def _auto_available() -> bool:
+    try:
+        from aural.engine import auto  # noqa: F401
+    except ImportError:  # pragma: no cover - ships with aural
+        return False
+    return True
+
+
 def preset_names() -> list[str]:
+    """Shipped and saved presets, plus ``auto`` (analyse, then build)."""
     mod = _presets_module()
     names = list(mod.list_presets()) if mod is not None else []
-    return names or [FALLBACK]
+    if not names:
+        return [FALLBACK]
+    return names + ([AUTO_PRESET] if AUTO_PRESET not in names and _auto_available() else [])
 
 
 def _load(name: str) -> tuple[Chain, str, list[str] | None]:
+    if name == AUTO_PRESET:  # built per file when the job runs; validated as an empty chain
+        return Chain([], name=AUTO_PRESET), ("analyses the input (hum, clicks, clipping, noise, "
+                                      "content) and builds the chain that repairs what it "
+                                      "found; clean input passes unchanged"), None
     mod = _presets_module()
     if name == FALLBACK and (mod is None or not mod.list_presets()):
         from aural.engine.processors import Gain
@@ -298,6 +346,7 @@ def describe_presets() -> list[dict]:
 
 def build_chain(name: Any, params: Any = None) -> Processor:
     """A fresh chain of the shipped preset ``name`` with ``params`` ({address: value}) applied.
+    For ``auto`` an empty Chain (the settings are only checked: it is built per file).
 
     Raises :class:`CatalogError` with a message for the page."""
     if not isinstance(name, str) or name not in preset_names():
@@ -324,6 +373,8 @@ def build_chain(name: Any, params: Any = None) -> Processor:
             raise CatalogError(f"Parameter {addr}: the number is out of range.")
         if isinstance(value, float) and abs(value) > MAX_ABS:
             raise CatalogError(f"Parameter {addr}: the number is out of range.")
+        if name == AUTO_PRESET:
+            continue  # applied to the nodes the analysis builds, when the job runs
         try:
             _set_guarded(chain, addr, value)
         except ParamError as e:
@@ -333,9 +384,12 @@ def build_chain(name: Any, params: Any = None) -> Processor:
     return chain
 
 
-def effective_params(chain: Processor, params: dict) -> dict:
+def effective_params(chain: Processor, params: dict, preset: str | None = None) -> dict:
     """{address: the value the chain now holds} for the addresses in ``params`` (after the
-    guards clamped them): what a job records and the page shows."""
+    guards clamped them): what a job records and the page shows.  For ``auto`` the chain is
+    built per file, so the settings are kept as sent (applied to the nodes it builds)."""
+    if preset == AUTO_PRESET:
+        return dict(params)
     out = {}
     for addr in params:
         v = chain.get(addr)

@@ -38,7 +38,7 @@ from typing import Any
 
 from . import pipeline
 
-__all__ = ["ID_RE", "TERMINAL", "JobError", "JobManager"]
+__all__ = ["ID_RE", "MAX_BATCH_FILES", "TERMINAL", "JobError", "JobManager", "safe_rel_path"]
 
 log = logging.getLogger("aural.web")
 
@@ -47,7 +47,9 @@ TERMINAL = ("done", "error", "cancelled")
 PUBLIC = ("id", "name", "status", "created", "started", "finished", "preset", "params", "output",
           "input", "progress", "eta_s", "speed", "error", "figures", "clipped_samples",
           "queue_position", "cancel_requested", "output_name", "loudness", "loudness_gain_db",
-          "elapsed_s")
+          "elapsed_s", "batch", "path", "findings", "actions")
+#: most files one batch may hold
+MAX_BATCH_FILES = 500
 #: files of a job that are never kept: partial writes and the loudness pass's intermediate
 TEMPORARY_SUFFIXES = (".part", ".pass1.w64")
 #: a job's results, removed when it does not end "done"
@@ -107,6 +109,30 @@ def _safe_display_name(name: Any) -> str:
     s = "".join(c for c in s if c.isprintable() and c not in '"<>|:*?\r\n\t')
     s = s.strip(" .")[:120]
     return s or "recording"
+
+
+def safe_rel_path(name: Any) -> str:
+    """A relative path a browser sent (``webkitRelativePath``) made safe for a ZIP entry:
+    '/' separated, no empty, '.' or '..' parts, no control or reserved characters, at most 8
+    folders deep.  Used for display and ZIP entries only, never as a path on the server."""
+    parts = []
+    for part in str(name or "").replace("\\", "/").split("/"):
+        part = "".join(c for c in part if c.isprintable() and c not in '"<>|:*?\r\n\t')
+        part = part.strip(" .")[:120]
+        if part:
+            parts.append(part)
+    if not parts:
+        return "recording"
+    return "/".join(parts[:-1][:8] + parts[-1:])
+
+
+def strip_common_folder(paths: list[str]) -> tuple[str | None, list[str]]:
+    """['take/a.wav', 'take/b/c.wav'] -> ('take', ['a.wav', 'b/c.wav']): paths relative to the
+    folder a person picked (a browser names the picked folder first); (None, paths) else."""
+    split = [p.split("/") for p in paths]
+    if split and all(len(s) > 1 for s in split) and len({s[0] for s in split}) == 1:
+        return split[0][0], ["/".join(s[1:]) for s in split]
+    return None, list(paths)
 
 
 class JobManager:
@@ -235,6 +261,52 @@ class JobManager:
         import tempfile
         return tempfile.NamedTemporaryFile(dir=self.incoming, prefix="up-", delete=False)
 
+    def _settings(self, preset: str, params: dict, output: str,
+                  loudness: float | None) -> tuple[dict, float | None]:
+        """Validate a job's settings; returns (params as the guards clamped them, loudness)."""
+        if output not in pipeline.OUTPUT_FORMATS:
+            raise JobError(f"Unknown output format {str(output)[:20]!r}: choose "
+                           f"{' or '.join(pipeline.OUTPUT_FORMATS)}.")
+        if loudness is not None:
+            lo, hi = pipeline.LOUDNESS_RANGE
+            if not (isinstance(loudness, (int, float)) and lo <= loudness <= hi):
+                raise JobError(f"Loudness target must be {lo:g} to {hi:g} LUFS.")
+            loudness = float(loudness)
+        from .catalog import CatalogError, build_chain, effective_params
+        try:
+            chain = build_chain(preset, params)  # validates the name and every parameter
+        except CatalogError as e:
+            raise JobError(str(e)) from None
+        return effective_params(chain, params or {}, preset), loudness
+
+    def _per_job_limit(self, need: int, info: dict, what: str = "This recording") -> None:
+        if need > self.max_job_bytes:
+            raise JobError(
+                f"{what} would need about {_gb(need)} of disk on the server "
+                f"({info['channels']} channels at {info['sample_rate'] / 1000:g} kHz for "
+                f"{pipeline._hms(info['duration'])}); the limit per job is "
+                f"{_gb(self.max_job_bytes)}. Send a shorter part, fewer channels or a "
+                "lower sample rate.", 413)
+
+    def _used_bytes(self) -> float:
+        """Bytes the jobs folder holds plus what unfinished jobs will still write."""
+        with self._lock:
+            pending = sum(j.get("reserve_bytes") or 0 for j in self._jobs.values()
+                          if j["status"] not in TERMINAL)
+        return folder_bytes(self.root) + pending
+
+    def _register(self, job: dict, enqueue: bool) -> None:
+        """Add a new job (its folder exists; lock not held)."""
+        jid = job["id"]
+        with self._lock:
+            self._jobs[jid] = job
+            self._version[jid] = 0
+            self._cancel[jid] = threading.Event()
+            self._save(job)
+            if enqueue:
+                self._enqueue_locked(jid)
+            self._bump(jid)
+
     def create(self, upload_path: str, filename: Any, preset: str, params: dict,
                output: str, loudness: float | None = None, client: str | None = None) -> dict:
         """Turn a received upload (a file in ``incoming``) into a queued job of ``client``.
@@ -242,37 +314,15 @@ class JobManager:
         Validates by decoding and checks the disk it will need; raises :class:`JobError` (the
         upload is removed) on bad input (400, 415) or too little room (413)."""
         try:
-            if output not in pipeline.OUTPUT_FORMATS:
-                raise JobError(f"Unknown output format {str(output)[:20]!r}: choose "
-                               f"{' or '.join(pipeline.OUTPUT_FORMATS)}.")
-            if loudness is not None:
-                lo, hi = pipeline.LOUDNESS_RANGE
-                if not (isinstance(loudness, (int, float)) and lo <= loudness <= hi):
-                    raise JobError(f"Loudness target must be {lo:g} to {hi:g} LUFS.")
-                loudness = float(loudness)
-            from .catalog import CatalogError, build_chain, effective_params
-            try:
-                chain = build_chain(preset, params)  # validates the name and every parameter
-            except CatalogError as e:
-                raise JobError(str(e)) from None
-            params = effective_params(chain, params or {})  # as the guards clamped them
+            params, loudness = self._settings(preset, params, output, loudness)
             try:
                 info = pipeline.inspect_upload(upload_path, self.max_duration_s)
             except ValueError as e:
                 raise JobError(str(e), 415) from None
             need = pipeline.estimate_bytes(info, output, loudness)
-            if need > self.max_job_bytes:
-                raise JobError(
-                    f"This recording would need about {_gb(need)} of disk on the server "
-                    f"({info['channels']} channels at {info['sample_rate'] / 1000:g} kHz for "
-                    f"{pipeline._hms(info['duration'])}); the limit per job is "
-                    f"{_gb(self.max_job_bytes)}. Send a shorter part, fewer channels or a "
-                    "lower sample rate.", 413)
+            self._per_job_limit(need, info)
             with self._create_lock:
-                with self._lock:
-                    pending = sum(j.get("reserve_bytes") or 0 for j in self._jobs.values()
-                                  if j["status"] not in TERMINAL)
-                used = folder_bytes(self.root) + pending
+                used = self._used_bytes()
                 if used + need > self.max_total_bytes:
                     raise JobError(
                         f"The server's job storage is full: this job needs about {_gb(need)} "
@@ -285,13 +335,8 @@ class JobManager:
                 os.replace(upload_path, os.path.join(d, "input"))
                 job = self._new_job(jid, filename, preset, params, output, loudness, info,
                                     client, need)
+                self._register(job, enqueue=True)
                 with self._lock:
-                    self._jobs[jid] = job
-                    self._version[jid] = 0
-                    self._cancel[jid] = threading.Event()
-                    self._save(job)
-                    self._enqueue_locked(jid)
-                    self._bump(jid)
                     return self._public(job)
         except BaseException:
             try:
@@ -299,6 +344,130 @@ class JobManager:
             except FileNotFoundError:
                 pass
             raise
+
+    def create_batch(self, uploads: list[tuple[str, str]], preset: str, params: dict,
+                     output: str, loudness: float | None = None,
+                     client: str | None = None) -> dict:
+        """Turn received uploads [(file in ``incoming``, relative path)] into one batch: a job
+        per file with the same settings, queued in order.  A file that is not usable audio
+        becomes a failed job with the reason (the others go on).  The batch is refused as a
+        whole (413, nothing kept) when a file or the total would exceed the disk limits.
+        Returns :meth:`get_batch`'s dict.  Every upload is moved into a job or removed."""
+        try:
+            if not uploads:
+                raise JobError("No file was sent: choose audio files or a folder.")
+            if len(uploads) > MAX_BATCH_FILES:
+                raise JobError(f"{len(uploads)} files were sent; a batch holds at most "
+                               f"{MAX_BATCH_FILES}.")
+            params, loudness = self._settings(preset, params, output, loudness)
+            folder, paths = strip_common_folder([safe_rel_path(name) for _, name in uploads])
+            entries = []  # (upload, rel path, info or None, need, error)
+            for (up, _), rel in zip(uploads, paths):
+                info, need, error = None, 0, None
+                try:
+                    if os.path.getsize(up) == 0:
+                        raise ValueError("The file is empty.")
+                    info = pipeline.inspect_upload(up, self.max_duration_s)
+                except ValueError as e:
+                    info, error = None, str(e)
+                if info is not None:
+                    need = pipeline.estimate_bytes(info, output, loudness)
+                    self._per_job_limit(need, info, f"“{rel}”")
+                entries.append((up, rel, info, need, error))
+            total = sum(e[3] for e in entries)
+            bid = secrets.token_hex(16)
+            with self._create_lock:
+                used = self._used_bytes()
+                if used + total > self.max_total_bytes:
+                    raise JobError(
+                        f"The server's job storage is too full for this batch: its "
+                        f"{len(entries)} files need about {_gb(total)} in total and "
+                        f"{_gb(max(0.0, self.max_total_bytes - used))} of "
+                        f"{_gb(self.max_total_bytes)} is free. Send fewer files, remove old "
+                        "jobs or try later.", 413)
+                now = time.time()
+                for index, (up, rel, info, need, error) in enumerate(entries):
+                    jid = secrets.token_hex(16)
+                    os.mkdir(os.path.join(self.root, jid))
+                    if error is None:
+                        os.replace(up, os.path.join(self.root, jid, "input"))
+                    job = self._new_job(jid, rel, preset, params, output, loudness, info,
+                                        client, need)
+                    job.update(batch=bid, path=rel, index=index, folder=folder,
+                               created=now + index * 1e-6)
+                    if error is not None:
+                        job.update(status="error", error=error, finished=now, reserve_bytes=0)
+                    self._register(job, enqueue=error is None)
+            return self.get_batch(bid, client)
+        finally:
+            for up, _ in uploads:
+                try:
+                    os.unlink(up)
+                except FileNotFoundError:
+                    pass
+
+    def _batch_jobs(self, batch_id: str, client: str | None) -> list[dict]:
+        """The batch's jobs (lock held) in upload order; 404 when none is the client's."""
+        if not isinstance(batch_id, str) or not ID_RE.match(batch_id):
+            raise JobError("No such batch.", 404)
+        jobs = sorted((j for j in self._jobs.values()
+                       if j.get("batch") == batch_id and self._owned(j, client)),
+                      key=lambda j: j.get("index", 0))
+        if not jobs:
+            raise JobError("No such batch. It may have been removed after its keep time.", 404)
+        return jobs
+
+    def get_batch(self, batch_id: str, client: str | None = None) -> dict:
+        """{id, status, progress, counts, total, preset, jobs: [...]} of a batch; status is
+        "running" until every job ended, then "done"."""
+        with self._lock:
+            jobs = self._batch_jobs(batch_id, client)
+            counts = {k: 0 for k in ("queued", "running", "done", "error", "cancelled")}
+            for j in jobs:
+                counts[j["status"]] = counts.get(j["status"], 0) + 1
+            ended = all(j["status"] in TERMINAL for j in jobs)
+            return {
+                "id": batch_id, "status": "done" if ended else "running",
+                "folder": jobs[0].get("folder"),
+                "created": jobs[0].get("created"), "preset": jobs[0].get("preset"),
+                "params": jobs[0].get("params"), "output": jobs[0].get("output"),
+                "loudness": jobs[0].get("loudness"), "total": len(jobs), "counts": counts,
+                "progress": round(sum(1.0 if j["status"] in TERMINAL else j.get("progress") or 0.0
+                                      for j in jobs) / len(jobs), 4),
+                "jobs": [self._public(j) for j in jobs],
+            }
+
+    def batch_outputs(self, batch_id: str, client: str | None = None) -> list[tuple[str, str]]:
+        """[(result file, ZIP entry name)] of the batch's finished jobs, entry names relative
+        to the folder the person picked, each unique."""
+        with self._lock:
+            jobs = [dict(j) for j in self._batch_jobs(batch_id, client)]
+        out, seen = [], set()
+        for j in jobs:
+            if j["status"] != "done" or not j.get("output_file"):
+                continue
+            folder = j.get("path", "").rpartition("/")[0]
+            name = f"{folder}/{j['output_name']}" if folder else j["output_name"]
+            stem, dot, ext = name.rpartition(".")
+            k = 2
+            while name.lower() in seen:
+                name = f"{stem} ({k}){dot}{ext}"
+                k += 1
+            seen.add(name.lower())
+            out.append((os.path.join(self.root, j["id"], j["output_file"]), name))
+        return out
+
+    def cancel_batch(self, batch_id: str, client: str | None = None) -> dict:
+        """Cancel every queued or running job of the batch."""
+        with self._lock:
+            ids = [j["id"] for j in self._batch_jobs(batch_id, client)
+                   if j["status"] not in TERMINAL]
+        for jid in ids:
+            try:
+                self.cancel(jid, client)
+            except JobError:
+                pass  # it ended meanwhile
+        return self.get_batch(batch_id, client)
 
     @staticmethod
     def _new_job(jid: str, filename: Any, preset: str, params: dict, output: str,
@@ -314,6 +483,7 @@ class JobManager:
             "output_file": None,
             "output_name": f"{stem}-enhanced.{output}",
             "client": client, "reserve_bytes": int(need),
+            "batch": None, "path": None, "findings": None, "actions": None,
         }
 
     def _enqueue(self, jid: str) -> None:
@@ -497,6 +667,7 @@ class JobManager:
                            clipped_samples=result["clipped_samples"],
                            output_file=result["output_file"], preview=result["preview"],
                            loudness_gain_db=result.get("loudness_gain_db"),
+                           findings=result.get("findings"), actions=result.get("actions"),
                            elapsed_s=round(time.monotonic() - t0, 2))
             self._save(job)
             self._bump(jid)

@@ -27,7 +27,7 @@ from aural.engine.metrics import LevelMeter
 from aural.engine.processors import Gain
 
 from .analysis import Analyzer
-from .catalog import build_chain
+from .catalog import AUTO_PRESET, build_chain
 
 __all__ = [
     "BLOCK",
@@ -170,7 +170,8 @@ def process(job_dir: str, preset: str, params: dict, output: str,
     With ``loudness`` (LUFS) the preset runs in two passes, like ``aural enhance --loudness``:
     everything before its final limiter into a float file, then the gain that brings it to the
     target and the limiter.  Also writes ``peaks.json`` and ``spectrogram-{original,enhanced}.json``
-    and, when browsers cannot play the upload, ``original.wav``.  Returns the job's result fields.
+    and, when browsers cannot play the upload, ``original.wav``.  Returns the job's result fields
+    (for ``auto`` also ``findings`` and ``actions``: what the analysis found, what the chain does).
     ``progress(done, total)`` counts frames over all passes."""
     src = os.path.join(job_dir, "input")
     name, subtype, _, _ = OUTPUT_FORMATS[output]
@@ -185,7 +186,11 @@ def process(job_dir: str, preset: str, params: dict, output: str,
     # much more than its header says is stopped, not written on and on
     limit = int(frames * 1.05) + 10 * sr
     passes = 1 if loudness is None else 2
-    chain = build_chain(preset, params)
+    report = None
+    if preset == AUTO_PRESET:
+        chain, report = _auto_chain(src, params)
+    else:
+        chain = build_chain(preset, params)
     a_in = Analyzer(sr, ch, frames)
     a_out = Analyzer(sr, ch, frames)
     preview = None
@@ -259,4 +264,24 @@ def process(job_dir: str, preset: str, params: dict, output: str,
         "figures": {"original": a_in.figures(), "enhanced": a_out.figures()},
         "output_file": name,
         "preview": preview is not None,
+        **(report or {}),
     }
+
+
+def _auto_chain(src: str, params: dict) -> tuple[Chain, dict]:
+    """The ``auto`` chain for this file (``aural.engine.auto.auto_chain_for``: analysis, then
+    the repairs it calls for, then ``params`` for the nodes it built) and its report
+    ``{"findings": [...], "actions": [...]}`` in plain words."""
+    from aural.engine.auto import actions, auto_chain_for
+    from aural.engine.presets import PresetError
+
+    def text(v) -> str:
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+    try:
+        chain, analysis = auto_chain_for(src, [f"{k}={text(v)}" for k, v in params.items()])
+    except AudioFileError as e:
+        raise ValueError(_reason(e)) from None
+    except PresetError as e:
+        raise ValueError(f"A setting cannot be applied to the chain auto built: {e}") from None
+    return chain, {"findings": analysis.findings(), "actions": actions(chain)}
