@@ -1010,6 +1010,17 @@ def test_auto_leaves_a_clean_recording_bit_identical(client):
     assert wait_done(client, r.get_json()["id"])["findings"] is None
 
 
+def test_auto_with_a_loudness_target_never_clips(client):
+    _, hummy = hum_speech(3.0)
+    r = upload(client, encode(0.3 * hummy, "WAV", subtype="FLOAT"), preset="auto",
+               loudness="-12")
+    job = wait_done(client, r.get_json()["id"])
+    assert job["status"] == "done", job["error"]
+    fe = job["figures"]["enhanced"]
+    assert job["loudness_gain_db"] > 6.0 and abs(fe["loudness_lufs"] + 12.0) < 1.0
+    assert fe["peak_dbfs"] <= -0.99 and job["clipped_samples"] == 0  # a limiter after the gain
+
+
 def test_auto_with_a_bad_setting_is_a_clear_error(client):
     _, hummy = hum_speech(2.0)
     r = upload(client, encode(hummy, "WAV", subtype="FLOAT"), preset="auto",

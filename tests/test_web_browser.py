@@ -295,3 +295,123 @@ def test_presets_read_for_people(server, page, tmp_path):
     page.screenshot(path=str(tmp_path / "presets-expert.png"), full_page=True)
     print(f"screenshots: {tmp_path}")
     assert page.errors == []
+
+
+def test_batch_of_several_files_and_a_folder(server, page, tmp_path):
+    """Issue 24: several files (or a folder) become one batch: per-file progress and status,
+    a failed file with its reason, and every result in one ZIP."""
+    import io
+    import zipfile
+    x, sr = sf.read(EXAMPLE, dtype="float32")
+    folder = tmp_path / "session"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "one.flac", x[: 2 * sr], sr)
+    sf.write(folder / "sub" / "two.wav", x[2 * sr: 4 * sr], sr, subtype="PCM_16")
+    (folder / "broken.wav").write_bytes(b"not audio at all\n" * 300)
+    (folder / "cover.txt").write_text("liner notes")
+    page.goto(server + "/")
+    page.check("input[name='preset'][value='voice_dsp']")
+    page.set_input_files("#file", [str(folder / "one.flac"), str(folder / "sub" / "two.wav"),
+                                   str(folder / "broken.wav")])
+    expect(page.locator("#file-name")).to_have_text("3 files")
+    expect(page.locator("#file-list li")).to_have_count(3)
+    expect(page.locator("#start")).to_have_text("Enhance 3 files")
+    page.click("#start")
+    page.wait_for_url("**/batch/*")
+    rows = page.locator("#batch-list li")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#batch-view")).to_have_attribute("data-status", "done", timeout=90_000)
+    expect(page.locator("#batch-list li[data-status=done]")).to_have_count(2)
+    bad = page.locator("#batch-list li[data-status=error]")
+    expect(bad.locator(".b-name")).to_have_text("broken.wav")
+    expect(bad.locator(".b-note")).to_contain_text("not audio")
+    expect(page.locator("#batch-counts")).to_have_text("2 of 3 done · 1 failed")
+    expect(page.locator("#batch-pct")).to_have_text("100%")
+    page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
+    with page.expect_download() as dl:
+        page.click("#batch-zip")
+    path = tmp_path / "all.zip"
+    dl.value.save_as(path)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["one-enhanced.wav", "two-enhanced.wav"]
+        y, sr2 = sf.read(io.BytesIO(zf.read("one-enhanced.wav")), dtype="float32")
+        assert sr2 == sr and y.shape == x[: 2 * sr].shape
+    # a done file opens its comparison
+    page.locator("#batch-list li[data-status=done] a.b-name").first.click()
+    expect(page.locator("#result")).to_be_visible(timeout=30_000)
+    assert "/job/" in page.url
+
+    # a folder: audio files only, with their paths inside it
+    page.goto(server + "/")
+    page.check("input[name='preset'][value='voice_dsp']")
+    page.set_input_files("#folder", str(folder))
+    expect(page.locator("#file-name")).to_have_text("3 files")
+    expect(page.locator("#file-size")).to_contain_text("1 other file left out")
+    page.click("#start")
+    expect(page.locator("#batch-view")).to_have_attribute("data-status", "done", timeout=90_000)
+    names = page.locator("#batch-list .b-name").all_text_contents()
+    assert names == ["broken.wav", "one.flac", "sub/two.wav"], names
+    expect(page.locator("#batch-name")).to_have_text("session · 3 files")
+    with page.expect_download() as dl:
+        page.click("#batch-zip")
+    assert dl.value.suggested_filename == "session-enhanced.zip"
+    dl.value.save_as(tmp_path / "folder.zip")
+    with zipfile.ZipFile(tmp_path / "folder.zip") as zf:
+        assert sorted(zf.namelist()) == ["one-enhanced.wav", "sub/two-enhanced.wav"]
+    assert page.errors == []
+    print(f"screenshots: {tmp_path}")
+
+
+def test_auto_shows_what_it_found_and_did(server, page, tmp_path):
+    """Issue 22.4: 'auto' is offered second, in plain words; the result lists what the analysis
+    found and what was done.  Issue 23: the treble restoration preset is offered too."""
+    page.goto(server + "/")
+    cards = page.locator(".preset")
+    expect(cards.nth(1)).to_have_attribute("data-preset", "auto")
+    expect(cards.nth(1)).to_contain_text("Not sure? Analyses your recording and repairs only "
+                                         "what it finds")
+    band = page.locator(".preset[data-preset=restore_band]")
+    expect(band).to_contain_text("Muffled or telephone-like recording?")
+    page.check("input[name='preset'][value='restore_band']")
+    page.click("#adjust summary")
+    gain = page.locator("[data-control='bwe.gain_db']")
+    expect(gain.locator(".c-name")).to_have_text("Treble amount")
+    r = gain.locator("input[type=range]")
+    assert (r.get_attribute("min"), r.get_attribute("max")) == ("-12", "6")
+    expect(page.locator("select[data-address='bwe.mode']")).to_be_hidden()  # expert
+    page.click("#expert summary")
+    expect(page.locator("select[data-address='bwe.mode']")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "restore-band.png"), full_page=True)
+
+    page.check("input[name='preset'][value='auto']")
+    expect(page.locator("#adjust")).to_be_hidden()  # nothing to adjust: it decides
+    # clean recordings come out unchanged: auto asks for no loudness change
+    expect(page.locator("#loudness")).to_have_value("off")
+    x, sr = sf.read(EXAMPLE, dtype="float32")
+    x = x[: 4 * sr]
+    t = np.arange(x.shape[0]) / sr
+    hum = sum((0.03 / k) * np.sin(2 * np.pi * 50 * k * t) for k in range(1, 6))
+    src = tmp_path / "hum.flac"
+    sf.write(src, (x.T + hum).T.astype(np.float32) if x.ndim > 1 else x + hum, sr)
+    page.set_input_files("#file", str(src))
+    page.click("#start")
+    expect(page.locator("#result")).to_be_visible(timeout=90_000)
+    expect(page.locator("#job-meta")).to_contain_text("Preset: Automatic · 0:04")
+    found = page.locator("#auto-found li")
+    did = page.locator("#auto-did li")
+    expect(page.locator("#auto-report")).to_be_visible()
+    expect(page.locator("#auto-report h3").first).to_have_text("What we found")
+    expect(page.locator("#auto-report")).to_contain_text("What we did")
+    assert any("50 Hz hum" in f for f in found.all_text_contents()), found.all_text_contents()
+    assert any("hum" in d.lower() for d in did.all_text_contents()), did.all_text_contents()
+    page.screenshot(path=str(tmp_path / "auto.png"), full_page=True)
+    # another preset shows no such lists
+    page.click("#new-btn")
+    page.check("input[name='preset'][value='voice_dsp']")
+    expect(page.locator("#loudness")).to_have_value("-16")  # back to the page's default
+    page.set_input_files("#file", str(src))
+    page.click("#start")
+    expect(page.locator("#result")).to_be_visible(timeout=90_000)
+    expect(page.locator("#auto-report")).to_be_hidden()
+    assert page.errors == []
+    print(f"screenshots: {tmp_path}")

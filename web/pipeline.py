@@ -24,7 +24,7 @@ from aural.engine.io import (
     process_file,
 )
 from aural.engine.metrics import LevelMeter
-from aural.engine.processors import Gain
+from aural.engine.processors import Gain, Limiter
 
 from .analysis import Analyzer
 from .catalog import AUTO_PRESET, build_chain
@@ -169,7 +169,7 @@ def process(job_dir: str, preset: str, params: dict, output: str,
 
     With ``loudness`` (LUFS) the preset runs in two passes, like ``aural enhance --loudness``:
     everything before its final limiter into a float file, then the gain that brings it to the
-    target and the limiter.  Also writes ``peaks.json`` and ``spectrogram-{original,enhanced}.json``
+    target and the limiter (a -1 dBFS one for a chain without, such as most ``auto`` chains).  Also writes ``peaks.json`` and ``spectrogram-{original,enhanced}.json``
     and, when browsers cannot play the upload, ``original.wav``.  Returns the job's result fields
     (for ``auto`` also ``findings`` and ``actions``: what the analysis found, what the chain does).
     ``progress(done, total)`` counts frames over all passes."""
@@ -225,6 +225,9 @@ def process(job_dir: str, preset: str, params: dict, output: str,
                 latency = chain.latency_samples
             else:
                 main, post = _split_limiter(chain)
+                if not post:  # a chain without a final limiter (auto): the gain must not clip
+                    post = [Limiter(name="limiter", ceiling_db=-1.0, lookahead_ms=3.0,
+                                    release_ms=60.0)]
                 mid = LevelMeter(sr, ch, loudness=True)
                 process_file(main, src, tmp, block=block, subtype="FLOAT",
                              on_block=watcher(0, True, mid))

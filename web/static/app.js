@@ -9,7 +9,10 @@
     preset: null,
     values: {},          // address -> current control value
     file: null,
+    files: [],           // several files (a batch): [{file, path}]
     job: null,
+    batch: null,         // the batch being followed
+    batchTimer: null,
     events: null,
     pollTimer: null,
     players: {},         // original / enhanced WaveSurfer instances
@@ -85,28 +88,68 @@
   for (const o of config.outputs) $("output").append(el("option", { value: o.id, text: o.label }));
   for (const o of config.loudness_targets) $("loudness").append(el("option", { value: o.value, text: o.label }));
 
-  function chooseFile(f) {
+  // what a folder may hold besides audio (covers, notes) is left out of a batch
+  const AUDIO_EXT = /\.(wav|wave|flac|ogg|oga|opus|mp3|aif|aiff|aifc|caf|w64|rf64)$/i;
+
+  function resetChosen() {
+    state.file = null;
+    state.files = [];
+    $("start").disabled = true;
+    $("drop-empty").hidden = false;
+    $("drop-chosen").hidden = true;
+    $("file-list").hidden = true;
+  }
+
+  // items: [{file, path}] (path: relative to the folder picked, or the file name)
+  function chooseFiles(items, skipped) {
     showError(uploadError, "");
-    if (!f) return;
-    if (f.size > config.max_upload_bytes) {
-      state.file = null;
-      $("start").disabled = true;
-      showError(uploadError, "“" + f.name + "” is " + fmtBytes(f.size) + "; the limit is " +
-        config.max_upload_mb + " MB. Trim or export it at a lower bit rate and try again.");
+    items = items.filter((it) => it && it.file);
+    if (!items.length) {
+      if (skipped) showError(uploadError, "No audio file was found there (WAV, FLAC, OGG or MP3).");
       return;
     }
-    if (f.size === 0) {
-      showError(uploadError, "“" + f.name + "” is empty.");
+    const total = items.reduce((n, it) => n + it.file.size, 0);
+    if (total > config.max_upload_bytes) {
+      resetChosen();
+      const what = items.length === 1 ? "“" + items[0].file.name + "” is " : "These " + items.length + " files total ";
+      showError(uploadError, what + fmtBytes(total) + "; the limit is " +
+        config.max_upload_mb + " MB" + (items.length > 1 ? " per upload. Send them in smaller groups." :
+        ". Trim or export it at a lower bit rate and try again."));
       return;
     }
-    state.file = f;
-    $("file-name").textContent = f.name;
-    $("file-size").textContent = fmtBytes(f.size);
+    if (items.length === 1 && items[0].file.size === 0) {
+      showError(uploadError, "“" + items[0].file.name + "” is empty.");
+      return;
+    }
+    state.file = items.length === 1 ? items[0].file : null;
+    state.files = items.length > 1 ? items : [];
+    $("file-name").textContent = items.length === 1 ? items[0].file.name : items.length + " files";
+    $("file-size").textContent = fmtBytes(total) + (items.length > 1 ? " in all · one batch" : "") +
+      (skipped ? " · " + skipped + " other file" + (skipped === 1 ? "" : "s") + " left out" : "");
+    const list = $("file-list");
+    list.textContent = "";
+    if (items.length > 1) {
+      for (const it of items) list.append(el("li", {}, el("span", { text: it.path }), el("span", { text: fmtBytes(it.file.size) })));
+    }
+    list.hidden = items.length < 2;
     $("drop-empty").hidden = true;
     $("drop-chosen").hidden = false;
     $("start").disabled = !state.preset;
+    $("start").textContent = items.length > 1 ? "Enhance " + items.length + " files" : "Enhance";
   }
-  fileInput.addEventListener("change", () => chooseFile(fileInput.files[0]));
+  function chooseFile(f) { chooseFiles([{ file: f, path: f.name }]); }
+
+  fileInput.addEventListener("change", () => {
+    chooseFiles(Array.from(fileInput.files).map((f) => ({ file: f, path: f.name })));
+  });
+  const folderInput = $("folder");
+  $("folder-btn").addEventListener("click", () => folderInput.click());
+  folderInput.addEventListener("change", () => {
+    const all = Array.from(folderInput.files).map((f) => ({ file: f, path: f.webkitRelativePath || f.name }));
+    const audio = all.filter((it) => AUDIO_EXT.test(it.file.name));
+    audio.sort((a, b) => a.path.localeCompare(b.path));
+    chooseFiles(audio, all.length - audio.length);
+  });
   drop.addEventListener("keydown", (e) => {
     if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); }
   });
@@ -114,12 +157,44 @@
     drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
   }
   for (const ev of ["dragleave", "dragend"]) drop.addEventListener(ev, () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => {
+
+  // a dropped folder: walk it (FileSystemEntry API), keeping each file's relative path
+  function readEntry(entry, out) {
+    if (entry.isFile) {
+      return new Promise((resolve) => entry.file((f) => {
+        out.push({ file: f, path: entry.fullPath.replace(/^\//, "") });
+        resolve();
+      }, () => resolve()));
+    }
+    if (!entry.isDirectory) return Promise.resolve();
+    const reader = entry.createReader();
+    return new Promise((resolve) => {
+      const batch = [];
+      const next = () => reader.readEntries(async (ents) => {
+        if (!ents.length) {
+          for (const e of batch) await readEntry(e, out);
+          resolve();
+        } else { batch.push(...ents); next(); }
+      }, () => resolve());
+      next();
+    });
+  }
+
+  drop.addEventListener("drop", async (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    const files = e.dataTransfer && e.dataTransfer.files;
-    if (files && files.length > 1) showError(uploadError, "Drop one file at a time.");
-    else if (files && files.length) chooseFile(files[0]);
+    const dt = e.dataTransfer;
+    if (!dt) return;
+    const entries = Array.from(dt.items || []).map((it) => it.webkitGetAsEntry && it.webkitGetAsEntry()).filter(Boolean);
+    if (entries.some((en) => en.isDirectory)) {
+      const out = [];
+      for (const en of entries) await readEntry(en, out);
+      const audio = out.filter((it) => AUDIO_EXT.test(it.file.name));
+      audio.sort((a, b) => a.path.localeCompare(b.path));
+      chooseFiles(audio, out.length - audio.length);
+    } else if (dt.files && dt.files.length) {
+      chooseFiles(Array.from(dt.files).map((f) => ({ file: f, path: f.name })));
+    }
   });
   // a file dropped outside the zone must not navigate away from the page
   window.addEventListener("dragover", (e) => e.preventDefault());
@@ -147,12 +222,22 @@
     if (pick) selectPreset(pick);
   }
 
+  // "auto" promises that a clean recording comes out unchanged: no loudness change with it
+  let loudnessBeforeAuto = null;
   function selectPreset(p) {
+    const loud = $("loudness");
+    if (p.name === "auto" && loudnessBeforeAuto === null) {
+      loudnessBeforeAuto = loud.value;
+      loud.value = "off";
+    } else if (p.name !== "auto" && loudnessBeforeAuto !== null) {
+      if (loud.value === "off") loud.value = loudnessBeforeAuto;
+      loudnessBeforeAuto = null;
+    }
     state.preset = p;
     state.values = {};
     for (const c of p.controls) state.values[c.address] = c.value;
     renderControls();
-    $("start").disabled = !state.file;
+    $("start").disabled = !state.file && !state.files.length;
   }
 
   function sliderMap(c) {
@@ -310,6 +395,7 @@
   // ------------------------------------------------------------------ submitting
   $("upload-form").addEventListener("submit", (e) => {
     e.preventDefault();
+    if (state.files.length > 1 && state.preset) { submitBatch(); return; }
     if (!state.file || !state.preset) return;
     showError(uploadError, "");
     const fd = new FormData();
@@ -350,17 +436,192 @@
     xhr.send(fd);
   });
 
+  // ------------------------------------------------------------------ batches
+  function submitBatch() {
+    showError(uploadError, "");
+    const items = state.files;
+    const fd = new FormData();
+    for (const it of items) {
+      fd.append("file", it.file, it.file.name);
+      fd.append("path", it.path);
+    }
+    fd.append("preset", state.preset.name);
+    fd.append("params", JSON.stringify(changedParams()));
+    fd.append("output", $("output").value);
+    fd.append("loudness", $("loudness").value);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/batches");
+    xhr.responseType = "json";
+    showBatchView({ total: items.length, preset: state.preset.name, jobs: items.map((it) => ({ path: it.path, status: "uploading" })) });
+    setBatchProgress(0, "Uploading…", "");
+    xhr.upload.onprogress = (ev) => {
+      if (ev.lengthComputable) setBatchProgress(ev.loaded / ev.total, "Uploading…", fmtBytes(ev.loaded) + " of " + fmtBytes(ev.total));
+    };
+    $("batch-cancel").onclick = () => { xhr.abort(); };
+    xhr.onabort = () => { showUploadView(); showError(uploadError, "Upload cancelled."); };
+    xhr.onerror = () => { showUploadView(); showError(uploadError, "The upload failed: the connection to aural was lost."); };
+    xhr.onload = () => {
+      const body = xhr.response || {};
+      if (xhr.status === 202 && body.id) {
+        history.pushState({ batch: body.id }, "", "/batch/" + body.id);
+        followBatch(body);
+        loadRecent();
+      } else {
+        showUploadView();
+        showError(uploadError, body.error || ("The upload was refused (" + xhr.status + ")."));
+      }
+    };
+    xhr.send(fd);
+  }
+
+  function stopBatch() {
+    if (state.batchTimer) { clearTimeout(state.batchTimer); state.batchTimer = null; }
+  }
+
+  function showBatchView(b) {
+    stopFollowing();
+    stopBatch();
+    destroyPlayers();
+    $("upload-view").hidden = true;
+    $("job-view").hidden = true;
+    $("batch-view").hidden = false;
+    showError($("batch-error"), "");
+    $("batch-cancel").hidden = false;
+    renderBatch(b);
+  }
+
+  function setBatchProgress(p, stage, note) {
+    const pct = Math.max(0, Math.min(100, Math.floor(p * 100)));
+    $("batch-bar-fill").style.width = pct + "%";
+    $("batch-bar").setAttribute("aria-valuenow", String(pct));
+    $("batch-pct").textContent = pct + "%";
+    $("batch-stage").textContent = stage;
+    $("batch-counts").textContent = note || "";
+  }
+
+  const STATUS_WORDS = { queued: "Waiting", running: "Enhancing", done: "Done", error: "Failed",
+    cancelled: "Cancelled", uploading: "Uploading" };
+
+  function renderBatch(b) {
+    const n = b.total || (b.jobs || []).length;
+    $("batch-name").textContent = (b.folder ? b.folder + " · " : "") + n + (n === 1 ? " file" : " files");
+    const bits = [];
+    if (b.preset) bits.push("Preset: " + presetTitle(b.preset) + (b.loudness != null ? " → " + String(b.loudness).replace("-", "−") + " LUFS" : ""));
+    $("batch-meta").textContent = bits.join(" · ");
+    $("batch-view").dataset.status = b.status || "uploading";
+    const list = $("batch-list");
+    list.textContent = "";
+    for (const j of b.jobs || []) {
+      const name = j.id && j.status === "done"
+        ? el("a", { class: "b-name", href: "/job/" + j.id, text: j.path || j.name, title: "Compare before and after" })
+        : el("span", { class: "b-name", text: j.path || j.name });
+      if (j.id && j.status === "done") {
+        name.addEventListener("click", (e) => {
+          e.preventDefault();
+          history.pushState({ job: j.id }, "", "/job/" + j.id);
+          openJob(j.id);
+        });
+      }
+      let word = STATUS_WORDS[j.status] || j.status;
+      if (j.status === "running") word += " " + Math.floor((j.progress || 0) * 100) + "%";
+      if (j.status === "queued" && j.queue_position) word += " (" + j.queue_position + " in the queue)";
+      let note = "";
+      if (j.status === "error") note = j.error || "Processing failed.";
+      else if (j.status === "done") note = j.output_name || "";
+      const pct = j.status === "done" ? 100 : Math.floor((j.progress || 0) * 100);
+      list.append(el("li", { "data-status": j.status, "data-job": j.id || "" }, name,
+        el("span", { class: "badge " + j.status, text: word }),
+        el("div", { class: "b-bar" }, el("div", { style: "width:" + pct + "%" })),
+        note ? el("span", { class: "b-note", text: note }) : null));
+    }
+    if (!b.id) return;
+    const c = b.counts || {};
+    const done = c.done || 0, failed = c.error || 0, cancelled = c.cancelled || 0;
+    const parts = [done + " of " + n + " done"];
+    if (failed) parts.push(failed + " failed");
+    if (cancelled) parts.push(cancelled + " cancelled");
+    const ended = b.status === "done";
+    setBatchProgress(b.progress || 0, ended ? "Finished" : "Enhancing…", parts.join(" · "));
+    $("batch-cancel").hidden = ended;
+    const zip = $("batch-zip");
+    zip.href = done ? "/api/batches/" + b.id + "/zip" : "#";
+    zip.classList.toggle("disabled", !done);
+    zip.setAttribute("aria-disabled", String(!done));
+    zip.textContent = "Download all (ZIP" + (done ? ", " + done + (done === 1 ? " file" : " files") : "") + ")";
+    $("batch-zip-note").textContent = !done ? "The ZIP is ready when a file is finished."
+      : ended ? "The results, in the folders you sent them from."
+      : "Holds the files finished so far; more follow as they finish.";
+  }
+
+  function followBatch(b) {
+    stopBatch();
+    state.batch = b;
+    showBatchView(b);
+    $("batch-cancel").onclick = cancelBatch;
+    const tick = async () => {
+      try {
+        const nb = await api("/api/batches/" + b.id);
+        if (!state.batch || state.batch.id !== b.id) return;
+        state.batch = nb;
+        renderBatch(nb);
+        if (nb.status !== "done") state.batchTimer = setTimeout(tick, 700);
+        else loadRecent();
+      } catch (e) {
+        if (e.status === 404) batchGone(); else state.batchTimer = setTimeout(tick, 1500);
+      }
+    };
+    if (b.status !== "done") state.batchTimer = setTimeout(tick, 300);
+  }
+
+  function batchGone() {
+    stopBatch();
+    $("batch-list").textContent = "";
+    $("batch-cancel").hidden = true;
+    showError($("batch-error"), "This batch no longer exists. Finished jobs are kept for " + config.keep_hours + " hours.");
+  }
+
+  async function cancelBatch() {
+    if (!state.batch || !state.batch.id) return;
+    $("batch-cancel").disabled = true;
+    try {
+      const b = await api("/api/batches/" + state.batch.id + "/cancel", { method: "POST" });
+      state.batch = b;
+      renderBatch(b);
+    } catch (e) {
+      showError($("batch-error"), e.message);
+    } finally {
+      $("batch-cancel").disabled = false;
+    }
+  }
+
+  async function openBatch(id) {
+    stopBatch();
+    state.batch = { id };
+    try {
+      followBatch(await api("/api/batches/" + id));
+    } catch (e) {
+      showBatchView({ jobs: [] });
+      $("batch-name").textContent = "Batch not found";
+      batchGone();
+    }
+  }
+
   // ------------------------------------------------------------------ views
   function showUploadView() {
     stopFollowing();
+    stopBatch();
     destroyPlayers();
     state.job = null;
+    state.batch = null;
     $("upload-view").hidden = false;
     $("job-view").hidden = true;
+    $("batch-view").hidden = true;
   }
 
   function showJobView(job) {
+    stopBatch();
     $("upload-view").hidden = true;
+    $("batch-view").hidden = true;
     $("job-view").hidden = false;
     $("job-name").textContent = job.name || "Recording";
     $("progress-box").hidden = false;
@@ -564,6 +825,7 @@
     $("t-dur").textContent = fmtTime(peaks.enhanced.duration, true);
     setActive(state.active);
     renderFigures(j);
+    renderAutoReport(j);
     const dl = $("download");
     dl.href = base + "/download";
     dl.setAttribute("download", j.output_name || "");
@@ -677,6 +939,21 @@
     else if (k === "s") stopAll(true);
   });
 
+  // auto: what the analysis found and what the chain it built does
+  function renderAutoReport(j) {
+    const box = $("auto-report");
+    box.hidden = !j.findings;
+    for (const [id, lines] of [["auto-found", j.findings], ["auto-did", j.actions]]) {
+      const ul = $(id);
+      ul.textContent = "";
+      // "dehum: notch 50 Hz hum ..." reads without the node's name
+      for (const line of lines || []) {
+        const text = id === "auto-did" && !/^nothing/.test(line) ? line.replace(/^[a-z_0-9]+: /, "") : line;
+        ul.append(el("li", { text: text.charAt(0).toUpperCase() + text.slice(1) }));
+      }
+    }
+  }
+
   function renderFigures(j) {
     const tb = document.querySelector("#figures-table tbody");
     tb.textContent = "";
@@ -739,13 +1016,16 @@
 
   function route() {
     const m = location.pathname.match(/^\/job\/([0-9a-f]{32})$/);
-    if (m) openJob(m[1]); else showUploadView();
+    const b = location.pathname.match(/^\/batch\/([0-9a-f]{32})$/);
+    if (m) openJob(m[1]); else if (b) openBatch(b[1]); else showUploadView();
   }
 
-  $("new-btn").addEventListener("click", () => {
-    history.pushState({}, "", "/");
-    showUploadView();
-  });
+  for (const id of ["new-btn", "batch-new-btn"]) {
+    $(id).addEventListener("click", () => {
+      history.pushState({}, "", "/");
+      showUploadView();
+    });
+  }
   $("home-link").addEventListener("click", (e) => {
     e.preventDefault();
     history.pushState({}, "", "/");
