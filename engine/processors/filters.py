@@ -43,7 +43,7 @@ from numba import njit
 from ..params import Param
 from ..processor import Processor, register
 
-__all__ = ["Butterworth", "ParametricEQ", "butterworth_sos", "rbj_sos"]
+__all__ = ["Butterworth", "ParametricEQ", "Rumble", "butterworth_sos", "rbj_sos"]
 
 MAX_SECTIONS = 16  # order 16 band filters
 SUB = 32  # glide grid (samples)
@@ -629,3 +629,178 @@ class ParametricEQ(_GlidedSos):
 
     def _discrete_now(self) -> tuple[int, int]:
         return int(self.v("type")), 0
+
+
+# --------------------------------------------------------------------------- Rumble
+#: first null of each boxcar of the Rumble lowpass (Hz): the boxcar length is fs / RUMBLE_NULL
+RUMBLE_NULL = 60.0
+RUMBLE_STAGES = 4          # boxcars per smoothing pass (a B-spline kernel, linear phase)
+RUMBLE_FRAME_S = 0.25      # detection frame
+RUMBLE_FRAMES = 12         # detection window (3 s)
+RUMBLE_PERSIST = 0.2      # quietest frame / mean frame power of the sub band, at least
+RUMBLE_CV = 0.25           # coefficient of variation of the frame power, at least (noise-like)
+RUMBLE_REL = 1e-3          # sub-band power / program power, at least (-40 dB)
+RUMBLE_FLOOR = 1e-9        # sub-band power (mean square), at least (-90 dBFS)
+RUMBLE_ON = 2              # positive frames in a row before the filter engages
+RUMBLE_OFF = 8             # negative frames in a row before it disengages
+RUMBLE_GLIDE_MS = 200.0
+
+
+@njit(cache=True, nogil=True)
+def _boxcar(v, ring, sums, base, m, pos) -> float:
+    """One moving average of length m (ring buffer ring[base:base+m], running sum sums[0])."""
+    old = ring[base + pos]
+    ring[base + pos] = v
+    s = sums[0] + v - old
+    sums[0] = s
+    return s / m
+
+
+@njit(cache=True, nogil=True)
+def rumble_block(x, out, rings, sums, dl, ist, fst, fr, m, d1, detect, g_coef) -> None:
+    """Rumble filter: y = x(n - D) - g * LP(x), LP = 3 H^2 - 2 H^3 with H four boxcars of
+    length m (zero-phase about its delay), D = 3 * d1, d1 = 2 (m - 1) the delay of H."""
+    c, n = x.shape
+    hl = RUMBLE_STAGES
+    dlen = dl.shape[1]
+    flen = int(fst[3])
+    for i in range(n):
+        pos = ist[0]
+        dpos = ist[1]
+        lp_sum = 0.0
+        tot_sum = 0.0
+        for ch in range(c):
+            v = float(x[ch, i])
+            # H, H^2, H^3: three passes of four boxcars each
+            h1 = v
+            for st in range(hl):
+                h1 = _boxcar(h1, rings[ch], sums[ch, st:st + 1], st * m, m, pos)
+            h2 = h1
+            for st in range(hl, 2 * hl):
+                h2 = _boxcar(h2, rings[ch], sums[ch, st:st + 1], st * m, m, pos)
+            h3 = h2
+            for st in range(2 * hl, 3 * hl):
+                h3 = _boxcar(h3, rings[ch], sums[ch, st:st + 1], st * m, m, pos)
+            # delay lines: x by 3 d1, H^2 by d1 (to align with H^3)
+            xd = dl[ch, (dpos - 3 * d1) % dlen]
+            h2d = dl[ch + c, (dpos - d1) % dlen]
+            dl[ch, dpos] = v
+            dl[ch + c, dpos] = h2
+            lp = 3.0 * h2d - 2.0 * h3
+            g = fst[0]
+            out[ch, i] = xd - g * lp
+            lp_sum += lp * lp
+            tot_sum += xd * xd
+        ist[0] = pos + 1 if pos + 1 < m else 0
+        ist[1] = dpos + 1 if dpos + 1 < dlen else 0
+        # detection on frames counted in samples
+        fst[4] += lp_sum
+        fst[5] += tot_sum
+        ist[2] += 1
+        if ist[2] >= flen:
+            ist[2] = 0
+            k = ist[3] % RUMBLE_FRAMES
+            fr[k] = fst[4] / (flen * c)
+            fst[6] = fst[6] + 0.2 * (fst[5] / (flen * c) - fst[6]) if ist[3] > 0 else fst[5] / (flen * c)
+            fst[4] = 0.0
+            fst[5] = 0.0
+            ist[3] += 1
+            if detect != 0 and ist[3] >= RUMBLE_FRAMES + 3 * d1 // flen + 1:
+                mean = 0.0
+                lo = 1e300
+                for j in range(RUMBLE_FRAMES):
+                    mean += fr[j]
+                    lo = min(lo, fr[j])
+                mean /= RUMBLE_FRAMES
+                var = 0.0
+                for j in range(RUMBLE_FRAMES):
+                    var += (fr[j] - mean) ** 2
+                cv = math.sqrt(var / RUMBLE_FRAMES) / mean if mean > 0.0 else 0.0
+                yes = (mean > RUMBLE_FLOOR and lo > RUMBLE_PERSIST * mean and cv > RUMBLE_CV
+                       and mean > RUMBLE_REL * fst[6])
+                if yes:
+                    ist[5] = 0
+                    ist[4] += 1
+                    if ist[4] >= RUMBLE_ON:
+                        ist[6] = 1
+                else:
+                    ist[4] = 0
+                    ist[5] += 1
+                    if ist[5] >= RUMBLE_OFF:
+                        ist[6] = 0
+        gt = fst[1] if (ist[6] != 0 or detect == 0) else 0.0
+        g = fst[0]
+        if g != gt:
+            g = gt + g_coef * (g - gt)
+            if abs(g - gt) < 1e-9:
+                g = gt
+            fst[0] = g
+
+
+@register
+class Rumble(Processor):
+    """Turntable/handling rumble remover: a linear-phase highpass applied only where rumble is.
+
+    Filter.  ``y = x(n - D) - g * LP(x)``: LP is the twiced B-spline lowpass ``3 H^2 - 2 H^3``,
+    H four moving averages of ``fs / 60`` samples (zero-phase about its delay), so the highpass
+    is linear-phase: above ~45 Hz the output is the input delayed by ``latency_samples``
+    (6 (m - 1) samples, ~100 ms), within 0.25 dB from 40 Hz; rumble is taken down by >= 20 dB
+    below 10 Hz, 11 dB at 15 Hz, 6 dB at 20 Hz.
+
+    Detection (``detect``).  In 250 ms frames (counted in samples) the lowpass band's power is
+    compared over the last 3 s: rumble is broadband noise that is always there, so the band is
+    persistent (its quietest frame >= 5 % of the mean: a kick drum's sub energy comes and goes)
+    and fluctuates like noise (frame-power variation >= 25 %: a steady sub-bass tone or organ
+    pedal does not), above -90 dBFS and no more than 40 dB under the program.  Two such frames
+    engage the filter (200 ms glide); 8 frames without (2 s) release it.  Without rumble the
+    output is the input delayed by ``latency_samples``, exactly.  ``detect = off`` filters
+    always.  ``engaged``: the detector's state.
+    """
+
+    params = (
+        Param("detect", True, kind="bool",
+              doc="filter only where rumble is detected (off: always)"),
+        Param("depth", 1.0, range=(0.0, 1.0), doc="share of the sub band removed when engaged"),
+    )
+
+    def _prepare(self) -> None:
+        fs = float(self.sample_rate)
+        self._m = max(2, int(round(fs / RUMBLE_NULL)))
+        self._d1 = 2 * (self._m - 1)
+        c = self.channels
+        self._rings = np.zeros((c, 3 * RUMBLE_STAGES * self._m), np.float64)
+        self._sums = np.zeros((c, 3 * RUMBLE_STAGES), np.float64)
+        self._dl = np.zeros((2 * c, 3 * self._d1 + 1), np.float64)
+        self._ist = np.zeros(8, np.int64)
+        self._fst = np.zeros(8, np.float64)
+        self._fr = np.zeros(RUMBLE_FRAMES, np.float64)
+        self._gcoef = float(np.exp(-1000.0 / (RUMBLE_GLIDE_MS * fs)))
+        self._reset()
+
+    def _latency(self) -> int:
+        return 3 * self._d1
+
+    def _reset(self) -> None:
+        self._rings[:] = 0.0
+        self._sums[:] = 0.0
+        self._dl[:] = 0.0
+        self._ist[:] = 0
+        self._fst[:] = 0.0
+        self._fr[:] = 0.0
+        self._fst[1] = self.v("depth")
+        self._fst[3] = float(round(RUMBLE_FRAME_S * self.sample_rate))
+        if not self.v("detect"):
+            self._fst[0] = self._fst[1]
+
+    def _on_param(self, name: str, value: float) -> None:
+        if self.prepared and name == "depth":
+            self._fst[1] = value
+
+    def _process(self, x: np.ndarray, out: np.ndarray) -> None:
+        rumble_block(x, out, self._rings, self._sums, self._dl, self._ist, self._fst, self._fr,
+                     self._m, self._d1, int(self.v("detect")), self._gcoef)
+
+    @property
+    def engaged(self) -> bool:
+        """True while the detector finds rumble (the filter is on or fading in)."""
+        return bool(self.prepared and self._ist[6])
