@@ -23,7 +23,7 @@
 #   0ad-data           : audio/ambient and audio/music only, from its 1.4 GB .deb: downloaded,
 #                        unpacked into $AURAL_DATA_CACHE (~/.cache/aural/data)/0ad-data and deleted
 #                        (needs ~5 GB of temporary space); kept: ~150 MB
-#   pyroomacoustics (PyPI): simulated rooms for bench_unseen.py
+#   pyroomacoustics (PyPI): simulated rooms for bench_unseen.py and its test          (always)
 # Idempotent and non-interactive.
 set -euo pipefail
 need=()
@@ -63,8 +63,9 @@ fi
 # DNSMOS P.835 (tests/test_bench_unseen.py): the wheel ships the ONNX models
 "$PY" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("speechmos") is None)' 2>/dev/null \
     || "$PY" -m pip install -q "speechmos>=0.0.1.1"
+# simulated rooms of bench_unseen.py (its test builds one)
+"$PY" -c 'import pyroomacoustics' 2>/dev/null || "$PY" -m pip install -q "pyroomacoustics>=0.7"
 if [ "${AURAL_DATA:-}" = full ]; then
-    "$PY" -c 'import pyroomacoustics' 2>/dev/null || "$PY" -m pip install -q "pyroomacoustics>=0.7"
     # 0ad-data: only its ambient and music folders, into the data cache; the .deb and the
     # 2.6 GB public.zip are temporaries, deleted when done
     cache=${AURAL_DATA_CACHE:-$HOME/.cache/aural/data}
