@@ -21,6 +21,10 @@ that does not exist.  Disk is bounded before a job starts: the bytes it will wri
 decoded header, :func:`pipeline.estimate_bytes`) must fit ``max_job_bytes`` and, with every
 file of the jobs folder and what unfinished jobs will still write, ``max_total_bytes``
 (413 otherwise).
+
+A batch (:meth:`JobManager.create_batch`) is a job per file sharing a ``batch`` id, with the
+file's cleaned relative ``path``; it needs no storage of its own (it is the set of its jobs, so
+it survives a restart and is cleaned up with them).  Its disk need is checked as a whole.
 """
 from __future__ import annotations
 
