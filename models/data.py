@@ -231,6 +231,12 @@ class Recipe:
     music_safe_noise: in the *train* split, music is never mixed with the musical ambiences of
     the noise list (:data:`MUSICAL_NOISE`: sonic-pi's ambi_* drones, pads and piano), which
     would teach the model that music is noise; speech still gets them.  Off: as before.
+    sources: "recipe" (the file lists above: train/dev split by file) or "registry": the source
+    registry (:func:`registry`), its ``train`` split as "train" and its ``tune`` split as "dev",
+    so that what is chosen on the dev set is chosen on sources training never heard (the
+    ``score`` split is never read); a speech file shorter than an example is joined with other
+    clips of the same source (one voice), as ``dry_speech`` is.  Default "recipe": every list and
+    example exactly as before it existed.
     """
 
     sample_rate: int = 16000
@@ -245,11 +251,19 @@ class Recipe:
     dry_speech: float = 0.0
     clean_fraction: float = 0.0
     music_safe_noise: bool = False
+    sources: str = "recipe"
 
     def __post_init__(self) -> None:
         if self.train_mix not in MIXES:
             raise ValueError(f"unknown train_mix {self.train_mix!r} (one of {', '.join(MIXES)})")
+        if self.sources not in ("recipe", "registry"):
+            raise ValueError(f"unknown sources {self.sources!r} (recipe or registry)")
         self._cache: dict[str, np.ndarray] = {}
+        self._siblings: dict[str, list[str]] = {}
+        self._degraders: dict[str, Degrader] = {}
+        if self.sources == "registry":
+            self._lists = self._registry_lists()
+            return
         self._lists = {kind: self._split(globs, train_globs) for kind, globs, train_globs in
                        (("speech", SPEECH_GLOBS, ()), ("music", MUSIC_GLOBS, ()),
                         ("noise", NOISE_GLOBS, NOISE_TRAIN_GLOBS))}
@@ -260,7 +274,28 @@ class Recipe:
         for split in SPLITS:
             self._lists["music"][split] = [f for f in self._lists["music"][split]
                                            if not os.path.basename(f).startswith(("ambi_", "vinyl_"))]
-        self._degraders: dict[str, Degrader] = {}
+
+    def _registry_lists(self) -> dict[str, dict[str, list[str]]]:
+        """{kind: {"train": files, "dev": files}} from the registry's train and tune splits
+        (``max_files`` per kind and split, a seeded subset; typing noise is not a file list)."""
+        reg = registry()
+        rng = np.random.default_rng(self.seed)
+        out: dict[str, dict[str, list[str]]] = {"dry_speech": {s: [] for s in SPLITS}}
+        for kind in ("speech", "music", "noise"):
+            out[kind] = {}
+            for split, rsplit in (("train", "train"), ("dev", "tune")):
+                files = []
+                for src in split_sources(rsplit, kind, reg):
+                    if src.form != "clip":
+                        continue
+                    files += src.files
+                    for f in src.files:
+                        self._siblings[f] = src.files
+                if len(files) > self.max_files:
+                    idx = np.sort(rng.choice(len(files), self.max_files, replace=False))
+                    files = [files[i] for i in idx]
+                out[kind][split] = files
+        return out
 
     def _split(self, globs, train_globs=(), cap: int | None = None) -> dict[str, list[str]]:
         files = sorted({os.path.normpath(f) for g in globs for f in glob.glob(g, recursive=True)
@@ -342,7 +377,10 @@ class Recipe:
         if not files:
             raise RuntimeError(f"no {kind} files for {split}: run scripts/setup.d/50-data.sh")
         for _ in range(10):
-            x = self.audio(files[int(rng.integers(0, len(files)))])
+            f = files[int(rng.integers(0, len(files)))]
+            x = self.audio(f)
+            if len(x) < n and kind == "speech" and f in self._siblings:
+                return self._joined(self._siblings[f], n, rng), kind  # one voice's short clips
             if len(x) < n:
                 x = np.pad(x, (0, n - len(x)))
             s = int(rng.integers(0, len(x) - n + 1))

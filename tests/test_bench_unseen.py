@@ -165,7 +165,7 @@ def test_summary_mean_and_worst_draw():
 def _fake_registry(tmp_path) -> dict:
     rng = np.random.default_rng(5)
     reg = {}
-    for split in ("score", "tune"):
+    for split in ("score", "tune", "train"):
         files = {"speech": [], "music": [], "noise": []}
         for k in range(2):
             p = tmp_path / split / f"sp{k}.wav"
@@ -220,3 +220,23 @@ def test_dnsmos_p835_scores_a_short_clip_in_range():
     assert rn["bak"] < r["bak"]  # white noise at ~-26 dBFS is heard as background noise
     r48 = d(speech(48000, 2.0), 48000)  # resampled to 16 kHz inside
     assert abs(r48["ovrl"] - r["ovrl"]) < 0.3
+
+
+def test_recipe_on_the_registry_trains_on_train_and_develops_on_tune(tmp_path, monkeypatch):
+    reg = _fake_registry(tmp_path)
+    monkeypatch.setattr(data, "registry", lambda: reg)
+    r = data.Recipe(sample_rate=16000, seconds=1.5, sources="registry", dev_examples=2)
+    for kind in ("speech", "music", "noise"):
+        assert r.files(kind, "train") == reg[f"fake-train/{kind}"].files
+        assert r.files(kind, "dev") == reg[f"fake-tune/{kind}"].files
+    used = set().union(*(r.files(k, s) for k in ("speech", "music", "noise") for s in ("train", "dev")))
+    assert not used & {f for s in reg.values() if s.split == "score" for f in s.files}
+    x, t = r.dev_set()
+    assert x.shape == t.shape == (2, 24000) and np.isfinite(x).all()
+    # 1 s speech files, 1.5 s examples: joined from one source's clips, not zero-padded
+    r2 = data.Recipe(sample_rate=16000, seconds=1.5, sources="registry", music_fraction=0.0)
+    seg, kind = r2._excerpt(np.random.default_rng(0), "train")
+    assert kind == "speech" and seg.shape == (24000,)
+    assert np.max(np.abs(seg[16000:])) > 0.005  # a zero-padded 1 s file would be silent here
+    with pytest.raises(ValueError):
+        data.Recipe(sources="nope")
