@@ -14,6 +14,12 @@ Sources (Debian packages installed by scripts/setup.d/50-data.sh; see shared/dat
   waterfall, lincity-ng's market crowds, wesnoth's ambient loops (not its war drums); plus the synthesised
   white/pink/brown/babble, hum, clicks and crackle of :mod:`aural.models.degrade`.
 
+Source registry (:func:`registry`, at the end of this module; models/weights/RECIPE.md "Source
+registry"): every source (package + language / voice / folder) with an id and one split of
+train / tune / score, split by source (speech by language, noise and music by package), disjoint
+by content; ``Recipe(sources="registry")`` trains on its train split and develops on its tune
+split; benchmarks/bench_unseen.py scores on its score split.
+
 Rules:
 
 - Every file named in the project's copy of the evaluation list, ``models/reserved.txt``
