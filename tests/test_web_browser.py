@@ -328,6 +328,11 @@ def test_batch_of_several_files_and_a_folder(server, page, tmp_path):
     expect(page.locator("#batch-counts")).to_have_text("2 of 3 done · 1 failed")
     expect(page.locator("#batch-pct")).to_have_text("100%")
     page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: no sideways scrolling
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    page.screenshot(path=str(tmp_path / "batch-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1200, "height": 900})
     with page.expect_download() as dl:
         page.click("#batch-zip")
     path = tmp_path / "all.zip"

@@ -345,7 +345,8 @@ def create_app(jobs_dir: str | os.PathLike | None = None, *, max_upload_mb: floa
         if not files:
             return _error("No file was sent: choose an audio file.", 400)
         if len(files) != 1:
-            return _error("Send one file per job.", 400)
+            return _error("Send one file per job; several files go to /api/batches as one "
+                          "batch.", 400)
         fs = files[0]
         path = _stored(fs)
         if os.path.getsize(path) == 0:
