@@ -233,6 +233,8 @@ def test_conceal_packet_loss_no_clicks():
 
 # --------------------------------------------------------------------------- the model
 def test_model_onnx_without_torch_improves_patch():
+    """15 patches of the test clips (gaps of 20-50 frames, 80-200 ms): every one far better than
+    the zeros (the seed's 'before'), and on average better than log-magnitude interpolation."""
     code = r"""
 import sys, json
 import numpy as np
@@ -240,24 +242,28 @@ from aural.models.inpaint import (InpaintModel, stft, normalise, interp_gap, pat
                                   N_FFT, HOP, FRAMES, BINS)
 sys.path.insert(0, 'tests')
 from conftest import speech
-x = speech(16000, 1.0, 'd')
-S = 20 * np.log10(np.abs(stft(x, N_FFT, HOP))[:FRAMES, :BINS].T + 1e-6)
-gap = np.zeros(FRAMES, bool); gap[50:80] = True
-pn, _ = normalise(S, ~gap)
 m = InpaintModel()
-pred = m.fill(pn, gap)
-lin = lambda p: 10.0 ** p
-zeros = pn.copy(); zeros[:, gap] = -5.0
-print(json.dumps({"torch": "torch" in sys.modules,
-                  "zeros": patch_metrics(lin(zeros), lin(pn))[0],
-                  "interp": patch_metrics(lin(interp_gap(pn, gap)), lin(pn))[0],
-                  "model": patch_metrics(lin(pred), lin(pn))[0],
-                  "outside": float(np.abs(pred[:, ~gap] - pn[:, ~gap]).max())}))
+log = lambda p: np.clip(p * 20.0 / 80.0 + 1.0, 0.0, 1.0)  # 80 dB scale, as bench_gaps
+res = []
+for clip in "abcde":
+    x = speech(16000, 1.0, clip)
+    S = 20 * np.log10(np.abs(stft(x, N_FFT, HOP))[:FRAMES, :BINS].T + 1e-6)
+    for a, b in ((20, 40), (50, 80), (70, 120)):
+        gap = np.zeros(FRAMES, bool); gap[a:b] = True
+        pn, _ = normalise(S, ~gap)
+        zeros = pn.copy(); zeros[:, gap] = -5.0
+        pred = m.fill(pn, gap)
+        res.append([patch_metrics(log(zeros), log(pn))[0],
+                    patch_metrics(log(interp_gap(pn, gap)), log(pn))[0],
+                    patch_metrics(log(pred), log(pn))[0],
+                    float(np.abs(pred[:, ~gap] - pn[:, ~gap]).max())])
+print(json.dumps({"torch": "torch" in sys.modules, "res": res}))
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    assert res["torch"] is False
-    assert res["outside"] < 1e-5
-    assert res["model"] > res["zeros"] + 6.0
-    assert res["model"] > res["interp"]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["torch"] is False
+    res = np.array(out["res"])
+    assert res[:, 3].max() < 1e-5                      # known columns pass through
+    assert np.all(res[:, 2] > res[:, 0] + 6.0)         # vs zeros in the gap
+    assert res[:, 2].mean() > res[:, 1].mean() + 0.3   # vs interpolation, on average

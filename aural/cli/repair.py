@@ -33,8 +33,8 @@ def register(sub) -> None:
                    help="auto (AR short, model long; default), ar, extrap or model")
     p.add_argument("--min-ms", type=float, default=2.0, help="shortest dropout (default 2 ms)")
     p.add_argument("--max-ms", type=float, default=250.0, help="longest dropout (default 250 ms)")
-    p.add_argument("--short-ms", type=float, default=50.0,
-                   help="gaps up to this long use AR interpolation with --method auto (default 50)")
+    p.add_argument("--short-ms", type=float, default=15.0,
+                   help="gaps up to this long use AR interpolation with --method auto (default 15)")
     p.add_argument("--constant", action="store_true",
                    help="also detect runs of one repeated non-zero value (held samples)")
     p.add_argument("--silence-db", type=float, default=-60.0,
