@@ -1,6 +1,6 @@
 """Gap inpainting benchmark: (a) the seed paper's protocol, (b) real gaps in real audio.
 
-    .venv/bin/python benchmarks/bench_gaps.py [--draws 6] [--patches 96] [--json out.json]
+    .venv/bin/python benchmarks/bench_gaps.py [--draws 12] [--patches 128] [--json out.json]
 
 (a) Seed 002's protocol on the project's data: 128 x 128 STFT magnitude patches (16 kHz, n_fft
     256, hop 64: 512 ms x 0-8 kHz) of the recipe's *dev* split (speech: fillets-ng-data-cs,
@@ -134,8 +134,8 @@ def real_gaps(clips: list[np.ndarray], kind: str, draws: int, seed: int, model,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--draws", type=int, default=6, help="gaps per length and kind (default 6)")
-    ap.add_argument("--patches", type=int, default=96, help="seed-protocol patches per kind")
+    ap.add_argument("--draws", type=int, default=12, help="gaps per length and kind (default 12)")
+    ap.add_argument("--patches", type=int, default=128, help="seed-protocol patches per kind")
     ap.add_argument("--seed", type=int, default=20240)
     ap.add_argument("--model", help="ONNX model (default: models/weights/inpaint-resunet.onnx)")
     ap.add_argument("--json", help="write the numbers here")
