@@ -154,6 +154,7 @@ def test_repair_node_long_gap_uses_model():
     gap_rms = np.sqrt(np.mean(z[s:e] ** 2))
     ref_rms = np.sqrt(np.mean(x[s:e] ** 2))
     assert 0.1 * ref_rms < gap_rms < 3.0 * ref_rms  # filled with sound of the right level
+    np.testing.assert_allclose(Repair()(y, sr, buffer_size=37), z, atol=1e-6)  # block invariant
 
 
 # --------------------------------------------------------------------------- CLI
