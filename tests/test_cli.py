@@ -260,4 +260,5 @@ def test_live_osc_limits_reach_the_server(monkeypatch):
     a = build_parser().parse_args(["live", "--osc-allow-other-ports", "--osc-max-subscribers", "2"])
     assert a.osc_allow_other_ports is True and a.osc_max_subscribers == 2
     a = build_parser().parse_args(["live"])
-    assert a.osc_allow_other_ports is False and a.osc_max_subscribers == 8
+    assert a.osc_allow_other_ports is False and a.osc_max_subscribers == 8 and not a.conceal
+    assert build_parser().parse_args(["live", "--conceal"]).conceal is True

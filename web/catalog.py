@@ -40,6 +40,7 @@ MAIN = {
     "NeuralEnhancer": ("atten_limit",),
     "ParametricEQ": ("gain_db",),
     "BandwidthExtender": ("gain_db",),
+    "Repair": ("max_ms",),
     "SpectralGate": ("reduction_db",),
     "Wiener": ("floor_db",),
 }
@@ -64,6 +65,8 @@ PRESET_INFO: dict[str, tuple[str, str]] = {
     "restore_band": ("Restore treble", "Muffled or telephone-like recording? Rebuilds the "
                      "missing treble above the cut-off (old transfers, phone calls, "
                      "low-bitrate MP3)."),
+    "repair": ("Dropouts and gaps", "Digital dropouts (short silences cut into the sound) are "
+               "filled in; everything else stays exactly as it was."),
     "music_neural": ("Music, strong clean-up", "Noisy music: repairs, then AI noise removal; "
                      "the strongest clean-up for music, and the slowest."),
     "level": ("Louder", "Raises the level by 6 dB."),
@@ -75,12 +78,17 @@ NODE_TITLES = {
     "DeClip": "Overload repair", "DeHum": "Hum removal", "Gain": "Level",
     "Limiter": "Peak limiter", "NeuralEnhancer": "AI noise removal",
     "ParametricEQ": "Voice clarity", "SpectralGate": "Noise gate", "Wiener": "Noise reduction",
-    "BandwidthExtender": "Treble restoration",
+    "BandwidthExtender": "Treble restoration", "Repair": "Dropout repair",
 }
 
 #: (type, param) -> (label, help in plain words)
 LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("Butterworth", "cutoff_hz"): ("Cut rumble below", "low sounds under this pitch are removed"),
+    ("Repair", "max_ms"): ("Longest gap filled", "longer silences are kept (pauses, track gaps)"),
+    ("Repair", "min_ms"): ("Shortest gap", ""),
+    ("Repair", "short_ms"): ("Simple repair up to", ""),
+    ("Repair", "method"): ("Method", ""),
+    ("Repair", "silence_db"): ("Silence level", ""),
     ("Butterworth", "high_hz"): ("Upper edge", "only for band filters"),
     ("Butterworth", "order"): ("Steepness", "higher cuts more sharply"),
     ("Butterworth", "mode"): ("Filter type", ""),
@@ -140,6 +148,7 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
 #: (type, param) -> (low, high, step): the slider's range and step, and the server's clamp.
 #: Chosen so that any value in it gives a usable result.
 GUARDS: dict[tuple[str, str], tuple[float, float, float]] = {
+    ("Repair", "max_ms"): (5.0, 250.0, 5.0),
     ("Butterworth", "cutoff_hz"): (20.0, 300.0, 5.0),
     ("Butterworth", "high_hz"): (1000.0, 20000.0, 100.0),
     ("Butterworth", "order"): (1, 8, 1),

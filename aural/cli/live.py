@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--osc-host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the network)")
     p.add_argument("--no-osc", action="store_true", help="no OSC server")
+    p.add_argument("--conceal", action="store_true",
+                   help="packet-loss concealment first in the chain: dropouts (runs of zeros) of "
+                        "the input are bridged from the audio before them (Conceal node, +1 ms)")
     p.add_argument("--osc-allow-other-ports", action="store_true",
                    help="let /aural/subscribe name another port of the sender's host (default: "
                         "replies and meters go only to the sender's own address and port)")
@@ -92,6 +95,10 @@ def run_live(args) -> int:
     chain = load_preset(args.preset)
     if args.set:
         apply_settings(chain, args.set)
+    if args.conceal:  # packet-loss concealment first; the preset's node addresses are kept
+        from aural.engine.graph import Chain
+        from aural.engine.processors import Conceal
+        chain = Chain([Conceal(name="conceal"), *chain.children], name=chain.name)
     _model_worker(chain, worker)
     live = LiveStream(chain, args.samplerate, args.blocksize, input=_device(args.input),
                       output=_device(args.output), channels=args.channels,
