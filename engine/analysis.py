@@ -39,6 +39,10 @@ __all__ = ["CLICK_SIGMA", "Analysis", "Collector", "MAX_SECONDS", "analyse", "an
 MAX_SECONDS = 60.0
 #: DeClick threshold (robust sigmas) of the click count: stricter than the node's default 6
 CLICK_SIGMA = 8.0
+#: onset rejection of the click count (DeClick.k_side): stricter than the node's own, so that
+#: hard transients of electronic music are not taken for clicks (deciding to add a DeClick
+#: must do no harm; the node, once added, repairs with its own settings)
+CLICK_K_SIDE = 6.0
 #: clicks per minute (and at least MIN_CLICKS of them) that make a recording "clicky"
 CLICKS_PER_MIN = 12.0
 MIN_CLICKS = 3
@@ -349,6 +353,7 @@ def _clicks(x: np.ndarray, sr: int) -> int:
     from .processors.declick import DeClick
     mono = x.mean(axis=0, keepdims=True).astype(np.float32)
     node = DeClick(threshold=CLICK_SIGMA)
+    node.k_side = CLICK_K_SIDE
     y = node(mono, sr)
     if node.clicks_repaired == 0:
         return 0
