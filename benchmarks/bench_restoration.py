@@ -328,7 +328,8 @@ def _hum_material(name: str, sr: int, seconds: float, rng) -> np.ndarray:
 
 def dehum_systems(legacy: bool = False) -> dict:
     from aural.engine.processors import DeHum
-    systems = {"DeHum": lambda: DeHum()}
+    bw = float(os.environ.get("DEHUM_BW", "0"))
+    systems = {"DeHum": (lambda: DeHum(bandwidth_hz=bw)) if bw > 0 else (lambda: DeHum())}
     return systems
 
 

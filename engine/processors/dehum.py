@@ -53,21 +53,26 @@ FAST = math.exp(-1.0 / 4.0)  # recent-evidence average (time constant 4 windows)
 # detected hum was last confirmed
 DROP = 0.25         # a harmonic's power now / its coherent power when confirmed (-6 dB): gone
 RELEASE = 15         # windows without evidence (3 s) before an automatic detection is dropped
-RATIO = 4.0          # coherent-power ratio of the winning family (6 dB)
+RATIO = 2.0          # coherent-power ratio of the winning family (6 dB)
 COHERENCE = 0.5      # coherent / total power of the winning family
 FLOOR_AMP = 3e-5     # -90 dBFS: quieter hum is ignored
 TRACK_RANGE = 0.01   # +-1 % around the nominal fundamental
 GAIN_MS = 50.0       # fade of the canceller's output
 AGREE = 0.03         # Hz: harmonics of one hum agree on its fundamental within this
 AGREE_RAD = 0.35     # ... or their averaged phase advance within this (rad)
-SERIES = 0.15        # agreeing coherent power / the family's total power, at least
+SERIES = 0.3         # mean coherence of the agreeing harmonics over the family, at least
+FAST_SERIES = 0.25   # the same over the last ~4 windows (coherent power, all harmonics)
 TAU_FAST = 0.05      # s: the fast estimate of what else sits near each harmonic
-BETA = 1.0           # weight of a harmonic: 1 - BETA * (estimate variance) / (estimate power)
+BETA = 5.0           # weight of a harmonic: 1 - BETA * (estimate variance) / (estimate power)
 WARM_S = 0.25        # s of estimation before the canceller's output fades in
-FLL_START = 1.2      # s after a start before the frequency-locked loop moves the frequency
-FLL_LAG = 10          # windows between the two phases compared by the frequency-locked loop
-FLL_GAIN = 0.5       # share of the measured frequency error corrected per window
-CHANGE = 0.7         # |residual . estimate| / estimate power beyond which the hum changed
+FLL_START = 0.6      # s after a start before the frequency-locked loop moves the frequency
+FLL_LAG = 5          # windows between the two phases compared by the frequency-locked loop
+FLL_GAIN = 0.3       # share of the measured frequency error corrected per window
+DROP_RELEASE = 5     # windows the release count advances when the canceller sees the hum drop
+HOLD_WEIGHT = 0.5    # harmonic weights that hold the detection (two, one of k <= 3)
+HOLD_AFTER = 1.0     # s of averaging before the weights can hold it
+PLL_GAIN = 0.2       # share of the fast-vs-slow phase difference corrected per window
+CHANGE = 0.8         # |residual . estimate| / estimate power beyond which the hum changed
 CHANGE_START = 1.0   # s after a start before a change can be declared
 
 
@@ -183,25 +188,27 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, fs, w, alp
     cur = ist[1]
     if auto:
         coh0 = 0.0
-        tot0 = 0.0
         coh1 = 0.0
-        tot1 = 0.0
         # coherent power of each family's harmonic series (harmonics that agree on one
-        # fundamental), and each family's total power
+        # fundamental)
         d0 = _estimate_df(zacc, 0, ka, fst[0] - fams[0] if cur == 0 else 0.0, w, fs, floor)
         d1 = _estimate_df(zacc, 1, ka, fst[0] - fams[1] if cur == 1 else 0.0, w, fs, floor)
         coh0 = _agreeing_power(zacc, 0, fams[0], ka, d0, w, fs, floor)
         coh1 = _agreeing_power(zacc, 1, fams[1], ka, d1, w, fs, floor)
-        for k in range(ka):
-            if ((k + 1) * 50) % 300 != 0:
-                tot0 += zacc[0, k, 2]
-            if ((k + 1) * 60) % 300 != 0:
-                tot1 += zacc[1, k, 2]
         cand = 0 if coh0 >= coh1 else 1
         ch = coh0 if cand == 0 else coh1
         co = coh1 if cand == 0 else coh0
-        ta = tot0 if cand == 0 else tot1
-        confident = ch > RATIO * co and ch > SERIES * ta and ch > floor
+        share = _agreeing_share(zacc, cand, fams[cand], ka, d0 if cand == 0 else d1, w, fs,
+                                floor)
+        if share <= SERIES:
+            # or a pure fundamental: coherent, carrying most of the family's coherent power
+            z1 = math.sqrt(zacc[cand, 0, 0] ** 2 + zacc[cand, 0, 1] ** 2)
+            zs = 0.0
+            for k in range(ka):
+                zs += math.sqrt(zacc[cand, k, 0] ** 2 + zacc[cand, k, 1] ** 2)
+            if z1 >= COHERENCE * zacc[cand, 0, 2] and z1 >= 0.8 * zs:
+                share = 1.0
+        confident = ch > RATIO * co and share > SERIES and ch > floor
         if confident:
             # mains hum sits within +-1 % of 50 or 60 Hz; a steady tone near it (a bass note of
             # 49 Hz, a synth drone) is as coherent, but its phase advance says where it really is
@@ -235,7 +242,7 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, fs, w, alp
                     ref += r
                     if zacc[cand, k, 6] > DROP * r:
                         held += r
-            confident = chf > COHERENCE * taf and chf > floor and held >= 0.5 * ref
+            confident = chf > FAST_SERIES * taf and chf > floor and held >= 0.5 * ref
         if confident:
             if ist[2] == cand:
                 ist[3] += 1
@@ -253,7 +260,7 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, fs, w, alp
                     zacc[cur, k, 7] = math.sqrt(zacc[cur, k, 0] ** 2 + zacc[cur, k, 1] ** 2)
         else:
             ist[3] = 0
-        if not (confident and cand == cur) and cur >= 0:
+        if not (confident and cand == cur) and cur >= 0 and ist[12] == 0:
             ist[6] += 1
             if ist[6] >= RELEASE:  # no evidence of this hum for RELEASE windows: fade out
                 cur = -1
@@ -297,11 +304,39 @@ def _agreeing_power(zacc, f, fam, ka, df, w, fs, floor) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _agreeing_share(zacc, f, fam, ka, df, w, fs, floor) -> float:
+    """Mean over family f's harmonics (multiples of 300 Hz left out) of each one's coherence
+    (coherent / total power) when it agrees with the fundamental ``fam + df``, else 0: the
+    share of the harmonic series that is there, whatever else is loud at some of them."""
+    if df != df:
+        return 0.0
+    acc = 0.0
+    cnt = 0
+    for k in range(ka):
+        if ((k + 1) * fam) % 300 == 0:
+            continue
+        cnt += 1
+        zr = zacc[f, k, 0]
+        zi = zacc[f, k, 1]
+        zm = math.sqrt(zr * zr + zi * zi)
+        if zm <= floor * 1e-3 or zacc[f, k, 2] <= 0.0:
+            continue
+        scale = 2.0 * math.pi * (k + 1.0) * w / fs
+        psi = math.atan2(zi, zr) - scale * df
+        psi -= 2.0 * math.pi * math.floor((psi + math.pi) / (2.0 * math.pi))
+        if abs(psi / scale) <= AGREE or abs(psi) <= AGREE_RAD:
+            acc += zm / zacc[f, k, 2]
+    return acc / cnt if cnt > 0 else 0.0
+
+
+@njit(cache=True, nogil=True)
 def _consistent(zacc, f, ka, df, w, fs, floor) -> bool:
     """True when family f's coherent power is a harmonic series at ``nominal + df``: at least
-    two harmonics carrying 5 % or more of the strongest one's coherent power whose own phase
-    advances put the fundamental within ``AGREE`` Hz of df, or a fundamental carrying 80 % of
-    the family's coherent power."""
+    two coherent harmonics (1 % or more of the strongest one's coherent power) whose own phase
+    advances put the fundamental within ``AGREE`` Hz (or ``AGREE_RAD``) of df, one of them a low
+    harmonic (k <= 3, 5 % or more of the strongest); a single steady partial, or a note whose
+    own overtones sit on high mains harmonics only, is not hum; a coherent fundamental carrying
+    80 % of the coherent power alone is."""
     top = 0.0
     tot = 0.0
     for k in range(ka):
@@ -312,11 +347,12 @@ def _consistent(zacc, f, ka, df, w, fs, floor) -> bool:
     if top <= floor:
         return False
     n = 0
+    low = False
     for k in range(ka):
         zr = zacc[f, k, 0]
         zi = zacc[f, k, 1]
         zm = math.sqrt(zr * zr + zi * zi)
-        if zm < 0.05 * top or zm < COHERENCE * zacc[f, k, 2]:
+        if zm < 0.01 * top or zm < 0.5 * COHERENCE * zacc[f, k, 2]:
             continue
         kk = k + 1.0
         scale = 2.0 * math.pi * kk * w / fs
@@ -325,14 +361,18 @@ def _consistent(zacc, f, ka, df, w, fs, floor) -> bool:
         psi -= 2.0 * math.pi * math.floor((psi + math.pi) / (2.0 * math.pi))
         if abs(psi / scale) <= AGREE or abs(psi) <= AGREE_RAD:
             n += 1
+            if k < 3 and zm >= 0.05 * top:
+                low = True
             if k == 0 and zm >= 0.8 * tot:
-                return True
-    return n >= 2
+                return True  # a pure fundamental (hum through a transformer, a ground loop)
+    return n >= 2 and low
 
 
 @njit(cache=True, nogil=True)
 def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track, auto) -> None:
     slot = ist[4] % FLL_LAG
+    # the frequency the oscillator ran at in each of the last FLL_LAG windows
+    fst[5 + slot] = fst[3]
     """Canceller bookkeeping at a window boundary: per-harmonic weights, change detection,
     frequency-locked loop."""
     c = cs.shape[0]
@@ -341,22 +381,29 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
     # averaging length reached so far (the step size is 1/m until it reaches 1/(tau fs))
     teff = min(tau, max(m, 1) / fs)
     rf = TAU_FAST / teff
+    # the variance of an estimate averaged over teff follows the other content's power over
+    # the same time: average the fast residual power over teff too
+    ra = min(1.0, w / (teff * fs))
     num = 0.0
     den = 0.0
     corr = 0.0
     pw = 0.0
+    pnum = 0.0
+    pden = 0.0
     for k in range(nh):
         m2 = 0.0
         var = 0.0
         rr = 0.0
         ri = 0.0
         cu = 0.0
+        qr = 0.0
+        qi = 0.0
         for ch in range(c):
             a = cs[ch, k, 0]
             b = cs[ch, k, 1]
             m2 += a * a + b * b
             p = us[ch, k, 0] ** 2 + us[ch, k, 1] ** 2
-            ss[ch, k] += 0.3 * (p - ss[ch, k])
+            ss[ch, k] += ra * (p - ss[ch, k])
             var += ss[ch, k] * rf
             # rotation, over FLL_LAG windows, of the fast estimate of the harmonic (the slow
             # estimate plus what the fast average of the residual still finds there)
@@ -369,6 +416,9 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
             cp[ch, slot, k, 0] = fa
             cp[ch, slot, k, 1] = fb
             cu += us[ch, k, 0] * a + us[ch, k, 1] * b
+            # phase of the fast estimate against the slow one
+            qr += fa * a + fb * b
+            qi += fb * a - fa * b
         # Wiener weight of the harmonic: its estimated power against the estimate's variance
         # (what the other content near k f0 leaks into an average over teff)
         g = 1.0 - BETA * var / (m2 + 1e-30) if m2 > 0.0 else 0.0
@@ -377,23 +427,60 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
         if g > 0.0:
             corr += g * cu
             pw += g * m2
+        if n > FLL_START * fs and g > 0.0 and qr * qr + qi * qi > 0.0:
+            kk = k + 1.0
+            pg = kk * kk * m2 * g
+            pnum += pg * math.atan2(qi, qr) / kk
+            pden += pg
         if n > FLL_START * fs and g > 0.0 and rr * rr + ri * ri > 0.0:
             kk = k + 1.0
             wg = kk * kk * m2 * g
             num += wg * math.atan2(ri, rr) / (2.0 * math.pi * kk * FLL_LAG * w / fs)
             den += wg
+    # the canceller's own evidence that hum is there (one harmonic estimated well above what
+    # leaks into it): it holds a detection through passages where the detector wavers
+    cnt = 0
+    low = 0
+    for k in range(nh):
+        if wk[k] >= HOLD_WEIGHT:
+            cnt += 1
+            if k < 3:
+                low += 1
+    ist[12] = 1 if (m > HOLD_AFTER * fs and low > 0 and (cnt >= 2 or wk[0] >= HOLD_WEIGHT)) else 0
     # the hum changed (stopped, or moved in level) when the fast residual at the harmonics is
     # coherent with the estimate: re-learn with the short running average
     if n > CHANGE_START * fs and pw > 0.0 and abs(corr) > CHANGE * pw:
         ist[11] += 1
-        if ist[11] >= 2:
+        if ist[11] >= 3:
             ist[9] = 0
             ist[11] = 0
+            if corr < 0.0:
+                # the hum dropped: the detection is released sooner (its averages remember
+                # the hum for seconds)
+                ist[6] += DROP_RELEASE
     else:
         ist[11] = 0
+    # phase-locking: the slow estimates lag the hum's phase when the frequency was off; turn
+    # them towards the phase of the fast ones, all harmonics by one fundamental phase
+    if track != 0 and pden > 0.0:
+        dphi = PLL_GAIN * pnum / pden
+        for k in range(nh):
+            cr = math.cos((k + 1.0) * dphi)
+            sn = math.sin((k + 1.0) * dphi)
+            for ch in range(c):
+                a = cs[ch, k, 0]
+                b = cs[ch, k, 1]
+                cs[ch, k, 0] = a * cr - b * sn
+                cs[ch, k, 1] = a * sn + b * cr
     # frequency-locked loop on the rotation of the estimates (manual frequency: track too)
     if track != 0 and den > 0.0:
-        f = fst[3] + FLL_GAIN * num / den
+        # the rotation over the last FLL_LAG windows measures the true frequency against the
+        # oscillator's mean frequency over them (it moved in between)
+        fmean = 0.0
+        for j in range(FLL_LAG):
+            fmean += fst[5 + j]
+        fmean /= FLL_LAG
+        f = fst[3] + FLL_GAIN * (fmean + num / den - fst[3])
         lim = TRACK_RANGE * fnom
         f = min(max(f, fnom - lim), fnom + lim)
         fst[3] = f
@@ -433,10 +520,13 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                 # start (or restart on another family): estimates from zero, short averages first
                 ist[8] = 0
                 ist[5] = 1
+                ist[12] = 0
                 ist[7] = 0
                 ist[9] = 0
                 fst[3] = fst[0]
                 fst[4] = 0.0
+                for j in range(FLL_LAG):
+                    fst[5 + j] = fst[3]
                 nh = 0
                 fr = fst[3]
                 for k in range(1, nh_max + 1):
@@ -471,6 +561,7 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
         if g == 0.0 and ist[1] < 0:
             # released and faded out: the canceller stops
             ist[5] = 0
+            ist[12] = 0
             for ch in range(c):
                 out[ch, i] = x[ch, i]
             continue
@@ -558,8 +649,8 @@ class DeHum(Processor):
         self._theta = np.zeros((2, KMAX), np.float64)
         self._prev = np.zeros((2, KMAX, 2), np.float64)
         self._zacc = np.zeros((2, KMAX, 8), np.float64)
-        self._ist = np.zeros(12, np.int64)
-        self._fst = np.zeros(5, np.float64)
+        self._ist = np.zeros(13, np.int64)
+        self._fst = np.zeros(5 + FLL_LAG, np.float64)
         self._cs = np.zeros((c, HMAX, 2), np.float64)
         self._us = np.zeros((c, HMAX, 2), np.float64)
         self._ss = np.zeros((c, HMAX), np.float64)
@@ -610,6 +701,7 @@ class DeHum(Processor):
             self._ist[8] = 0
             self._ist[5] = 1
             self._fst[3] = self._fams[0]
+            self._fst[5:] = self._fams[0]
             self._ist[10] = self._count(self._fams[0])
 
     def _count(self, f0: float) -> int:
