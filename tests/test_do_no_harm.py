@@ -18,13 +18,15 @@ from test_restoration import music, speech
 
 
 def kick_loop(sr: int, seconds: float) -> np.ndarray:
-    """Four-on-the-floor kick: a pitch-swept sine (150 -> 55 Hz) with a 0.25 s decay, 120 bpm."""
+    """Four-on-the-floor kick: a pitch-swept sine (150 -> 55 Hz) with a 0.25 s decay, 123 bpm
+    (a loop whose period is a whole number of mains cycles, 120 bpm say, holds steady lines on
+    the mains harmonics: see docs/restoration.md)."""
     n = int(sr * seconds)
     t = np.arange(int(0.45 * sr)) / sr
     f = 55.0 + 95.0 * np.exp(-t / 0.03)
     k = np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t / 0.25) * np.minimum(1.0, t / 0.002)
     y = np.zeros(n + k.size)
-    for pos in range(0, n, sr // 2):
+    for pos in range(0, n, int(sr * 60 / 123)):  # 123 bpm
         y[pos:pos + k.size] += k
     return (0.5 * y[:n] / np.max(np.abs(y))).astype(np.float32)
 
