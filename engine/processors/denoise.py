@@ -196,6 +196,38 @@ def _box_smooth(g, acc, n: int) -> None:
             hi = b
         g[k] = (acc[hi] - acc[lo]) / (hi - lo)
 
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _tonal_guard(noise, gamma, out, half: int, guard: int, ceil: float) -> None:
+    """A-posteriori SNR against a noise estimate kept off tonal peaks.
+
+    Blind trackers take a sustained note for noise (it is as steady as hiss).  Hiss has a smooth
+    spectrum; a note is a peak a few bins wide.  Per bin the noise estimate is capped at
+    ``ceil`` times the larger of the minima of the estimate over ``half`` bins on each side,
+    ``guard`` bins away: on a smooth (or sloping) spectrum one side is as high as the bin and
+    nothing changes; on a peak both sides are lower and the peak is kept as signal."""
+    c, b = noise.shape
+    for ch in range(c):
+        for k in range(b):
+            lo = 1e300
+            for j in range(k - guard - half, k - guard):
+                if 0 <= j < b and noise[ch, j] < lo:
+                    lo = noise[ch, j]
+            hi = 1e300
+            for j in range(k + guard + 1, k + guard + half + 1):
+                if 0 <= j < b and noise[ch, j] < hi:
+                    hi = noise[ch, j]
+            if lo == 1e300:
+                lo = hi
+            if hi == 1e300:
+                hi = lo
+            ref = max(lo, hi) * ceil
+            lam = noise[ch, k]
+            if ref < lam and ref > 0.0:
+                out[ch, k] = gamma[ch, k] * (lam / ref)
+            else:
+                out[ch, k] = gamma[ch, k]
+
+
 # gate coefficient slots
 _K_NSTD = 0
 _K_THR = 1       # threshold offset in dB
@@ -424,9 +456,16 @@ class Wiener(_SpectralDenoiser):
         Param("rule", "omlsa", kind="choice", choices=RULES,
               doc="gain rule: OM-LSA, log-MMSE (LSA) or Wiener"),
         Param("link", False, kind="bool", doc="apply the channel-averaged gain to all channels"),
+        Param("tonal", False, kind="bool",
+              doc="keep sustained notes: the noise estimate is capped at the level beside "
+                  "each spectral peak (hiss is smooth, a note is a peak)"),
     )
 
     _DD_REF_S = 0.010
+    #: tonal guard: half-width of the side windows and the gap to them (Hz), cap factor
+    _TONAL_HALF_HZ = 200.0
+    _TONAL_GUARD_HZ = 60.0
+    _TONAL_CEIL = 2.0
     _DD_ALPHA0 = 0.99
     _ZTHR = 0.3
     _PSI_HZ = 600.0
@@ -438,6 +477,10 @@ class Wiener(_SpectralDenoiser):
         self._gcf = np.zeros(_C_N)
         self._floor = _Glide(_db(self.v("floor_db")), self._hop_s, 0.05)
         self._strength = _Glide(self.v("strength"), self._hop_s, 0.05)
+        self._gam = np.zeros((self.channels, nb))
+        bw = self.sample_rate / self.n_fft
+        self._t_half = max(2, int(round(self._TONAL_HALF_HZ / bw)))
+        self._t_guard = max(2, int(round(self._TONAL_GUARD_HZ / bw)))
         self._update_coefs()
 
     def _update_coefs(self) -> None:
@@ -484,7 +527,12 @@ class Wiener(_SpectralDenoiser):
         spec = self.stft.analyze(x)
         t = self.tracker
         t.update_spectrum(spec)
-        _wiener_frame(spec, t.power, t.active, t.gamma, t.presence, t.absence, self._gs, self._gcf, self._w1)
+        gamma = t.gamma
+        if self.v("tonal"):
+            _tonal_guard(t.noise, t.gamma, self._gam, self._t_half, self._t_guard,
+                         self._TONAL_CEIL)
+            gamma = self._gam
+        _wiener_frame(spec, t.power, t.active, gamma, t.presence, t.absence, self._gs, self._gcf, self._w1)
         self.stft.synthesize(out)
 
 
