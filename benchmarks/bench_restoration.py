@@ -463,6 +463,110 @@ def hiss_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- rumble
+def turntable_rumble(n: int, sr: int, rng) -> np.ndarray:
+    """Turntable rumble: noise below 15 Hz (4th-order lowpass) above 3 Hz, plus a slow
+    platter-rate wobble (0.55 Hz, 33 1/3 rpm) of its level; unit RMS, two channels."""
+    r = sosfilt(butter(4, 15.0, "lowpass", fs=sr, output="sos"), rng.standard_normal((2, n)),
+                axis=-1)
+    r = sosfilt(butter(2, 3.0, "highpass", fs=sr, output="sos"), r, axis=-1)
+    t = np.arange(n) / sr
+    r *= 1.0 + 0.3 * np.sin(2 * np.pi * 0.555 * t)
+    return r / np.sqrt(np.mean(r * r))
+
+
+def _below(x: np.ndarray, sr: int, hz: float = 30.0) -> np.ndarray:
+    from scipy.signal import sosfiltfilt
+    return sosfiltfilt(butter(6, hz, "lowpass", fs=sr, output="sos"), x, axis=-1)
+
+
+def rumble_category(draws: int = 2, sr: int = RATE, seconds: float = 10.0,
+                    verbose=True) -> dict:
+    """Rumble at -30 and -20 dB under the percussive and sustained clips: reduction below
+    30 Hz and SI-SDR against the clean clip, with the detector's decision; and the clean
+    clips alone (false alarms)."""
+    from aural.engine.processors import Rumble
+    rows = []
+    for cat, name, d, x in clean_set(sr, seconds, draws, categories=["percussive", "sustained",
+                                                                         "speech (dry)"]):
+        x = _stereo(x).astype(np.float64)
+        rng = np.random.default_rng([sum(map(ord, name)), d, 13])
+        p = Rumble()
+        y0 = p(x.astype(np.float32), sr)
+        row = {"cat": cat, "name": name, "draw": d, "clean_engaged": p.engaged,
+               "clean_si_sdr": si_sdr(x, y0)}
+        for rel in (-30.0, -20.0):
+            r = turntable_rumble(x.shape[1], sr, rng) * np.sqrt(np.mean(x * x)) * 10 ** (rel / 20)
+            mix = (x + r).astype(np.float32)
+            p = Rumble()
+            y = p(mix, sr)
+            st = int(3.0 * sr)
+            row[f"{rel:.0f}_engaged"] = p.engaged
+            row[f"{rel:.0f}_cut_db"] = 10 * np.log10(np.mean(_below(r, sr)[:, st:] ** 2)
+                                                     / np.mean(_below(y - x, sr)[:, st:] ** 2))
+            row[f"{rel:.0f}_in"] = si_sdr(x[:, st:], mix[:, st:])
+            row[f"{rel:.0f}_out"] = si_sdr(x[:, st:], y[:, st:])
+        rows.append(row)
+        if verbose:
+            print("  rumble " + " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                                         for k, v in row.items()), flush=True)
+    return {"rows": rows}
+
+
+def rumble_table(res: dict) -> str:
+    rows = res["rows"]
+    lines = ["| material | clean: false alarms | clean SI-SDR worst | rumble -30 dB: engaged, "
+             "cut <30 Hz, SI-SDR in -> out | rumble -20 dB: engaged, cut, SI-SDR in -> out |",
+             "|---|---|---|---|---|"]
+    for cat in dict.fromkeys(r["cat"] for r in rows):
+        rr = [r for r in rows if r["cat"] == cat]
+        cells = []
+        for rel in ("-30", "-20"):
+            cells.append(f"{sum(r[rel + '_engaged'] for r in rr)}/{len(rr)}, "
+                         f"{np.mean([r[rel + '_cut_db'] for r in rr]):.1f} dB, "
+                         f"{np.mean([r[rel + '_in'] for r in rr]):.1f} -> "
+                         f"{np.mean([r[rel + '_out'] for r in rr]):.1f}")
+        lines.append(f"| {cat} | {sum(r['clean_engaged'] for r in rr)}/{len(rr)} | "
+                     f"{min(r['clean_si_sdr'] for r in rr):.1f} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- hum detector
+def hum_detector_category(draws: int = 2, sr: int = RATE, seconds: float = SECONDS,
+                          verbose=True) -> dict:
+    """DeHum (auto) on every clean clip: did it ever report hum, for how long, and SI-SDR of
+    its output against the input."""
+    from aural.engine.processors import DeHum
+    rows = []
+    block = 441
+    for cat, name, d, x in clean_set(sr, seconds, draws):
+        p = DeHum()
+        p.prepare(sr, x.shape[0], block)
+        y = np.empty_like(x)
+        det = 0
+        for i in range(0, x.shape[1], block):
+            y[:, i:i + block] = p.process(np.ascontiguousarray(x[:, i:i + block]))
+            det += p.detected_hz > 0
+        rows.append({"cat": cat, "name": name, "draw": d, "detected_s": det * block / sr,
+                     "si_sdr": si_sdr(x, y)})
+        if verbose:
+            print(f"  hum-detector {cat:22s} {name:18s} d{d}: detected {det * block / sr:.1f} s, "
+                  f"SI-SDR {rows[-1]['si_sdr']:.1f}", flush=True)
+    return {"rows": rows}
+
+
+def hum_detector_table(res: dict) -> str:
+    rows = res["rows"]
+    lines = ["| material | clips with a false detection | detected seconds (total) | "
+             "SI-SDR worst |", "|---|---|---|---|"]
+    for cat in dict.fromkeys(r["cat"] for r in rows):
+        rr = [r for r in rows if r["cat"] == cat]
+        lines.append(f"| {cat} | {sum(r['detected_s'] > 0 for r in rr)}/{len(rr)} | "
+                     f"{sum(r['detected_s'] for r in rr):.1f} of {len(rr) * SECONDS:.0f} | "
+                     f"{min(r['si_sdr'] for r in rr):.1f} |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- registry
 CATEGORIES: dict[str, Callable[[argparse.Namespace], tuple[dict, str]]] = {}
 
@@ -474,6 +578,10 @@ def register_category(name: str, fn: Callable[[argparse.Namespace], tuple[dict, 
 
 register_category("hum", lambda a: (lambda r: (r, hum_table(r)))(
     hum_category(a.draws, verbose=a.verbose, legacy=a.legacy)))
+register_category("hum_detector", lambda a: (lambda r: (r, hum_detector_table(r)))(
+    hum_detector_category(a.draws, verbose=a.verbose)))
+register_category("rumble", lambda a: (lambda r: (r, rumble_table(r)))(
+    rumble_category(a.draws, verbose=a.verbose)))
 register_category("hiss", lambda a: (lambda r: (r, hiss_table(r)))(
     hiss_category(1, verbose=a.verbose)))
 register_category("harm", lambda a: (lambda r: (r, harm_table(r)))(
