@@ -70,7 +70,7 @@ def test_rumble_removed_kick_kept():
     assert p.engaged
     st = 3 * sr
     removal = db(below(rm, sr)[st:]) - db(below(y - k, sr)[st:])
-    assert removal >= 9.0, f"rumble below 30 Hz down {removal:.1f} dB"
+    assert removal >= 15.0, f"rumble below 30 Hz down {removal:.1f} dB"
     # the kick through the engaged filter keeps its waveform
     yk = Rumble(detect=False)(k, sr)
     assert si_sdr(k, yk) >= 30.0

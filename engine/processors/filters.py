@@ -632,14 +632,18 @@ class ParametricEQ(_GlidedSos):
 
 
 # --------------------------------------------------------------------------- Rumble
-#: first null of each boxcar of the Rumble lowpass (Hz): the boxcar length is fs / RUMBLE_NULL
-RUMBLE_NULL = 60.0
-RUMBLE_STAGES = 4          # boxcars per smoothing pass (a B-spline kernel, linear phase)
+RUMBLE_RATE = 400.0        # Hz: the rate the sub band is filtered at (decimation fs / R)
+RUMBLE_STAGES = 4          # moving averages of R samples in the decimator and the interpolator
+RUMBLE_PASS_HZ = 20.0      # the lowpass (what is removed) is flat to here ...
+RUMBLE_STOP_HZ = 40.0      # ... and -50 dB from here (the highpass passes it untouched)
+RUMBLE_ATTEN_DB = 50.0
 RUMBLE_FRAME_S = 0.25      # detection frame
 RUMBLE_FRAMES = 12         # detection window (3 s)
-RUMBLE_PERSIST = 0.2      # quietest frame / mean frame power of the sub band, at least
+RUMBLE_MIN_FRAMES = 6      # frames before the first decision (1.5 s)
+RUMBLE_PERSIST = 0.2       # quietest frame / mean frame power of the sub band, at least
 RUMBLE_CV = 0.25           # coefficient of variation of the frame power, at least (noise-like)
-RUMBLE_REL = 1e-3          # sub-band power / program power, at least (-40 dB)
+RUMBLE_CORR = 0.5          # |correlation| of sub-band and program frame powers, below
+RUMBLE_REL = 3e-4          # sub-band power / program power, at least (-35 dB)
 RUMBLE_FLOOR = 1e-9        # sub-band power (mean square), at least (-90 dBFS)
 RUMBLE_ON = 2              # positive frames in a row before the filter engages
 RUMBLE_OFF = 8             # negative frames in a row before it disengages
@@ -647,51 +651,60 @@ RUMBLE_GLIDE_MS = 200.0
 
 
 @njit(cache=True, nogil=True)
-def _boxcar(v, ring, sums, base, m, pos) -> float:
-    """One moving average of length m (ring buffer ring[base:base+m], running sum sums[0])."""
+def _boxcar(v, ring, sums, idx, base, r, pos) -> float:
+    """One moving average of r samples: ring[base:base + r], running sum sums[idx]."""
     old = ring[base + pos]
     ring[base + pos] = v
-    s = sums[0] + v - old
-    sums[0] = s
-    return s / m
+    s = sums[idx] + v - old
+    sums[idx] = s
+    return s / r
 
 
 @njit(cache=True, nogil=True)
-def rumble_block(x, out, rings, sums, dl, ist, fst, fr, m, d1, detect, g_coef) -> None:
-    """Rumble filter: y = x(n - D) - g * LP(x), LP = 3 H^2 - 2 H^3 with H four boxcars of
-    length m (zero-phase about its delay), D = 3 * d1, d1 = 2 (m - 1) the delay of H."""
+def rumble_block(x, out, rings, sums, lows, taps, dl, ist, fst, fr, frt, r, dtot, detect,
+                 g_coef) -> None:
+    """Rumble filter: y = x(n - D) - g * LP(x).  LP: four moving averages of r samples,
+    every r-th sample kept, a linear-phase FIR at fs / r, zero-stuffed back to fs and four
+    moving averages again; every part symmetric, so LP is linear-phase with delay D."""
     c, n = x.shape
-    hl = RUMBLE_STAGES
+    ns = RUMBLE_STAGES
+    nl = taps.shape[0]
     dlen = dl.shape[1]
     flen = int(fst[3])
     for i in range(n):
         pos = ist[0]
         dpos = ist[1]
+        tick = pos == 0
         lp_sum = 0.0
         tot_sum = 0.0
         for ch in range(c):
             v = float(x[ch, i])
-            # H, H^2, H^3: three passes of four boxcars each
-            h1 = v
-            for st in range(hl):
-                h1 = _boxcar(h1, rings[ch], sums[ch, st:st + 1], st * m, m, pos)
-            h2 = h1
-            for st in range(hl, 2 * hl):
-                h2 = _boxcar(h2, rings[ch], sums[ch, st:st + 1], st * m, m, pos)
-            h3 = h2
-            for st in range(2 * hl, 3 * hl):
-                h3 = _boxcar(h3, rings[ch], sums[ch, st:st + 1], st * m, m, pos)
-            # delay lines: x by 3 d1, H^2 by d1 (to align with H^3)
-            xd = dl[ch, (dpos - 3 * d1) % dlen]
-            h2d = dl[ch + c, (dpos - d1) % dlen]
+            d = v
+            for st in range(ns):
+                d = _boxcar(d, rings[ch], sums[ch], st, st * r, r, pos)
+            u = 0.0
+            if tick:
+                # a low-rate sample: into the FIR's ring, one FIR output, zero-stuffed (x r)
+                lp = ist[7]
+                lows[ch, lp] = d
+                acc = 0.0
+                for t in range(nl):
+                    j = lp - t
+                    if j < 0:
+                        j += nl
+                    acc += taps[t] * lows[ch, j]
+                u = acc * r
+            for st in range(ns, 2 * ns):
+                u = _boxcar(u, rings[ch], sums[ch], st, st * r, r, pos)
+            xd = dl[ch, (dpos - dtot) % dlen]
             dl[ch, dpos] = v
-            dl[ch + c, dpos] = h2
-            lp = 3.0 * h2d - 2.0 * h3
             g = fst[0]
-            out[ch, i] = xd - g * lp
-            lp_sum += lp * lp
+            out[ch, i] = xd - g * u
+            lp_sum += u * u
             tot_sum += xd * xd
-        ist[0] = pos + 1 if pos + 1 < m else 0
+        if tick:
+            ist[7] = ist[7] + 1 if ist[7] + 1 < nl else 0
+        ist[0] = pos + 1 if pos + 1 < r else 0
         ist[1] = dpos + 1 if dpos + 1 < dlen else 0
         # detection on frames counted in samples
         fst[4] += lp_sum
@@ -701,23 +714,52 @@ def rumble_block(x, out, rings, sums, dl, ist, fst, fr, m, d1, detect, g_coef) -
             ist[2] = 0
             k = ist[3] % RUMBLE_FRAMES
             fr[k] = fst[4] / (flen * c)
-            fst[6] = fst[6] + 0.2 * (fst[5] / (flen * c) - fst[6]) if ist[3] > 0 else fst[5] / (flen * c)
+            ptot = fst[5] / (flen * c)
+            # the program above the sub band (rumble alone leaves next to nothing there)
+            frt[k] = max(ptot - fr[k], 1e-6 * ptot)
+            fst[6] = fst[6] + 0.2 * (ptot - fst[6]) if ist[3] > 0 else ptot
             fst[4] = 0.0
             fst[5] = 0.0
             ist[3] += 1
-            if detect != 0 and ist[3] >= RUMBLE_FRAMES + 3 * d1 // flen + 1:
+            have = ist[3] - (dtot // flen + 1)
+            if detect != 0 and have >= RUMBLE_MIN_FRAMES:
+                # the last min(have, RUMBLE_FRAMES) frames
+                nf = min(have, RUMBLE_FRAMES)
                 mean = 0.0
                 lo = 1e300
-                for j in range(RUMBLE_FRAMES):
+                for q in range(nf):
+                    j = (ist[3] - 1 - q) % RUMBLE_FRAMES
                     mean += fr[j]
                     lo = min(lo, fr[j])
-                mean /= RUMBLE_FRAMES
+                mean /= nf
                 var = 0.0
-                for j in range(RUMBLE_FRAMES):
+                for q in range(nf):
+                    j = (ist[3] - 1 - q) % RUMBLE_FRAMES
                     var += (fr[j] - mean) ** 2
-                cv = math.sqrt(var / RUMBLE_FRAMES) / mean if mean > 0.0 else 0.0
+                cv = math.sqrt(var / nf) / mean if mean > 0.0 else 0.0
+                # a kick drum's or a bass line's own sub energy rises and falls with the
+                # program; rumble does not care: correlation of the two frame powers (in dB)
+                ma = 0.0
+                mb = 0.0
+                for q in range(nf):
+                    j = (ist[3] - 1 - q) % RUMBLE_FRAMES
+                    ma += math.log(fr[j] + 1e-30)
+                    mb += math.log(frt[j] + 1e-30)
+                ma /= nf
+                mb /= nf
+                sab = 0.0
+                saa = 0.0
+                sbb = 0.0
+                for q in range(nf):
+                    j = (ist[3] - 1 - q) % RUMBLE_FRAMES
+                    da = math.log(fr[j] + 1e-30) - ma
+                    db = math.log(frt[j] + 1e-30) - mb
+                    sab += da * db
+                    saa += da * da
+                    sbb += db * db
+                corr = sab / math.sqrt(saa * sbb) if saa > 1e-12 and sbb > 1e-12 else 0.0
                 yes = (mean > RUMBLE_FLOOR and lo > RUMBLE_PERSIST * mean and cv > RUMBLE_CV
-                       and mean > RUMBLE_REL * fst[6])
+                       and mean > RUMBLE_REL * fst[6] and abs(corr) < RUMBLE_CORR)
                 if yes:
                     ist[5] = 0
                     ist[4] += 1
@@ -735,26 +777,45 @@ def rumble_block(x, out, rings, sums, dl, ist, fst, fr, m, d1, detect, g_coef) -
             if abs(g - gt) < 1e-9:
                 g = gt
             fst[0] = g
+    # keep the running sums free of denormals
+    for ch in range(c):
+        for st in range(2 * ns):
+            if abs(sums[ch, st]) < 1e-30:
+                sums[ch, st] = 0.0
+
+
+def rumble_taps(low_rate: float) -> np.ndarray:
+    """The linear-phase FIR lowpass Rumble runs at ``low_rate``: Kaiser-windowed sinc, flat to
+    RUMBLE_PASS_HZ, RUMBLE_ATTEN_DB down from RUMBLE_STOP_HZ, odd length, unit DC gain."""
+    from scipy.signal import firwin, kaiserord
+    nyq = 0.5 * low_rate
+    n, beta = kaiserord(RUMBLE_ATTEN_DB, (RUMBLE_STOP_HZ - RUMBLE_PASS_HZ) / nyq)
+    n |= 1
+    h = firwin(n, 0.5 * (RUMBLE_PASS_HZ + RUMBLE_STOP_HZ), window=("kaiser", beta), fs=low_rate)
+    return (h / h.sum()).astype(np.float64)
 
 
 @register
 class Rumble(Processor):
     """Turntable/handling rumble remover: a linear-phase highpass applied only where rumble is.
 
-    Filter.  ``y = x(n - D) - g * LP(x)``: LP is the twiced B-spline lowpass ``3 H^2 - 2 H^3``,
-    H four moving averages of ``fs / 60`` samples (zero-phase about its delay), so the highpass
-    is linear-phase: above ~45 Hz the output is the input delayed by ``latency_samples``
-    (6 (m - 1) samples, ~100 ms), within 0.25 dB from 40 Hz; rumble is taken down by >= 20 dB
-    below 10 Hz, 11 dB at 15 Hz, 6 dB at 20 Hz.
+    Filter.  ``y = x(n - D) - g * LP(x)``.  LP is computed at ~400 Hz: four moving averages of
+    R = fs / 400 samples, every R-th sample kept, a linear-phase Kaiser FIR (flat to 20 Hz,
+    -50 dB from 40 Hz), zero-stuffed back and four moving averages again; every part is
+    symmetric, so the highpass is linear-phase: from 40 Hz up the output is the input delayed
+    by ``latency_samples`` (~83 ms), to within -50 dB; below 20 Hz rumble goes down by 30 dB
+    and more (at 30 Hz by ~6 dB).
 
-    Detection (``detect``).  In 250 ms frames (counted in samples) the lowpass band's power is
-    compared over the last 3 s: rumble is broadband noise that is always there, so the band is
-    persistent (its quietest frame >= 5 % of the mean: a kick drum's sub energy comes and goes)
-    and fluctuates like noise (frame-power variation >= 25 %: a steady sub-bass tone or organ
-    pedal does not), above -90 dBFS and no more than 40 dB under the program.  Two such frames
-    engage the filter (200 ms glide); 8 frames without (2 s) release it.  Without rumble the
-    output is the input delayed by ``latency_samples``, exactly.  ``detect = off`` filters
-    always.  ``engaged``: the detector's state.
+    Detection (``detect``).  In 250 ms frames (counted in samples) the power of LP is compared
+    over the last 3 s: rumble is broadband noise that is always there, so the band is
+    persistent (its quietest frame >= 20 % of the mean: a kick drum's sub energy comes and
+    goes) and fluctuates like noise (frame-power variation >= 25 %: a steady sub-bass tone or
+    organ pedal does not), does not rise and fall with the program (correlation of the frame
+    powers in dB within +-0.5: a kick drum's own sub energy, and its tail, do), above -90 dBFS and no more
+    than 35 dB under the program.  Two such
+    frames engage the filter (200 ms glide); 8 frames without (2 s) release it.  Without
+    rumble the output is the input delayed by ``latency_samples``, exactly.  ``detect = off``
+    filters always.  ``engaged``: the detector's state.
     """
 
     params = (
@@ -765,40 +826,52 @@ class Rumble(Processor):
 
     def _prepare(self) -> None:
         fs = float(self.sample_rate)
-        self._m = max(2, int(round(fs / RUMBLE_NULL)))
-        self._d1 = 2 * (self._m - 1)
+        self._r = max(2, int(round(fs / RUMBLE_RATE)))
+        self._taps = rumble_taps(fs / self._r)
+        nl = self._taps.shape[0]
+        self._dtot = RUMBLE_STAGES * (self._r - 1) + self._r * (nl - 1) // 2
         c = self.channels
-        self._rings = np.zeros((c, 3 * RUMBLE_STAGES * self._m), np.float64)
-        self._sums = np.zeros((c, 3 * RUMBLE_STAGES), np.float64)
-        self._dl = np.zeros((2 * c, 3 * self._d1 + 1), np.float64)
+        self._rings = np.zeros((c, 2 * RUMBLE_STAGES * self._r), np.float64)
+        self._sums = np.zeros((c, 2 * RUMBLE_STAGES), np.float64)
+        self._lows = np.zeros((c, nl), np.float64)
+        self._dl = np.zeros((c, self._dtot + 1), np.float64)
         self._ist = np.zeros(8, np.int64)
         self._fst = np.zeros(8, np.float64)
         self._fr = np.zeros(RUMBLE_FRAMES, np.float64)
+        self._frt = np.zeros(RUMBLE_FRAMES, np.float64)
         self._gcoef = float(np.exp(-1000.0 / (RUMBLE_GLIDE_MS * fs)))
         self._reset()
 
     def _latency(self) -> int:
-        return 3 * self._d1
+        return self._dtot
 
     def _reset(self) -> None:
         self._rings[:] = 0.0
         self._sums[:] = 0.0
+        self._lows[:] = 0.0
         self._dl[:] = 0.0
         self._ist[:] = 0
         self._fst[:] = 0.0
         self._fr[:] = 0.0
+        self._frt[:] = 0.0
         self._fst[1] = self.v("depth")
         self._fst[3] = float(round(RUMBLE_FRAME_S * self.sample_rate))
         if not self.v("detect"):
             self._fst[0] = self._fst[1]
 
     def _on_param(self, name: str, value: float) -> None:
-        if self.prepared and name == "depth":
+        if not self.prepared:
+            return
+        if name == "depth":
             self._fst[1] = value
+        elif name == "detect" and not value:
+            self._ist[6] = 0
 
     def _process(self, x: np.ndarray, out: np.ndarray) -> None:
-        rumble_block(x, out, self._rings, self._sums, self._dl, self._ist, self._fst, self._fr,
-                     self._m, self._d1, int(self.v("detect")), self._gcoef)
+        rumble_block(x, out, self._rings, self._sums, self._lows, self._taps, self._dl,
+                     self._ist, self._fst, self._fr, self._frt, self._r, self._dtot,
+                     int(self.v("detect")),
+                     self._gcoef)
 
     @property
     def engaged(self) -> bool:
