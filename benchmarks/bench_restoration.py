@@ -51,10 +51,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
-from scipy.signal import fftconvolve, resample_poly, sosfilt, butter  # noqa: E402
-
 from aural.engine.metrics import log_spectral_distance  # noqa: E402
 from aural.engine.presets import load_preset, repair_only  # noqa: E402
+from scipy.signal import butter, fftconvolve, resample_poly, sosfilt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
