@@ -1,33 +1,57 @@
-"""De-hum: removes mains hum (50/60 Hz and its harmonics) with a tracking notch cascade.
+"""De-hum: removes mains hum (50/60 Hz and its harmonics) by subtracting the estimated hum.
 
-Filter.  One notch per harmonic k*f0 (k = 1..``harmonics``, only those below 0.45 fs), each the
-tunable all-pass-based notch of Regalia & Mitra: ``H(z) = (1 + A(z)) / 2`` with A a second-order
-lattice all-pass, centre ``k1 = -cos(w_k)`` and -3 dB width ``bandwidth_hz`` set by ``k2``.  The
-lattice keeps its state meaningful when the centre moves, so tracking retunes it without
-transients.  The output is ``x - g (x - notched)``: g glides (50 ms) to ``1 - 10^(-depth_db/20)``,
-so ``depth_db`` is the attenuation at the hum frequencies (a softer setting leaves some hum for a
-more natural sound); outside the narrow notches the signal passes unchanged.  Zero latency.
+Canceller.  The hum is modelled as ``sum_k 2 Re(c_k exp(j k phi(t)))``: one oscillator
+``phi`` at the tracked fundamental, and per channel and harmonic k = 1..``harmonics`` (up to
+0.45 fs: 160 harmonics of 50 Hz reach 8 kHz) a complex amplitude c_k, amplitude and phase of
+that harmonic, estimated on its own (odd/even weighting and every other harmonic profile come
+out of the data, nothing is assumed).  Each c_k is a closed-loop LMS estimate with a step that
+starts as a running mean (1 / n) and settles at ``1 / (tau fs)``, ``tau = 1 / (pi *
+bandwidth_hz)`` (4 s at the default 0.08 Hz): the subtraction is a notch only ~0.08 Hz wide,
+and a note or a syllable that passes a harmonic for a few hundred ms hardly enters the
+estimate.  Every 200 ms window:
+
+- each harmonic gets a weight ``1 - BETA * var / |c_k|^2`` (0..1), var the variance of the
+  estimate (the power of what else sits near k f0, from a 50 ms estimate of the residual there,
+  averaged over the estimate's own horizon): a harmonic that is really hum is subtracted whole,
+  one whose estimate is mostly leaked music or speech is left alone;
+- frequency-locked loop: the phase advance over the last second of each harmonic's fast
+  estimate (c_k plus the 50 ms residual estimate) measures the hum's frequency against the
+  oscillator's mean frequency over that second; the oscillator moves 30 % of the way
+  (harmonics weighted by k^2 |c_k|^2 and their weight);
+- phase lock: the slow estimates are turned towards the phase of the fast ones, all harmonics
+  by one fundamental phase step (20 %), so a drift of the mains frequency does not leave them
+  behind;
+- change: when the 50 ms residual at the weighted harmonics is coherent with the estimates
+  (|correlation| > 0.8 of their power for 3 windows), the hum stopped or changed level: the
+  averages restart as running means (and a stopped hum is released sooner).
+
+The output is ``x - g sum_k w_k 2 Re(c_k exp(j k phi))``; g glides (50 ms) to ``1 -
+10^(-depth_db/20)`` once the estimates have run 250 ms.  Outside the hum's lines the signal
+passes unchanged; zero latency.
 
 Detection (``freq_hz = 0``).  The channel mean is analysed in consecutive 200 ms Hann windows by
-Goertzel filters at the first harmonics of 50 Hz and of 60 Hz (those the two families share, the
-multiples of 300 Hz, are left out of the comparison).  Hum is stationary, so from one window to
-the next each of its components advances in phase by a fixed amount; speech and music do not.
-For every harmonic the product ``X_m conj(X_{m-1})`` (phase advance removed) is averaged over
-about a second: its magnitude is the *coherent* power.  A family is detected when its coherent
-power exceeds the other family's by 6 dB, is more than half of its total power (coherence), is
-above -90 dBFS, its phase advance puts the fundamental within +-1 % of 50 or 60 Hz (a steady
-bass note of 49 Hz or a drone is as coherent as hum, but not there), and this holds for 3 windows
-in a row; the cascade then fades in.  A detection switches to the other family by the same test;
-after 3 s in which the detected hum fails it (the hum stopped, or it was a tone that moved) the
-cascade fades out again, so music that only resembled hum for a moment is not notched for good.
-Everything is counted in samples, so the result does not depend on the host
-block size.
+Goertzel filters at the first 12 harmonics of 50 Hz and of 60 Hz (the multiples of 300 Hz,
+shared by both, are left out of the family comparison).  Hum is stationary, so from one window
+to the next each of its components advances in phase by a fixed amount; speech and music do
+not.  For every harmonic the product ``X_m conj(X_{m-1})`` (nominal advance removed) is averaged
+over about 2 s: its magnitude is the *coherent* power, its angle the frequency offset.  The
+fundamental is estimated from the low harmonics whose advance is unambiguous (k <= 4), then
+refined by every coherent harmonic that agrees with it (within 0.03 Hz or 0.35 rad; one that
+disagrees is another steady partial).  A family is confident when the coherent power of its
+agreeing harmonics beats the other family's by 2x, its agreeing harmonics' mean coherence is
+>= 0.3 (or a pure fundamental carries 80 % of it), at least two harmonics agree and one of them
+is k <= 3 (a steady note whose overtones happen to sit on high mains harmonics is not hum), the
+fundamental lies within +-1 % of 50 or 60 Hz, the last ~4 windows are coherent and the
+harmonics still carry what they carried when last confirmed; 3 confident windows in a row
+detect it and start the canceller (at the detector's frequency).  After 3 s without confidence
+(and without the canceller's own evidence: two harmonics weighted >= 0.5, one of them k <= 3)
+the detection is released and the output fades back to the input.  Everything is counted in
+samples, so the result does not depend on the host block size.  ``detected_hz`` is the tracked
+fundamental (0.0 while no hum has been detected); ``harmonic_weights`` the per-harmonic weights.
 
-Tracking (``track``).  The averaged phase advance of harmonic k is ``2 pi k df W / fs`` for a hum
-at ``f0 + df``: df is read from the fundamental and refined by the higher harmonics (phase
-unwrapped against the running estimate), limited to +-1 % (mains stays within +-0.5 %), and the
-notches are retuned at each window boundary.  ``detected_hz`` is the tracked fundamental
-(0.0 while no hum has been detected).
+Known limit: a loop that repeats sample-exactly with a period of a whole number of mains
+cycles (a drum machine at 120 bpm: lines every 2 Hz, on 50 and 60 Hz too) holds steady lines
+on the mains harmonics; a kick tuned near 50 Hz on such a loop can be taken for hum.
 """
 from __future__ import annotations
 
@@ -53,7 +77,7 @@ FAST = math.exp(-1.0 / 4.0)  # recent-evidence average (time constant 4 windows)
 # detected hum was last confirmed
 DROP = 0.25         # a harmonic's power now / its coherent power when confirmed (-6 dB): gone
 RELEASE = 15         # windows without evidence (3 s) before an automatic detection is dropped
-RATIO = 2.0          # coherent-power ratio of the winning family (6 dB)
+RATIO = 2.0          # coherent-power ratio of the winning family (3 dB)
 COHERENCE = 0.5      # coherent / total power of the winning family
 FLOOR_AMP = 3e-5     # -90 dBFS: quieter hum is ignored
 TRACK_RANGE = 0.01   # +-1 % around the nominal fundamental
