@@ -364,10 +364,30 @@ def _hum_material(name: str, sr: int, seconds: float, rng) -> np.ndarray:
     return _sonic(name)(sr, seconds, rng)[:1]
 
 
+LEGACY_COMMIT = "1f9e6ff"  # the notch-cascade DeHum, before issue 22
+
+
+def legacy_dehum():
+    """The notch-cascade DeHum of LEGACY_COMMIT (git show), renamed LegacyDeHum, with the
+    presets' old settings (5 harmonics, 2 Hz notches, 30 dB): for before/after figures."""
+    import subprocess
+    import types
+    src = subprocess.run(["git", "-C", str(ROOT), "show",
+                          f"{LEGACY_COMMIT}:engine/processors/dehum.py"],
+                         capture_output=True, text=True, check=True).stdout
+    src = (src.replace("from ..", "from aural.engine.").replace("class DeHum(", "class LegacyDeHum(")
+           .replace("cache=True", "cache=False"))
+    mod = types.ModuleType("legacy_dehum")
+    exec(compile(src, "legacy_dehum.py", "exec"), mod.__dict__)
+    return lambda: mod.LegacyDeHum(harmonics=5, bandwidth_hz=2.0, depth_db=30.0)
+
+
 def dehum_systems(legacy: bool = False) -> dict:
     from aural.engine.processors import DeHum
     bw = float(os.environ.get("DEHUM_BW", "0"))
     systems = {"DeHum": (lambda: DeHum(bandwidth_hz=bw)) if bw > 0 else (lambda: DeHum())}
+    if legacy:
+        systems["legacy"] = legacy_dehum()
     return systems
 
 
