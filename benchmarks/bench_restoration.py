@@ -467,6 +467,8 @@ WIENER_SETTINGS = {
     "gentle (floor -6, s 0.5)": dict(floor_db=-6.0, strength=0.5, rule="lsa", link=True),
     "gentle + tonal": dict(floor_db=-6.0, strength=0.5, rule="lsa", link=True, tonal=True),
     "old + tonal": dict(floor_db=-10.0, strength=0.6, rule="lsa", link=True, tonal=True),
+    "old + tonal + hiss gate": dict(floor_db=-10.0, strength=0.6, rule="lsa", link=True,
+                                    tonal=True, hiss_gate=True),
 }
 
 

@@ -228,6 +228,51 @@ def _tonal_guard(noise, gamma, out, half: int, guard: int, ceil: float) -> None:
                 out[ch, k] = gamma[ch, k]
 
 
+@njit(cache=True, nogil=True)
+def _hiss_presence(noise, power, st, k0: int, k1: int, a_pow: float, a_h: float) -> float:
+    """Hiss presence 0..1 from the top band (bins k0..k1-1): the tracked noise floor's share of
+    the band's average power.  Hiss is a floor that the band never leaves (share near 1); a
+    clean recording's top band is cymbals, breaths and decays far above its quietest level
+    (share near 0).  st: [average band power, smoothed presence]."""
+    c, b = noise.shape
+    lam = 0.0
+    pw = 0.0
+    tot = 0.0
+    for ch in range(c):
+        for k in range(b):
+            tot += power[ch, k]
+        for k in range(k0, k1):
+            lam += noise[ch, k]
+            pw += power[ch, k]
+    st[0] = pw if st[0] <= 0.0 else st[0] + a_pow * (pw - st[0])
+    st[2] = tot if st[2] <= 0.0 else st[2] + a_pow * (tot - st[2])
+    r = lam / st[0] if st[0] > 0.0 else 0.0
+    # a top band holding next to nothing (a synthesised pad, a band-limited transfer) holds
+    # no hiss worth a gain either, however steady its remains
+    if st[0] < HISS_MIN_REL * st[2] * (k1 - k0) / b:
+        r = 0.0
+    h = (r - HISS_R0) / (HISS_R1 - HISS_R0)
+    h = min(max(h, 0.0), 1.0)
+    st[1] += a_h * (h - st[1])
+    return st[1]
+
+
+@njit(cache=True, nogil=True)
+def _blend(spec, dry, h: float) -> None:
+    """spec = h * spec + (1 - h) * dry (the gain applied only as far as hiss is present)."""
+    c, b = spec.shape
+    for ch in range(c):
+        for k in range(b):
+            spec[ch, k] = h * spec[ch, k] + (1.0 - h) * dry[ch, k]
+
+
+HISS_R0 = 0.1    # noise floor / band power at which hiss presence starts ...
+HISS_R1 = 0.3    # ... and is full
+HISS_POW_S = 1.5  # averaging of the band power
+HISS_MIN_REL = 1e-4  # band power per bin / total power per bin, at least (-40 dB)
+HISS_H_S = 0.5    # smoothing of the presence
+
+
 # gate coefficient slots
 _K_NSTD = 0
 _K_THR = 1       # threshold offset in dB
@@ -459,6 +504,9 @@ class Wiener(_SpectralDenoiser):
         Param("tonal", False, kind="bool",
               doc="keep sustained notes: the noise estimate is capped at the level beside "
                   "each spectral peak (hiss is smooth, a note is a peak)"),
+        Param("hiss_gate", False, kind="bool",
+              doc="act only as far as a hiss floor is present in the top band (its tracked "
+                  "floor is a large share of its power); clean material passes"),
     )
 
     _DD_REF_S = 0.010
@@ -478,6 +526,13 @@ class Wiener(_SpectralDenoiser):
         self._floor = _Glide(_db(self.v("floor_db")), self._hop_s, 0.05)
         self._strength = _Glide(self.v("strength"), self._hop_s, 0.05)
         self._gam = np.zeros((self.channels, nb))
+        self._dry = np.zeros((self.channels, nb), np.complex128)
+        self._hst = np.zeros(3)
+        bwh = self.sample_rate / self.n_fft
+        self._hk0 = int(0.15 * self.sample_rate / bwh)
+        self._hk1 = max(self._hk0 + 1, int(0.4 * self.sample_rate / bwh))
+        self._ha_pow = 1.0 - math.exp(-self._hop_s / HISS_POW_S)
+        self._ha_h = 1.0 - math.exp(-self._hop_s / HISS_H_S)
         bw = self.sample_rate / self.n_fft
         self._t_half = max(2, int(round(self._TONAL_HALF_HZ / bw)))
         self._t_guard = max(2, int(round(self._TONAL_GUARD_HZ / bw)))
@@ -499,10 +554,12 @@ class Wiener(_SpectralDenoiser):
     def _relearn(self) -> None:
         super()._relearn()
         self._gs[:] = 1.0
+        self._hst[:] = 0.0
 
     def _reset_hop(self) -> None:
         super()._reset_hop()
         self._gs[:] = 1.0  # DD memory starts at 0 dB a-priori SNR, gains at 1
+        self._hst[:] = 0.0
         self._floor.jump()
         self._strength.jump()
         self._update_coefs()
@@ -528,12 +585,26 @@ class Wiener(_SpectralDenoiser):
         t = self.tracker
         t.update_spectrum(spec)
         gamma = t.gamma
+        gate = self.v("hiss_gate")
+        if gate:
+            h = _hiss_presence(t.noise, t.power, self._hst, self._hk0, self._hk1,
+                               self._ha_pow, self._ha_h)
+            self._dry[:] = spec
         if self.v("tonal"):
             _tonal_guard(t.noise, t.gamma, self._gam, self._t_half, self._t_guard,
                          self._TONAL_CEIL)
             gamma = self._gam
         _wiener_frame(spec, t.power, t.active, gamma, t.presence, t.absence, self._gs, self._gcf, self._w1)
+        if gate:
+            _blend(spec, self._dry, h)
         self.stft.synthesize(out)
+
+    @property
+    def hiss_presence(self) -> float:
+        """The hiss gate's current presence (0..1; 1 when ``hiss_gate`` is off)."""
+        if not self.prepared or not self.v("hiss_gate"):
+            return 1.0
+        return float(self._hst[1])
 
 
 @register
