@@ -160,3 +160,16 @@ def test_vinyl_preset_repair_nodes_do_no_harm():
     for x in (music(sr, 6.0), organ(sr, 6.0)):
         y = repair_only(load_preset("vinyl"))(x, sr)
         assert si_sdr(x, y) >= 30.0
+
+
+@pytest.mark.parametrize("block", [1, 7, 333, 4096])
+def test_wiener_tonal_gate_block_invariance(block):
+    sr = 16000
+    x = music(sr, 1.0)
+    x = np.stack([x + hiss(sr, x.size, 0.01), x]).astype(np.float32)
+    if block == 1:
+        x = x[:, : sr // 2]
+    kw = dict(VINYL_WIENER, tonal=True, hiss_gate=True)
+    ref = stream(Wiener(**kw), x, sr, 4096)
+    y = stream(Wiener(**kw), x, sr, block if block > 1 else [1, 1, 2], max_block=4096)
+    assert np.max(np.abs(y - ref)) <= 1e-5
