@@ -11,19 +11,21 @@ add its own, e.g. click/crackle rows, with ``register_category``):
   per harmonic), a fixed offset within +-0.05 Hz plus a slow wander of the fundamental (sine of
   +-0.02 Hz, 6-15 s period, random phase), harmonic phases random, at 5 and 10 dB SNR (signal
   power over hum power), under speech and under music.  Systems: ``DeHum`` (auto-detection, the
-  presets' setting) and the legacy notch cascade for comparison when given ``--legacy``.  SI-SDR
+  presets' setting) and the legacy notch cascade of LEGACY_COMMIT (``--legacy``, git show).  SI-SDR
   of input and output against the clean signal, scored from 2 s on (the detector needs its
   first second; ``whole`` repeats it over the whole clip).
 - ``harm`` (do no harm): each preset's repair nodes (``repair_only``: EQ, dynamics and other
   shaping nodes bypassed) on clean material: dry speech, reverberant speech, percussive music
   (drum loops, a kick loop), sustained tones and pads, plucked guitar.  SI-SDR and log-spectral
   distance of the output against the input, mean and worst over the clips and draws.
+- ``harm_nodes``: the same per repair node alone (which node does the harm), one draw.
 - ``hum_detector``: the false-alarm rate of DeHum's detector on the same clean clips (share of
   clips in which it ever reported hum; seconds of detection).
 - ``rumble``: the Rumble node on turntable rumble (sub-20 Hz) under music: rumble reduction
   below 30 Hz, SI-SDR against the clean music; its false-alarm rate is in ``harm``.
-- ``hiss``: the vinyl preset's Wiener settings on hissy music (hiss reduction, SI-SDR) and on
-  the clean sustained clips (level lost, SI-SDR).
+- ``hiss``: Wiener settings (the old vinyl one, gentler, ``tonal``, ``hiss_gate``) on the
+  clean sustained/plucked/percussive clips (SI-SDR, level lost) and with hiss at 20 dB SNR
+  (SI-SDR, hiss reduction above 6 kHz).
 
 Material (the development set; nothing from ``models/reserved.txt``): tests/data speech_[a-e]
 (dry), the same convolved with synthetic room responses (RT60 0.4-0.9 s), sonic-pi-samples
