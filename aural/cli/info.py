@@ -17,16 +17,30 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import numpy as np
+W = len("auto preset")  # width of the labels column
 
-    from aural.engine.io import AudioFileError, audio_info, iter_blocks
-    from aural.engine.metrics import LevelMeter, detect_hum
+
+def _row(key: str, value: str) -> None:
+    print(f"{key:<{W}}  {value}", flush=True)
+
+
+def run(args) -> int:
+    from aural.engine.io import AudioFileError, audio_info
 
     info = audio_info(args.file)
     if info.frames == 0:
         raise AudioFileError(args.file, "contains no audio frames")
     sr, ch = info.sample_rate, info.channels
+    # what the header says comes at once; levels and the analysis follow (they read the audio)
+    _row("file", args.file)
+    _row("format", info.format_name)
+    _row("sample rate", f"{sr} Hz")
+    _row("channels", str(ch))
+
+    import numpy as np
+
+    from aural.engine.io import iter_blocks
+    from aural.engine.metrics import LevelMeter, detect_hum
     meter = LevelMeter(sr, ch, loudness=True)
     head: list = []
     kept = 0
@@ -41,10 +55,6 @@ def run(args) -> int:
     from aural.engine.auto import build_chain, describe_for_cli
     analysis = analyse(first, sr)  # the same analysis `aural enhance -p auto` uses
     rows = [
-        ("file", args.file),
-        ("format", info.format_name),
-        ("sample rate", f"{sr} Hz"),
-        ("channels", str(ch)),
         ("duration", f"{meter.frames / sr:.3f} s ({fmt_time(meter.frames / sr)}), {meter.frames} frames"),
         ("peak", fmt_db(meter.peak_dbfs, "dBFS")),
         ("RMS", fmt_db(meter.rms_dbfs, "dBFS")),
@@ -63,7 +73,6 @@ def run(args) -> int:
         rows.append(("analysis", line.removeprefix("found: ")))
     rows.append(("auto preset", " > ".join(n.name for n in auto.children)
                  or "nothing to repair (output = input)"))
-    w = max(len(k) for k, _ in rows)
     for k, v in rows:
-        print(f"{k:<{w}}  {v}")
+        _row(k, v)
     return 0
