@@ -25,6 +25,11 @@ estimate.  Every 200 ms window:
   (|correlation| > 0.8 of their power for 3 windows), the hum stopped or changed level: the
   averages restart as running means (and a stopped hum is released sooner).
 
+With a given fundamental (``freq_hz``) the canceller starts at it from the first sample; for
+its first 3 s the detector's phase-advance estimate of the frequency (2 s averages) resets the
+oscillator when they differ by more than 0.01 Hz (the FLL alone acquires a far-off start
+slowly under loud music).
+
 The output is ``x - g sum_k w_k 2 Re(c_k exp(j k phi))``; g glides (50 ms) to ``1 -
 10^(-depth_db/20)`` once the estimates have run 250 ms.  Outside the hum's lines the signal
 passes unchanged; zero latency.
@@ -95,6 +100,9 @@ FLL_GAIN = 0.3       # share of the measured frequency error corrected per windo
 DROP_RELEASE = 5     # windows the release count advances when the canceller sees the hum drop
 HOLD_WEIGHT = 0.5    # harmonic weights that hold the detection (two, one of k <= 3)
 HOLD_AFTER = 1.0     # s of averaging before the weights can hold it
+ACQUIRE_S = 3.0      # s after a start during which the detector's frequency can reset it
+ACQUIRE_WINDOWS = 5  # detector windows before its estimate is used
+ACQUIRE_HZ = 0.01    # Hz: a difference that makes the canceller jump to it
 PLL_GAIN = 0.2       # share of the fast-vs-slow phase difference corrected per window
 CHANGE = 0.8         # |residual . estimate| / estimate power beyond which the hum changed
 CHANGE_START = 1.0   # s after a start before a change can be declared
@@ -538,6 +546,15 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                         track, auto)
             if ist[5] != 0:
                 fnom = fams[ist[1]] if ist[1] >= 0 else fams[0]
+                if (not auto and track != 0 and ist[7] < ACQUIRE_S * fs
+                        and ist[4] > ACQUIRE_WINDOWS and abs(fst[0] - fst[3]) > ACQUIRE_HZ):
+                    # acquisition (a given fundamental starts at its nominal value): while the
+                    # estimates are young, the detector's 2 s phase-advance estimate is the
+                    # better guess of a frequency far off; jump there and average afresh
+                    fst[3] = fst[0]
+                    for j in range(FLL_LAG):
+                        fst[5 + j] = fst[3]
+                    ist[9] = 0
                 _canceller_window(cs, us, ss, cp, wk, ist, fst, ist[10], fs, w, tau, fnom,
                                   track, auto)
             if ist[8] != 0 and ist[1] >= 0:
