@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .declick import ar_coef_autocorr, lsar_solve
+from .declick import ar_coef_autocorr, levinson, lsar_solve
 
 __all__ = ["ArScratch", "gap_order", "gap_context", "fill_lsar", "fill_extrap"]
 
@@ -61,29 +61,7 @@ def _autocorr_add(xb, start, n, p, r) -> None:
 @njit(cache=True, nogil=True)
 def _levinson(r, p, a, atmp, wnc) -> float:
     """Prediction-error filter a[0..p] from autocorrelation r (white-noise correction wnc)."""
-    a[0] = 1.0
-    for i in range(1, p + 1):
-        a[i] = 0.0
-    if not (r[0] > 1e-30):
-        return 0.0
-    r0 = r[0] * (1.0 + wnc)
-    err = r0
-    for i in range(1, p + 1):
-        acc = r[i]
-        for j in range(1, i):
-            acc += a[j] * r[i - j]
-        k = -acc / err
-        if k >= 1.0 or k <= -1.0:
-            break
-        for j in range(1, i):
-            atmp[j] = a[j] + k * a[i - j]
-        for j in range(1, i):
-            a[j] = atmp[j]
-        a[i] = k
-        err *= 1.0 - k * k
-        if err <= r0 * 1e-14:
-            break
-    return err
+    return levinson(r, p, a, atmp, wnc)
 
 
 @njit(cache=True, nogil=True)

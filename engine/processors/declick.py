@@ -70,12 +70,25 @@ def ar_fit(xb, start, n, win, wtmp, p, r, a, atmp, wnc=1e-9) -> float:
         for i in range(n - k):
             s += wtmp[i] * wtmp[i + k]
         r[k] = s
+    if not (r[0] > 1e-20 * n):
+        a[0] = 1.0
+        for i in range(1, p + 1):
+            a[i] = 0.0
+        return 0.0
+    # white-noise correction keeps the recursion well conditioned on pure tones
+    return levinson(r, p, a, atmp, wnc)
+
+
+@njit(cache=True, nogil=True)
+def levinson(r, p, a, atmp, wnc) -> float:
+    """Levinson-Durbin: the prediction-error filter a[0..p] (a[0] = 1) of autocorrelation r,
+    with r[0] raised by the fraction ``wnc``; returns the prediction-error power (0.0 and a
+    white model for a silent r).  Shared by DeClick, DeClip and the gap repair."""
     a[0] = 1.0
     for i in range(1, p + 1):
         a[i] = 0.0
-    if not (r[0] > 1e-20 * n):
+    if not (r[0] > 1e-30):
         return 0.0
-    # white-noise correction keeps the recursion well conditioned on pure tones
     r0 = r[0] * (1.0 + wnc)
     err = r0
     for i in range(1, p + 1):

@@ -27,6 +27,7 @@ from ..hop import HopProcessor
 from ..params import Param
 from ..processor import Processor, register
 from ._repair_ar import ArScratch, fill_extrap, fill_lsar, gap_context, gap_order
+from .declick import levinson
 
 __all__ = ["Repair", "Conceal", "detect_gaps", "read_gaps_csv", "repair", "fill_gap"]
 
@@ -481,27 +482,7 @@ def _pitch(h, hpos, tmin, tmax, d) -> int:
 
 @njit(cache=True, nogil=True)
 def _lev(r, p, a, atmp) -> None:
-    a[0] = 1.0
-    for i in range(1, p + 1):
-        a[i] = 0.0
-    if not (r[0] > 1e-30):
-        return
-    err = r[0] * (1.0 + 1e-5)
-    for i in range(1, p + 1):
-        acc = r[i]
-        for j in range(1, i):
-            acc += a[j] * r[i - j]
-        kq = -acc / err
-        if kq >= 1.0 or kq <= -1.0:
-            break
-        for j in range(1, i):
-            atmp[j] = a[j] + kq * a[i - j]
-        for j in range(1, i):
-            a[j] = atmp[j]
-        a[i] = kq
-        err *= 1.0 - kq * kq
-        if err <= r[0] * 1e-14:
-            break
+    levinson(r, p, a, atmp, 1e-5)
 
 
 @register
