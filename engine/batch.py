@@ -271,6 +271,25 @@ def _append(manifest: Path, rec: dict, key: str) -> None:
         os.fsync(f.fileno())
 
 
+def recorder(plan: BatchPlan, report: BatchReport,
+             progress: Callable[[str], None] | None) -> Callable[[FileJob, dict], None]:
+    """``finish(job, rec)``: record one finished file in the manifest, the report and the
+    progress line (both engines use it, on the driver)."""
+    prog = Progress(len(plan.todo), sum(j.size for j in plan.todo))
+
+    def finish(job: FileJob, rec: dict) -> None:
+        _append(plan.manifest, rec, plan.key)
+        prog.add(rec, job.size)
+        if rec["status"] == "done":
+            report.processed.append(job.rel)
+            report.audio_seconds += float(rec.get("audio_seconds", 0.0))
+        else:
+            report.failed.append((job.rel, rec.get("reason", "failed")))
+        if progress:
+            progress(prog.line())
+    return finish
+
+
 def run_batch(plan: BatchPlan, workers: int | None = None,
               progress: Callable[[str], None] | None = None,
               submit: Callable | None = None) -> BatchReport:
@@ -284,20 +303,9 @@ def run_batch(plan: BatchPlan, workers: int | None = None,
     for folder in {plan.out_dir / Path(j.out_rel).parent for j in plan.todo}:
         if folder.is_dir():
             sweep_stale_temporaries(folder)  # temporaries of a killed earlier run
-    prog = Progress(len(plan.todo), sum(j.size for j in plan.todo))
     t0 = time.monotonic()
     args = (str(plan.in_dir), str(plan.out_dir))
-
-    def finish(job: FileJob, rec: dict) -> None:
-        _append(plan.manifest, rec, plan.key)
-        prog.add(rec, job.size)
-        if rec["status"] == "done":
-            report.processed.append(job.rel)
-            report.audio_seconds += float(rec.get("audio_seconds", 0.0))
-        else:
-            report.failed.append((job.rel, rec.get("reason", "failed")))
-        if progress:
-            progress(prog.line())
+    finish = recorder(plan, report, progress)
 
     n = max(1, int(workers or os.cpu_count() or 1))
     if plan.todo and n == 1:

@@ -16,7 +16,7 @@ import os
 import time
 from typing import Callable
 
-from .batch import BatchPlan, BatchReport, FileJob, Progress, _append, init_worker, process_job
+from .batch import BatchPlan, BatchReport, FileJob, init_worker, process_job, recorder
 
 __all__ = ["run_batch_ray"]
 
@@ -73,20 +73,11 @@ def run_batch_ray(plan: BatchPlan, workers: int | None = None, address: str | No
                             fn_constructor_args=(str(plan.in_dir), str(plan.out_dir), plan.preset,
                                                  plan.settings, plan.block))
         jobs = {j.rel: j for j in plan.todo}
-        prog = Progress(len(plan.todo), sum(j.size for j in plan.todo))
+        finish = recorder(plan, report, progress)
         t0 = time.monotonic()
         for row in ds.iter_rows():
             rec = json.loads(row["rec"])
-            job = jobs[rec["rel"]]
-            _append(plan.manifest, rec, plan.key)
-            prog.add(rec, job.size)
-            if rec["status"] == "done":
-                report.processed.append(job.rel)
-                report.audio_seconds += float(rec.get("audio_seconds", 0.0))
-            else:
-                report.failed.append((job.rel, rec.get("reason", "failed")))
-            if progress:
-                progress(prog.line())
+            finish(jobs[rec["rel"]], rec)
         report.wall_seconds = time.monotonic() - t0
     finally:
         if started:
