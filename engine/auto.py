@@ -55,7 +55,8 @@ def _denoiser(a: Analysis, neural: bool | None):
             return NeuralEnhancer(name="neural", model="dsunet-voice", provider="cpu",
                                   atten_limit=round(limit, 1))
         return Wiener(name="wiener", floor_db=-18.0, strength=0.75)
-    return Wiener(name="wiener", floor_db=-8.0, strength=0.6, rule="lsa", link=True)
+    return Wiener(name="wiener", floor_db=-8.0, strength=0.6, rule="lsa", link=True,
+                  tonal=True, hiss_gate=True)  # sustained notes kept, only a hiss floor acted on
 
 
 def build_chain(a: Analysis, neural: bool | None = None) -> Chain:
@@ -73,9 +74,10 @@ def build_chain(a: Analysis, neural: bool | None = None) -> Chain:
                              max_click_ms=1.5))
     if a.hum_audible:
         depth = float(min(60.0, max(20.0, a.hum_above_floor_db + 6.0)))
-        nodes.append(DeHum(name="dehum", freq_hz=a.hum_hz,
-                           harmonics=int(min(40, max(4, a.hum_harmonics))),
-                           bandwidth_hz=2.0, depth_db=round(depth, 1), track=True))
+        # the canceller's own removal width (0.08 Hz: ~4 s averaging) and up to 160 harmonics
+        # (8 kHz at 50 Hz): a harmonic without evidence costs nothing
+        nodes.append(DeHum(name="dehum", freq_hz=a.hum_hz, harmonics=160,
+                           depth_db=round(depth, 1), track=True))
     if a.noisy:
         nodes.append(_denoiser(a, neural))
     if a.clipped and a.clip_level > 10 ** (-6.0 / 20.0):
@@ -96,8 +98,9 @@ def actions(chain: Chain) -> list[str]:
             out.append(f"{node.name}: remove clicks (DeClick, threshold {v('threshold'):g} sigma,"
                        f" up to {v('max_click_ms'):g} ms)")
         elif kind == "DeHum":
-            out.append(f"{node.name}: notch {v('freq_hz'):g} Hz hum and {int(v('harmonics'))} "
-                       f"harmonics by {v('depth_db'):.0f} dB (DeHum, tracking drift)")
+            out.append(f"{node.name}: cancel the {v('freq_hz'):g} Hz hum and its harmonics "
+                       f"(up to {int(v('harmonics'))}, each as far as it is present; at most "
+                       f"{v('depth_db'):.0f} dB; DeHum, tracking drift)")
         elif kind == "NeuralEnhancer":
             out.append(f"{node.name}: reduce the noise with the neural voice model "
                        f"(at most {v('atten_limit'):.0f} dB off)")

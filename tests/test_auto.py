@@ -212,7 +212,7 @@ def test_file_and_settings(tmp_path):
     assert apply_auto_settings(chain, ["neural.atten_limit=10"]) == ["neural.atten_limit=10"]
     lines = describe_for_cli(a, chain)
     assert "found: content: speech (5.0 s analysed)" in lines
-    assert any(line.startswith("does:  dehum: notch 60 Hz hum") for line in lines)
+    assert any(line.startswith("does:  dehum: cancel the 60 Hz hum") for line in lines)
     assert analyse_file(path, max_seconds=2.0).seconds == pytest.approx(2.0)
 
 

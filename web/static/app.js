@@ -946,7 +946,7 @@
     for (const [id, lines] of [["auto-found", j.findings], ["auto-did", j.actions]]) {
       const ul = $(id);
       ul.textContent = "";
-      // "dehum: notch 50 Hz hum ..." reads without the node's name
+      // "dehum: cancel the 50 Hz hum ..." reads without the node's name
       for (const line of lines || []) {
         const text = id === "auto-did" && !/^nothing/.test(line) ? line.replace(/^[a-z_0-9]+: /, "") : line;
         ul.append(el("li", { text: text.charAt(0).toUpperCase() + text.slice(1) }));
