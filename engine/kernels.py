@@ -28,6 +28,27 @@ def _dirty(x, ch: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _clean_row(src, dst, ch, n) -> int:
+    """dst[ch, :n] = src[ch, :n] with NaN/inf -> 0, |x| > LIMIT -> +-LIMIT, denormals -> 0;
+    returns how many samples were replaced or limited (denormals are not counted)."""
+    bad = 0
+    for i in range(n):
+        v = src[ch, i]
+        a = abs(v)
+        if not (a >= DENORMAL and a <= LIMIT):
+            if a < DENORMAL:
+                v = 0.0
+            elif np.isfinite(v):
+                v = LIMIT if v > 0.0 else -LIMIT
+                bad += 1
+            else:
+                v = 0.0
+                bad += 1
+        dst[ch, i] = v
+    return bad
+
+
+@njit(cache=True, nogil=True)
 def sanitize_copy(src, dst) -> int:
     """Copy ``src`` into ``dst`` replacing NaN/inf by 0, limiting finite values to +-LIMIT and
     flushing denormals.
@@ -40,19 +61,7 @@ def sanitize_copy(src, dst) -> int:
             for i in range(n):
                 dst[ch, i] = src[ch, i]
             continue
-        for i in range(n):
-            v = src[ch, i]
-            a = abs(v)
-            if not (a >= DENORMAL and a <= LIMIT):
-                if a < DENORMAL:
-                    v = 0.0
-                elif np.isfinite(v):
-                    v = LIMIT if v > 0.0 else -LIMIT
-                    bad += 1
-                else:
-                    v = 0.0
-                    bad += 1
-            dst[ch, i] = v
+        bad += _clean_row(src, dst, ch, n)
     return bad
 
 
@@ -72,19 +81,7 @@ def sanitize_copy_ring(src, dst, ring, pos_state) -> int:
             for i in range(n):
                 dst[ch, i] = src[ch, i]
         else:
-            for i in range(n):
-                v = src[ch, i]
-                a = abs(v)
-                if not (a >= DENORMAL and a <= LIMIT):
-                    if a < DENORMAL:
-                        v = 0.0
-                    elif np.isfinite(v):
-                        v = LIMIT if v > 0.0 else -LIMIT
-                        bad += 1
-                    else:
-                        v = 0.0
-                        bad += 1
-                dst[ch, i] = v
+            bad += _clean_row(src, dst, ch, n)
         for i in range(first):
             ring[ch, w + i] = dst[ch, i]
         for i in range(first, n):

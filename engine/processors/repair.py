@@ -27,7 +27,7 @@ from ..hop import HopProcessor
 from ..params import Param
 from ..processor import Processor, register
 from ._repair_ar import ArScratch, fill_extrap, fill_lsar, gap_context, gap_order
-from .declick import levinson
+from .declick import levinson, shift_in
 
 __all__ = ["Repair", "Conceal", "detect_gaps", "read_gaps_csv", "repair", "fill_gap"]
 
@@ -227,16 +227,6 @@ def repair(audio: np.ndarray, sample_rate: int, gaps="auto", method: str = "auto
 
 # --------------------------------------------------------------------------- the file node
 @njit(cache=True, nogil=True)
-def _shift_in64(buf, hop, h) -> None:
-    c, m = buf.shape
-    for ch in range(c):
-        for i in range(m - h):
-            buf[ch, i] = buf[ch, i + h]
-        for i in range(h):
-            buf[ch, m - h + i] = hop[ch, i]
-
-
-@njit(cache=True, nogil=True)
 def _scan_runs(x, t0, in_run, run_start, lo, hi, q, qn) -> None:
     """Track runs of exact zeros; push finished runs of lo..hi samples as (ch, start, end)."""
     for ch in range(x.shape[0]):
@@ -324,7 +314,7 @@ class Repair(HopProcessor):
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         h, size, t0 = self.hop, self._size, self._t
-        _shift_in64(self._buf, x, h)
+        shift_in(self._buf, x, h)
         sr = self.sample_rate
         lo = max(1, int(round(self.v("min_ms") * 1e-3 * sr)))
         hi = min(self._maxlen, int(round(self.v("max_ms") * 1e-3 * sr)))
