@@ -89,7 +89,7 @@ def test_make_demo_sets_up_the_lean_install_only():
 
 
 def test_nothing_reads_a_folder_beside_the_checkout():
-    """Tests and runtime code never read ../shared: a user's clone has nothing beside it."""
+    """Tests and runtime code never read the folder beside the checkout: a user has none."""
     pat = re.compile(r"""(\.\./shared|["']shared["']\s*[,/)]|/\s*["']shared["'])""")
     hits = []
     for folder in ("aural", "engine", "models", "plugins", "realtime", "web", "tests", "scripts"):
