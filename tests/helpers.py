@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from aural.engine import Param, Processor
+from aural.engine.kernels import DelayLine
+
 
 def stream(proc, x: np.ndarray, sample_rate: int, blocks, max_block: int | None = None) -> np.ndarray:
     """Prepare ``proc`` and feed x (channels, n) in blocks of the given size(s); concatenate output.
@@ -36,3 +39,21 @@ def tone(freq: float, sr: int, seconds: float, amp: float = 0.5, channels: int =
 
 def rms_db(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-30))
+
+
+class Delay(Processor):
+    """Pure integer delay with a declared latency (a test processor)."""
+
+    params = (Param("samples", 10, kind="int", range=(0, 10000)),)
+
+    def _prepare(self) -> None:
+        self.dl = DelayLine(self.channels, int(self.v("samples")), self.max_block)
+
+    def _process(self, x, out) -> None:
+        out[:] = self.dl.process(x)
+
+    def _reset(self) -> None:
+        self.dl.reset()
+
+    def _latency(self) -> int:
+        return int(self.v("samples"))

@@ -7,11 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from aural.engine import Chain, HopProcessor, Mix, Param, ParamError, Processor, Stft
-from aural.engine.kernels import DelayLine
+from aural.engine import Chain, HopProcessor, Mix, Param, ParamError, Stft
 from aural.engine.processors import Gain
 from aural.engine.stft import default_fft_size, fft_tables, irfft_into, rfft_into
-from helpers import stream
+from helpers import Delay, stream
 
 BLOCKS = [1, 7, 64, 333, 4096]
 RATES = [16000, 44100, 48000, 96000]
@@ -34,24 +33,6 @@ class SpectralPass(HopProcessor):
 
     def _hop_latency(self) -> int:
         return self.st.latency
-
-
-class Delay(Processor):
-    """Pure integer delay with a declared latency."""
-
-    params = (Param("samples", 10, kind="int", range=(0, 10000)),)
-
-    def _prepare(self) -> None:
-        self.dl = DelayLine(self.channels, int(self.v("samples")), self.max_block)
-
-    def _process(self, x, out) -> None:
-        out[:] = self.dl.process(x)
-
-    def _reset(self) -> None:
-        self.dl.reset()
-
-    def _latency(self) -> int:
-        return int(self.v("samples"))
 
 
 def noise(channels: int, n: int, seed: int = 0) -> np.ndarray:

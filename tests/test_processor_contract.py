@@ -7,28 +7,10 @@ import numpy as np
 import pedalboard as pb
 import pytest
 
-from aural.engine import Chain, Param, Processor
-from aural.engine.kernels import DelayLine
+from aural.engine import Chain, Processor
 from aural.engine.presets import load_named_preset
 from aural.plugins import PedalboardNode
-
-
-class Delay(Processor):
-    """Pure integer delay with a declared latency."""
-
-    params = (Param("samples", 10, kind="int", range=(0, 10000)),)
-
-    def _prepare(self) -> None:
-        self.dl = DelayLine(self.channels, int(self.v("samples")), self.max_block)
-
-    def _process(self, x, out) -> None:
-        out[:] = self.dl.process(x)
-
-    def _reset(self) -> None:
-        self.dl.reset()
-
-    def _latency(self) -> int:
-        return int(self.v("samples"))
+from helpers import Delay
 
 
 class Poisonable(Processor):
