@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from aural.engine.stft import _fft_inplace, _irfft_pre, _rfft_post, fft_tables
+from aural.engine.stft import _analyze, _fft_inplace, _irfft_pre, fft_tables
 
 __all__ = ["N_BANDS", "N_FEAT", "TOP_HZ", "BweLayout", "band_edges_hz", "analyze_hop",
            "band_db", "detect_cutoff", "features", "fold_envelope", "synth_hop", "GUARD_BINS"]
@@ -90,19 +90,9 @@ class BweLayout:
 def analyze_hop(inbuf, x, window, spec, z, rev, tw, tw2, pavg, a_avg: float, pnorm: float) -> None:
     """Shift hop x (C, H) into inbuf (C, N), spec[c] = rfft(window * inbuf[c]) and update the
     channel-mean running power spectrum pavg (one-pole, coefficient a_avg)."""
-    c, n = inbuf.shape
-    h = x.shape[1]
-    m = n // 2
+    c = inbuf.shape[0]
     kb = spec.shape[1]
-    for ch in range(c):
-        for i in range(n - h):
-            inbuf[ch, i] = inbuf[ch, i + h]
-        for i in range(h):
-            inbuf[ch, n - h + i] = x[ch, i]
-        for i in range(m):
-            z[i] = complex(inbuf[ch, 2 * i] * window[2 * i], inbuf[ch, 2 * i + 1] * window[2 * i + 1])
-        _fft_inplace(z, rev, tw, False)
-        _rfft_post(z, spec[ch], tw2)
+    _analyze(inbuf, x, window, window, spec, z, rev, tw, tw2)  # the shared STFT analysis
     inv = pnorm / c
     for k in range(kb):
         p = 0.0
