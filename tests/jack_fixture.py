@@ -12,6 +12,7 @@ frames after the signal's first sample went out.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -95,6 +96,20 @@ class Tester:
         for ch in range(self.channels):
             c.connect(self.outs[ch], pa_in[ch % len(pa_in)])
             c.connect(pa_out[ch % len(pa_out)], self.ins[ch])
+        self.settle()
+
+    def settle(self, quiet_s: float = 0.1, timeout_s: float = 2.0) -> None:
+        """Wait until the server ran ``quiet_s`` with no xrun (a graph change such as the
+        connections above can make one a few cycles later, on a loaded machine), at most
+        ``timeout_s``; playback armed after this counts only its own xruns."""
+        t_end = time.monotonic() + timeout_s
+        seen, quiet_since = self.xruns, time.monotonic()
+        while time.monotonic() < t_end:
+            time.sleep(0.01)
+            if self.xruns != seen:
+                seen, quiet_since = self.xruns, time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                return
 
     def play(self, signal: np.ndarray, record_frames: int) -> None:
         """Arm: play ``signal`` from the next cycle on and record ``record_frames`` frames."""

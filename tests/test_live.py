@@ -117,23 +117,42 @@ def offline(chain_factory, lin: np.ndarray) -> np.ndarray:
     return chain_factory()(lin, RATE)
 
 
-def check_live_equals_offline(server, tester, preset: str, worker: bool = False) -> Run:
+def check_live_equals_offline(server, tester, preset: str, worker: bool = False,
+                              attempts: int = 5) -> Run:
+    """The tester's recording equals the chain run offline on what aural saw, at exactly the
+    reported latency.  A run with JACK xruns may lose or slip a block of the recording: only such
+    a run may be retried when it does not match; a mismatch without xruns fails at once."""
     sig = speech(1.5)
-    r = clean_run(server, tester, voice_chain(preset, worker), sig)
     n = sig.shape[1]
     block = server.period
-    assert r.k >= 0
-    # the signal reached aural intact (the JACK path is bit-exact)
-    np.testing.assert_array_equal(r.lin[:, r.k:r.k + n], sig)
-    ref = offline(lambda: voice_chain(preset, worker), r.lin)[:, r.k:r.k + n]
-    # find the lag where the tester's recording equals the offline result
-    errs = np.array([np.abs(r.rec[:, lag:lag + n] - ref).max()
-                     for lag in range(0, r.rec.shape[1] - n + 1)])
-    measured = int(np.argmin(errs))
-    print(f"\n{preset} at {block} frames: reported latency {r.latency.total} samples ({r.latency}); "
-          f"measured {measured}; max |error| {errs[measured]:.3g}; xruns {r.live.xruns}")
-    assert errs[measured] <= 1e-6
-    assert measured == r.latency.total
+    seen = []
+    for _ in range(attempts):
+        gc.collect()
+        r = Run(server, tester, voice_chain(preset, worker), sig)
+        assert r.k >= 0
+        # the signal reached aural intact (the JACK path is bit-exact)
+        np.testing.assert_array_equal(r.lin[:, r.k:r.k + n], sig)
+        ref = offline(lambda: voice_chain(preset, worker), r.lin)[:, r.k:r.k + n]
+        # aural's own output tap equals offline processing whatever the server did
+        lat = r.latency.algorithmic
+        np.testing.assert_array_equal(r.lout[:, r.k + lat:r.k + lat + n], ref)
+        # find the lag where the tester's recording equals the offline result
+        errs = np.array([np.abs(r.rec[:, lag:lag + n] - ref).max()
+                         for lag in range(0, r.rec.shape[1] - n + 1)])
+        measured = int(np.argmin(errs))
+        print(f"\n{preset} at {block} frames: reported latency {r.latency.total} samples "
+              f"({r.latency}); measured {measured}; max |error| {errs[measured]:.3g}; "
+              f"xruns {r.xruns}, missed model hops {r.missed}")
+        ok = errs[measured] <= 1e-6 and measured == r.latency.total and r.missed == 0
+        if ok:
+            break
+        assert r.xruns > 0, "no xrun, yet the recording is not the offline output at the latency"
+        seen.append((r.xruns, r.missed))
+    else:
+        pytest.fail(f"every run had JACK xruns that spoiled the recording ({seen}): the machine "
+                    "is too loaded to check it")
+    if seen:
+        print(f"(retried: (xruns, missed model hops) in earlier runs {seen})")
     c = voice_chain(preset, worker)
     c.prepare(RATE, sig.shape[0], block)
     assert r.latency.algorithmic == c.latency_samples
