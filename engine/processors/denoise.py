@@ -229,29 +229,58 @@ def _tonal_guard(noise, gamma, out, half: int, guard: int, ceil: float) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _hiss_presence(noise, power, st, k0: int, k1: int, a_pow: float, a_h: float) -> float:
-    """Hiss presence 0..1 from the top band (bins k0..k1-1): the tracked noise floor's share of
-    the band's average power.  Hiss is a floor that the band never leaves (share near 1); a
-    clean recording's top band is cymbals, breaths and decays far above its quietest level
-    (share near 0).  st: [average band power, smoothed presence]."""
+def _hiss_presence(noise, power, st, k0: int, k1: int, a_pow: float, a_h: float,
+                   warm: int) -> float:
+    """Hiss presence 0..1 from the top band (bins k0..k1-1).  Hiss is a floor that is
+
+    - always there: the tracked noise floor is a large share of the band's average power (a
+      clean recording's top band is cymbals, breaths and decays far above its quietest level);
+    - smooth: flat or gently sloping across the band (spectral flatness of the floor at least
+      ``HISS_FLAT0``): a drone's or a cymbal's steady top partials are peaks, not a floor;
+    - loud enough to matter: the floor per bin, extended over the whole spectrum, within
+      ``HISS_SNR1`` dB of the program (a floor 30 dB and more under the program is the
+      recording's own air, or a steady drone, and the gain would only eat the music).
+
+    Nothing is decided before ``warm`` hops (the tracker starts from the first frames' power,
+    which reads as all floor).  st: [average band power, smoothed presence, average total
+    power, hops seen]."""
     c, b = noise.shape
     lam = 0.0
     pw = 0.0
     tot = 0.0
+    lsum = 0.0
+    nk = k1 - k0
     for ch in range(c):
         for k in range(b):
             tot += power[ch, k]
         for k in range(k0, k1):
-            lam += noise[ch, k]
             pw += power[ch, k]
+    for k in range(k0, k1):
+        s = 0.0
+        for ch in range(c):
+            s += noise[ch, k]
+        lam += s
+        lsum += math.log(s + 1e-300)
     st[0] = pw if st[0] <= 0.0 else st[0] + a_pow * (pw - st[0])
     st[2] = tot if st[2] <= 0.0 else st[2] + a_pow * (tot - st[2])
+    st[3] += 1.0
     r = lam / st[0] if st[0] > 0.0 else 0.0
     # a top band holding next to nothing (a synthesised pad, a band-limited transfer) holds
     # no hiss worth a gain either, however steady its remains
-    if st[0] < HISS_MIN_REL * st[2] * (k1 - k0) / b:
+    if st[0] < HISS_MIN_REL * st[2] * nk / b:
         r = 0.0
     h = (r - HISS_R0) / (HISS_R1 - HISS_R0)
+    # smooth: flatness (geometric over arithmetic mean) of the floor across the band
+    flat = math.exp(lsum / nk) / (lam / nk) if lam > 0.0 else 0.0
+    h = min(h, (flat - HISS_FLAT0) / (HISS_FLAT1 - HISS_FLAT0))
+    # loud enough: the floor per bin against the program per bin (dB)
+    if lam > 0.0 and st[2] > 0.0:
+        snr = -10.0 * math.log10((lam / nk) / (st[2] / b))
+        h = min(h, (HISS_SNR0 - snr) / (HISS_SNR0 - HISS_SNR1))
+    else:
+        h = 0.0
+    if st[3] < warm:
+        h = 0.0
     h = min(max(h, 0.0), 1.0)
     st[1] += a_h * (h - st[1])
     return st[1]
@@ -271,6 +300,11 @@ HISS_R1 = 0.3    # ... and is full
 HISS_POW_S = 1.5  # averaging of the band power
 HISS_MIN_REL = 1e-4  # band power per bin / total power per bin, at least (-40 dB)
 HISS_H_S = 0.5    # smoothing of the presence
+HISS_FLAT0 = 0.15  # spectral flatness of the top-band floor at which presence starts ...
+HISS_FLAT1 = 0.3   # ... and is full (white or pinkish hiss: 0.9 and more)
+HISS_SNR0 = 32.0   # program over floor (per bin, dB) at which presence starts ...
+HISS_SNR1 = 27.0   # ... and is full (hiss 20 dB under the program reads ~22 dB)
+HISS_WARM_S = 1.0  # no presence before the tracker has seen this much
 
 
 # gate coefficient slots
@@ -527,7 +561,8 @@ class Wiener(_SpectralDenoiser):
         self._strength = _Glide(self.v("strength"), self._hop_s, 0.05)
         self._gam = np.zeros((self.channels, nb))
         self._dry = np.zeros((self.channels, nb), np.complex128)
-        self._hst = np.zeros(3)
+        self._hst = np.zeros(4)
+        self._hwarm = int(math.ceil(HISS_WARM_S / self._hop_s))
         bwh = self.sample_rate / self.n_fft
         self._hk0 = int(0.15 * self.sample_rate / bwh)
         self._hk1 = max(self._hk0 + 1, int(0.4 * self.sample_rate / bwh))
@@ -588,7 +623,7 @@ class Wiener(_SpectralDenoiser):
         gate = self.v("hiss_gate")
         if gate:
             h = _hiss_presence(t.noise, t.power, self._hst, self._hk0, self._hk1,
-                               self._ha_pow, self._ha_h)
+                               self._ha_pow, self._ha_h, self._hwarm)
             self._dry[:] = spec
         if self.v("tonal"):
             _tonal_guard(t.noise, t.gamma, self._gam, self._t_half, self._t_guard,
