@@ -662,10 +662,13 @@ def _boxcar(v, ring, sums, idx, base, r, pos) -> float:
 
 @njit(cache=True, nogil=True)
 def rumble_block(x, out, rings, sums, lows, taps, dl, ist, fst, fr, frt, r, dtot, detect,
-                 g_coef) -> None:
+                 g_coef, dcs) -> None:
     """Rumble filter: y = x(n - D) - g * LP(x).  LP: four moving averages of r samples,
     every r-th sample kept, a linear-phase FIR at fs / r, zero-stuffed back to fs and four
-    moving averages again; every part symmetric, so LP is linear-phase with delay D."""
+    moving averages again; every part symmetric, so LP is linear-phase with delay D.
+
+    dcs[ch]: the frame's sum of LP per channel: the detector measures the sub band without
+    its frame mean (a DC offset is no rumble)."""
     c, n = x.shape
     ns = RUMBLE_STAGES
     nl = taps.shape[0]
@@ -701,6 +704,7 @@ def rumble_block(x, out, rings, sums, lows, taps, dl, ist, fst, fr, frt, r, dtot
             g = fst[0]
             out[ch, i] = xd - g * u
             lp_sum += u * u
+            dcs[ch] += u
             tot_sum += xd * xd
         if tick:
             ist[7] = ist[7] + 1 if ist[7] + 1 < nl else 0
@@ -713,7 +717,13 @@ def rumble_block(x, out, rings, sums, lows, taps, dl, ist, fst, fr, frt, r, dtot
         if ist[2] >= flen:
             ist[2] = 0
             k = ist[3] % RUMBLE_FRAMES
-            fr[k] = fst[4] / (flen * c)
+            # the sub band's power about its frame mean: a DC offset (or drift slower than
+            # the frame) is constant within it and no rumble
+            dc2 = 0.0
+            for ch in range(c):
+                dc2 += dcs[ch] * dcs[ch]
+                dcs[ch] = 0.0
+            fr[k] = max(fst[4] - dc2 / flen, 0.0) / (flen * c)
             ptot = fst[5] / (flen * c)
             # the program above the sub band (rumble alone leaves next to nothing there)
             frt[k] = max(ptot - fr[k], 1e-6 * ptot)
@@ -839,6 +849,7 @@ class Rumble(Processor):
         self._fst = np.zeros(8, np.float64)
         self._fr = np.zeros(RUMBLE_FRAMES, np.float64)
         self._frt = np.zeros(RUMBLE_FRAMES, np.float64)
+        self._dcs = np.zeros(c, np.float64)
         self._gcoef = float(np.exp(-1000.0 / (RUMBLE_GLIDE_MS * fs)))
         self._reset()
 
@@ -854,6 +865,7 @@ class Rumble(Processor):
         self._fst[:] = 0.0
         self._fr[:] = 0.0
         self._frt[:] = 0.0
+        self._dcs[:] = 0.0
         self._fst[1] = self.v("depth")
         self._fst[3] = float(round(RUMBLE_FRAME_S * self.sample_rate))
         if not self.v("detect"):
@@ -871,7 +883,7 @@ class Rumble(Processor):
         rumble_block(x, out, self._rings, self._sums, self._lows, self._taps, self._dl,
                      self._ist, self._fst, self._fr, self._frt, self._r, self._dtot,
                      int(self.v("detect")),
-                     self._gcoef)
+                     self._gcoef, self._dcs)
 
     @property
     def engaged(self) -> bool:
