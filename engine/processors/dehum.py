@@ -225,6 +225,13 @@ def _end_window(fams, nfam, ka, gz, gcs, theta, prev, zacc, ist, fst, fs, w, alp
         # fundamental)
         d0 = _estimate_df(zacc, 0, ka, fst[0] - fams[0] if cur == 0 else 0.0, w, fs, floor)
         d1 = _estimate_df(zacc, 1, ka, fst[0] - fams[1] if cur == 1 else 0.0, w, fs, floor)
+        # a series locked to a fundamental outside +-1 % of nominal (the steady lines of a
+        # loop, a bass note of 52 Hz) is not this family's hum: it counts nothing (else it
+        # outweighs, and hides, the other family's real hum)
+        if d0 == d0 and abs(d0) > TRACK_RANGE * fams[0]:
+            d0 = math.nan
+        if nfam > 1 and d1 == d1 and abs(d1) > TRACK_RANGE * fams[1]:
+            d1 = math.nan
         coh0 = _agreeing_power(zacc, 0, fams[0], ka, d0, w, fs, floor)
         coh1 = _agreeing_power(zacc, 1, fams[1], ka, d1, w, fs, floor)
         cand = 0 if coh0 >= coh1 else 1
