@@ -21,7 +21,7 @@ from torch import nn
 
 from .streaming import StreamingModel, build_model
 
-__all__ = ["FORMAT_VERSION", "export_onnx", "load_checkpoint_model"]
+__all__ = ["FORMAT_VERSION", "checkpoint_from_onnx", "export_onnx", "load_checkpoint_model"]
 
 FORMAT_VERSION = 1
 OPSET = 17
@@ -116,3 +116,79 @@ def _check(model: StreamingModel, path: str, batch: int) -> None:
             worst = max(worst, float(np.abs(out[0] - ref[0].numpy()).max()))
     if worst > 1e-4:
         raise RuntimeError(f"exported ONNX differs from torch by {worst:.3g} (> 1e-4): {path}")
+
+
+def checkpoint_from_onnx(onnx_path: str | os.PathLike, out: str | os.PathLike) -> str:
+    """Rebuild a training checkpoint (``aural train --init`` reads it) from an exported model, so
+    a shipped .onnx whose .pt is gone can be fine-tuned.  Named initializers map to parameters by
+    name; the few the exporter stored unnamed (the GRU branches' MatMul weights, transposed) are
+    matched by shape in graph order and the assignment is verified: the rebuilt model must
+    reproduce the ONNX graph's output (max abs difference < 1e-4), or this raises."""
+    import itertools
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(os.fspath(onnx_path))
+    meta = {p.key: p.value for p in m.metadata_props}
+    if meta.get("aural_format") != str(FORMAT_VERSION):
+        raise ValueError(f"{onnx_path}: not an aural model export (format {meta.get('aural_format')})")
+    cfg = json.loads(meta["config"])
+    kind = meta["kind"]
+    model = build_model(kind, **cfg).eval()
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    state = model.state_dict()
+    new = {}
+    missing = []
+    for k, v in state.items():
+        a = inits.get("model." + k)
+        if a is not None and tuple(a.shape) == tuple(v.shape):
+            new[k] = torch.from_numpy(np.array(a))
+        else:
+            missing.append(k)
+    unnamed = [(n, a) for n, a in inits.items() if not n.startswith("model.")]
+    # each missing weight takes an unnamed transposed matrix of its shape, in order; where
+    # several have one shape (a GRU's input and hidden weights), try the orders until it matches
+    groups: dict[tuple, list[str]] = {}
+    for k in missing:
+        groups.setdefault(tuple(state[k].shape[::-1]), []).append(k)
+    cand = {s: [a for _, a in unnamed if tuple(a.shape) == s] for s in groups}
+    for s, ks in groups.items():
+        if len(cand[s]) != len(ks):
+            raise ValueError(f"{onnx_path}: cannot map {ks} (shape {s[::-1]}) onto its initializers")
+    shapes = list(groups)
+    options = [list(itertools.permutations(range(len(groups[s])))) for s in shapes]
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(os.fspath(onnx_path), so, providers=["CPUExecutionProvider"])
+    names = [n for n, _ in model.state_specs()]
+    g = torch.Generator().manual_seed(0)
+    xs = [0.3 * torch.randn(1, model.hop, generator=g) for _ in range(4)]
+    ref_states = [s.numpy() for s in model.initial_states(1)]
+    refs = []
+    for x in xs:
+        o = sess.run(None, {"audio": x.numpy(), **dict(zip(names, ref_states))})
+        ref_states = o[1:]
+        refs.append(o[0])
+    for choice in itertools.product(*options):
+        trial = dict(new)
+        for s, perm in zip(shapes, choice):
+            for k, j in zip(groups[s], perm):
+                trial[k] = torch.from_numpy(np.ascontiguousarray(cand[s][j].T))
+        model.load_state_dict(trial)
+        states = model.initial_states(1)
+        worst = 0.0
+        with torch.no_grad():
+            for x, r in zip(xs, refs):
+                y, *states = model.step(x, *states)
+                worst = max(worst, float(np.abs(y.numpy() - r).max()))
+        if worst < 1e-4:
+            ck = {"model": trial, "ema": trial, "model_config": {"kind": kind, **cfg}, "step": 0,
+                  "source_onnx": os.fspath(onnx_path)}
+            os.makedirs(os.path.dirname(os.path.abspath(os.fspath(out))) or ".", exist_ok=True)
+            torch.save(ck, os.fspath(out))
+            return os.fspath(out)
+    raise ValueError(f"{onnx_path}: no assignment of its unnamed weights reproduces the graph")

@@ -161,6 +161,7 @@ class TrainConfig:
     w_fm: float = 2.0         # feature matching, relative to the adversarial term
     d_lr: float = 2e-4        # the discriminator's learning rate
     init: str = ""
+    sources: str = "recipe"   # Recipe.sources: recipe | registry
     save_every: int = 0
     log_every: int = 10
 
@@ -262,7 +263,23 @@ def _make_data(cfg: TrainConfig):
     return Recipe(sample_rate=cfg.sample_rate, seconds=cfg.seconds, seed=cfg.seed,
                   dev_examples=cfg.dev_examples, max_files=cfg.max_files,
                   music_fraction=cfg.music_fraction, train_mix=cfg.mix, dry_speech=cfg.dry_speech,
-                  clean_fraction=cfg.clean_fraction, music_safe_noise=cfg.music_safe_noise)
+                  clean_fraction=cfg.clean_fraction, music_safe_noise=cfg.music_safe_noise,
+                  sources=cfg.sources)
+
+
+def _init_checkpoint(init: str, out: str) -> str:
+    """``--init``'s checkpoint: a .pt as given; an exported .onnx (or a shipped model's name)
+    read back into OUT/init.pt (:func:`aural.models.export.checkpoint_from_onnx`)."""
+    if os.path.isfile(init) and not init.endswith(".onnx"):
+        return init
+    from .export import checkpoint_from_onnx
+    from .runtime import ModelNotFound, resolve_model
+
+    try:
+        path = resolve_model(init)
+    except ModelNotFound:
+        raise FileNotFoundError(f"--init {init}: no such checkpoint, .onnx or shipped model") from None
+    return checkpoint_from_onnx(path, os.path.join(out, "init.pt"))
 
 
 def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
@@ -308,7 +325,8 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {last} at step {step} (epoch {step // cfg.steps_per_epoch})")
     elif cfg.init:  # fine-tune: a new run (schedule, history, optimiser) from another's weights
-        ck = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        init = _init_checkpoint(cfg.init, cfg.out)
+        ck = torch.load(init, map_location="cpu", weights_only=False)
         want = {"kind": model.kind, **model.config}
         have = ck.get("model_config") or {}
         grow = _grows(have, want)  # implies have != want

@@ -95,7 +95,14 @@ def register(sub) -> None:
                         "discriminator, LSGAN + feature matching, weighted W against the "
                         "reconstruction loss (default 0: none)")
     p.add_argument("--init", metavar="CHECKPOINT",
-                   help="start a new run from this checkpoint's EMA weights (fine-tuning)")
+                   help="start a new run from this checkpoint's EMA weights (fine-tuning); an "
+                        "exported .onnx or a shipped model name (e.g. dsunet-voice) works too: "
+                        "its weights are read back from the graph (OUT/init.pt)")
+    p.add_argument("--sources", choices=("recipe", "registry"), default="recipe",
+                   help="training data: 'recipe' (the file lists of aural.models.data, split by "
+                        "file) or 'registry' (the source registry's train split, developed on its "
+                        "tune split: sources held out by speaker/language and noise package; "
+                        "AURAL_DATA=full installs them)")
     p.add_argument("--dev-examples", type=int, default=32)
     p.add_argument("--save-every", type=int, default=0, help="also save last.pt every N steps")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -124,7 +131,8 @@ def run_train(args) -> int:
                       dev_examples=args.dev_examples, save_every=args.save_every,
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
                       clean_fraction=args.clean, adversarial=args.adversarial,
-                      loss=args.loss, music_safe_noise=args.music_safe_noise)
+                      loss=args.loss, music_safe_noise=args.music_safe_noise,
+                      sources=args.sources)
     try:
         hist = train(cfg, resume=args.resume)
     except (TypeError, ValueError, FileNotFoundError) as e:
