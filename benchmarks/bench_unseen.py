@@ -346,7 +346,8 @@ def summarize(draws: list[dict]) -> dict:
     return out
 
 
-def make_systems(names, probe: np.ndarray, log=print) -> tuple[dict, dict]:
+def make_systems(names, probe: np.ndarray, log=print,
+                 neural_model: str | None = None) -> tuple[dict, dict]:
     from aural.models import NeuralEnhancer
 
     limit = next(p.default for p in NeuralEnhancer.params if p.name == "atten_limit")
@@ -359,6 +360,8 @@ def make_systems(names, probe: np.ndarray, log=print) -> tuple[dict, dict]:
                 o.name = s
             elif s in PEER_KEYS:
                 o = PeerSystem(s, probe)
+            elif neural_model and s == "neural-voice":
+                o = AuralSystem(s, neural_model)
             else:
                 o = AuralSystem(s)
         except PeerUnavailable as e:
@@ -376,7 +379,8 @@ PEER_KEYS = ("deepfilternet3", "rnnoise", "nsnet2", "speexdsp", "noisereduce")
 
 
 def run(split: str = "score", seeds=DEFAULT_SEEDS, clips: int = 4, seconds: float = 4.0,
-        systems=SYSTEMS, categories=CATEGORIES, log=print, reg=None) -> dict:
+        systems=SYSTEMS, categories=CATEGORIES, log=print, reg=None,
+        neural_model: str | None = None) -> dict:
     t0 = time.monotonic()
     pool = Pool(split, reg)
     # alignment probe from the TUNE split, so nothing about the score split is used to set up
@@ -386,7 +390,7 @@ def run(split: str = "score", seeds=DEFAULT_SEEDS, clips: int = 4, seconds: floa
         probe_pool = pool
     probe, _ = probe_pool.speech_excerpt(int(3 * RATE), np.random.default_rng([7, 7]))
     probe = _mix(probe, None, np.random.default_rng(0), None)[1]
-    objs, skipped = make_systems(systems, probe, log)
+    objs, skipped = make_systems(systems, probe, log, neural_model)
     dnsmos = DNSMOS()
     res: dict = {"split": split, "rate": RATE, "clips": clips, "seconds": seconds,
                  "seeds": list(seeds), "date": datetime.date.today().isoformat(),
@@ -456,6 +460,9 @@ def main(argv=None) -> int:
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma list of: " + ", ".join(SYSTEMS))
     ap.add_argument("--categories", help="comma list (default: all): " + ", ".join(CATEGORIES))
     ap.add_argument("--json", help="also write the figures (per draw and clip too) as JSON here")
+    ap.add_argument("--neural-model", metavar="MODEL",
+                    help="model (shipped name or .onnx) of the neural-voice system (default: "
+                         "NeuralEnhancer's)")
     a = ap.parse_args(argv)
     seeds = ([int(s) for s in a.seeds.split(",")] if a.seeds else list(range(1, a.draws + 1)))
     systems = [s.strip() for s in a.systems.split(",") if s.strip()]
@@ -463,7 +470,7 @@ def main(argv=None) -> int:
     if any(c not in CATEGORIES for c in cats):
         ap.error(f"unknown category; one of: {', '.join(CATEGORIES)}")
     res = run(a.split, seeds, a.clips, a.seconds, systems, cats,
-              log=lambda m: print(m, file=sys.stderr, flush=True))
+              log=lambda m: print(m, file=sys.stderr, flush=True), neural_model=a.neural_model)
     write_json(a.json, res)
     print(f"<!-- split {a.split}, seeds {','.join(map(str, seeds))}, {a.clips} clips x {a.seconds:g} s "
           f"per category and draw, {RATE} Hz, {res['date']}; {res['wall_s']:.0f} s -->\n")
