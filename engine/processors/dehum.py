@@ -92,6 +92,7 @@ AGREE_RAD = 0.35     # ... or their averaged phase advance within this (rad)
 SERIES = 0.3         # mean coherence of the agreeing harmonics over the family, at least
 FAST_SERIES = 0.25   # the same over the last ~4 windows (coherent power, all harmonics)
 TAU_FAST = 0.05      # s: the fast estimate of what else sits near each harmonic
+TAU_MED = 1.0        # s: a slower one (a steady line a few Hz off leaks less than its power says)
 BETA = 5.0           # weight of a harmonic: 1 - BETA * (estimate variance) / (estimate power)
 WARM_S = 0.25        # s of estimation before the canceller's output fades in
 FLL_START = 0.6      # s after a start before the frequency-locked loop moves the frequency
@@ -408,7 +409,8 @@ def _consistent(zacc, f, ka, df, w, fs, floor) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track, auto) -> None:
+def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track, auto,
+                      gs) -> None:
     slot = ist[4] % FLL_LAG
     # the frequency the oscillator ran at in each of the last FLL_LAG windows
     fst[5 + slot] = fst[3]
@@ -420,6 +422,7 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
     # averaging length reached so far (the step size is 1/m until it reaches 1/(tau fs))
     teff = min(tau, max(m, 1) / fs)
     rf = TAU_FAST / teff
+    rm = TAU_MED / teff
     # the variance of an estimate averaged over teff follows the other content's power over
     # the same time: average the fast residual power over teff too
     ra = min(1.0, w / (teff * fs))
@@ -443,7 +446,13 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
             m2 += a * a + b * b
             p = us[ch, k, 0] ** 2 + us[ch, k, 1] ** 2
             ss[ch, k] += ra * (p - ss[ch, k])
-            var += ss[ch, k] * rf
+            pm = gs[ch, k, 0] ** 2 + gs[ch, k, 1] ** 2
+            gs[ch, k, 2] += ra * (pm - gs[ch, k, 2])
+            # the leak into an average over teff, predicted from the power near k f0 seen by a
+            # 50 ms and by a 1 s average: each is exact for a flat spectrum near k f0 and
+            # overstates what a steady line some Hz off leaks (by teff / its own time
+            # constant, the slower one less); the smaller of the two
+            var += min(ss[ch, k] * rf, gs[ch, k, 2] * rm)
             # rotation, over FLL_LAG windows, of the fast estimate of the harmonic (the slow
             # estimate plus what the fast average of the residual still finds there)
             fa = a + us[ch, k, 0]
@@ -464,7 +473,11 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
         g = max(g, 0.0)
         wk[k] = g
         if g > 0.0:
-            corr += g * cu
+            # this harmonic's vote on a change: its fast residual along its estimate, relative
+            # to the estimate (-1: the hum stopped; a level change moves every harmonic alike),
+            # clipped to +-1 so that music loud near one harmonic (a bass line 2 Hz off the
+            # fundamental) weighs no more than that harmonic's share of the hum
+            corr += g * m2 * min(max(cu / m2, -1.0), 1.0)
             pw += g * m2
         if n > FLL_START * fs and g > 0.0 and qr * qr + qi * qi > 0.0:
             kk = k + 1.0
@@ -488,12 +501,13 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
     ist[12] = 1 if (m > HOLD_AFTER * fs and low > 0 and (cnt >= 2 or wk[0] >= HOLD_WEIGHT)) else 0
     # the hum changed (stopped, or moved in level) when the fast residual at the harmonics is
     # coherent with the estimate: re-learn with the short running average
-    if n > CHANGE_START * fs and pw > 0.0 and abs(corr) > CHANGE * pw:
+    chg = corr / pw if pw > 0.0 else 0.0
+    if n > CHANGE_START * fs and pw > 0.0 and abs(chg) > CHANGE:
         ist[11] += 1
         if ist[11] >= 3:
             ist[9] = 0
             ist[11] = 0
-            if corr < 0.0:
+            if chg < 0.0:
                 # the hum dropped: the detection is released sooner (its averages remember
                 # the hum for seconds)
                 ist[6] += DROP_RELEASE
@@ -527,12 +541,13 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
 
 @njit(cache=True, nogil=True)
 def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, nfam, ka, nh_max,
-                fs, alpha, track, auto, g_coef, cs, us, ss, cp, wk, zz, tau) -> None:
+                fs, alpha, track, auto, g_coef, cs, us, ss, cp, wk, zz, tau, gs) -> None:
     """Process one block: detection (window boundaries counted in samples) and the canceller."""
     c, n = x.shape
     w = win.shape[0]
     inv_c = 1.0 / c
     af = 1.0 / (TAU_FAST * fs)
+    am = 1.0 / (TAU_MED * fs)
     mu_min = 1.0 / (tau * fs)
     warm = int(WARM_S * fs)
     for i in range(n):
@@ -563,7 +578,7 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                         fst[5 + j] = fst[3]
                     ist[9] = 0
                 _canceller_window(cs, us, ss, cp, wk, ist, fst, ist[10], fs, w, tau, fnom,
-                                  track, auto)
+                                  track, auto, gs)
             if ist[8] != 0 and ist[1] >= 0:
                 # start (or restart on another family): estimates from zero, short averages first
                 ist[8] = 0
@@ -589,6 +604,8 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                         us[ch, k, 0] = 0.0
                         us[ch, k, 1] = 0.0
                         ss[ch, k] = 0.0
+                        for j in range(3):
+                            gs[ch, k, j] = 0.0
                         for j in range(FLL_LAG):
                             cp[ch, j, k, 0] = 0.0
                             cp[ch, j, k, 1] = 0.0
@@ -649,6 +666,8 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                 cs[ch, k, 1] += me * ei
                 us[ch, k, 0] += fe * er - af * us[ch, k, 0]
                 us[ch, k, 1] += fe * ei - af * us[ch, k, 1]
+                gs[ch, k, 0] += am * (e * er - gs[ch, k, 0])
+                gs[ch, k, 1] += am * (e * ei - gs[ch, k, 1])
         ph = fst[4] + fst[3] / fs
         fst[4] = ph - math.floor(ph)
         ist[7] += 1
@@ -661,6 +680,8 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                     cs[ch, k, j] = 0.0
                 if abs(us[ch, k, j]) < 1e-30:
                     us[ch, k, j] = 0.0
+                if abs(gs[ch, k, j]) < 1e-30:
+                    gs[ch, k, j] = 0.0
 
 
 @register
@@ -704,6 +725,7 @@ class DeHum(Processor):
         self._ss = np.zeros((c, HMAX), np.float64)
         self._cp = np.zeros((c, FLL_LAG, HMAX, 2), np.float64)
         self._wk = np.zeros(HMAX, np.float64)
+        self._gs = np.zeros((c, HMAX, 3), np.float64)
         self._zz = np.zeros((HMAX, 2), np.float64)
         self._alpha = math.exp(-1.0 / AVG_WINDOWS)
         self._gcoef = smooth_coef(GAIN_MS, fs)
@@ -744,6 +766,7 @@ class DeHum(Processor):
         self._ss[:] = 0.0
         self._cp[:] = 0.0
         self._wk[:] = 0.0
+        self._gs[:] = 0.0
         if not self._auto:
             # a given fundamental: the canceller runs from the first sample
             self._ist[8] = 0
@@ -780,6 +803,7 @@ class DeHum(Processor):
                 self._ss[:, old:nh] = 0.0
                 self._cp[:, :, old:nh] = 0.0
                 self._wk[old:nh] = 0.0
+                self._gs[:, old:nh] = 0.0
             self._ist[10] = nh
         elif name == "depth_db":
             self._fst[2] = 1.0 - 10.0 ** (-value / 20.0)
@@ -789,7 +813,7 @@ class DeHum(Processor):
                     self._zacc, self._win, self._ist, self._fst, self._nfam, self._ka,
                     int(self.v("harmonics")), float(self.sample_rate), self._alpha,
                     int(self.v("track")), self._auto, self._gcoef, self._cs, self._us, self._ss,
-                    self._cp, self._wk, self._zz, self._tau())
+                    self._cp, self._wk, self._zz, self._tau(), self._gs)
 
     @property
     def detected_hz(self) -> float:
