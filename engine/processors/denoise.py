@@ -229,8 +229,17 @@ def _tonal_guard(noise, gamma, out, half: int, guard: int, ceil: float) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _chsum(noise, k: int) -> float:
+    """The noise estimate of bin k summed over the channels."""
+    s = 0.0
+    for ch in range(noise.shape[0]):
+        s += noise[ch, k]
+    return s
+
+
+@njit(cache=True, nogil=True)
 def _hiss_presence(noise, power, st, k0: int, k1: int, a_pow: float, a_h: float,
-                   warm: int) -> float:
+                   warm: int, half: int, guard: int, ceil: float) -> float:
     """Hiss presence 0..1 from the top band (bins k0..k1-1).  Hiss is a floor that is
 
     - always there: the tracked noise floor is a large share of the band's average power (a
@@ -253,12 +262,32 @@ def _hiss_presence(noise, power, st, k0: int, k1: int, a_pow: float, a_h: float,
     for ch in range(c):
         for k in range(b):
             tot += power[ch, k]
-        for k in range(k0, k1):
-            pw += power[ch, k]
     for k in range(k0, k1):
+        # the floor, steady partials discounted: capped like the tonal guard's noise estimate
+        # at ``ceil`` times the larger of the floor's minima beside the bin
         s = 0.0
         for ch in range(c):
             s += noise[ch, k]
+        lo = 1e300
+        for j in range(k - guard - half, k - guard):
+            if 0 <= j < b:
+                lo = min(lo, _chsum(noise, j))
+        hi = 1e300
+        for j in range(k + guard + 1, k + guard + half + 1):
+            if 0 <= j < b:
+                hi = min(hi, _chsum(noise, j))
+        if lo == 1e300:
+            lo = hi
+        if hi == 1e300:
+            hi = lo
+        ref = max(lo, hi) * ceil
+        # the band's power counts the steady partial's excess out as well
+        p = -max(s - ref, 0.0)
+        for ch in range(c):
+            p += power[ch, k]
+        pw += max(p, 0.0)
+        if ref < s:
+            s = ref
         lam += s
         lsum += math.log(s + 1e-300)
     st[0] = pw if st[0] <= 0.0 else st[0] + a_pow * (pw - st[0])
@@ -623,7 +652,8 @@ class Wiener(_SpectralDenoiser):
         gate = self.v("hiss_gate")
         if gate:
             h = _hiss_presence(t.noise, t.power, self._hst, self._hk0, self._hk1,
-                               self._ha_pow, self._ha_h, self._hwarm)
+                               self._ha_pow, self._ha_h, self._hwarm, self._t_half,
+                               self._t_guard, self._TONAL_CEIL)
             self._dry[:] = spec
         if self.v("tonal"):
             _tonal_guard(t.noise, t.gamma, self._gam, self._t_half, self._t_guard,
