@@ -89,6 +89,7 @@ TRACK_RANGE = 0.01   # +-1 % around the nominal fundamental
 GAIN_MS = 50.0       # fade of the canceller's output
 AGREE = 0.03         # Hz: harmonics of one hum agree on its fundamental within this
 AGREE_RAD = 0.35     # ... or their averaged phase advance within this (rad)
+AGREE_MAX = 0.1      # Hz: but never further apart than this (0.35 rad of a fundamental is 0.28 Hz)
 SERIES = 0.3         # mean coherence of the agreeing harmonics over the family, at least
 FAST_SERIES = 0.25   # the same over the last ~4 windows (coherent power, all harmonics)
 TAU_FAST = 0.05      # s: the fast estimate of what else sits near each harmonic
@@ -104,6 +105,8 @@ HOLD_AFTER = 1.0     # s of averaging before the weights can hold it
 ACQUIRE_S = 3.0      # s after a start during which the detector's frequency can reset it
 ACQUIRE_WINDOWS = 5  # detector windows before its estimate is used
 ACQUIRE_HZ = 0.01    # Hz: a difference that makes the canceller jump to it
+LOST_HZ = 0.05       # Hz: a detector-canceller difference beyond which a canceller with no
+LOST_WINDOWS = 5     # ... weighted harmonic, for this many windows, jumps to the detector's
 PLL_GAIN = 0.2       # share of the fast-vs-slow phase difference corrected per window
 CHANGE = 0.8         # |residual . estimate| / estimate power beyond which the hum changed
 CHANGE_START = 1.0   # s after a start before a change can be declared
@@ -165,7 +168,8 @@ def _estimate_df(zacc, f, ka, est, w, fs, floor) -> float:
         pred = scale * est
         psi = math.atan2(zi, zr) - pred
         psi -= 2.0 * math.pi * math.floor((psi + math.pi) / (2.0 * math.pi))
-        if (start or den > 0.0) and abs(psi / scale) > AGREE and abs(psi) > AGREE_RAD:
+        if (start or den > 0.0) and abs(psi / scale) > AGREE and (
+                abs(psi) > AGREE_RAD or abs(psi / scale) > AGREE_MAX):
             continue
         d = (psi + pred) / scale
         # inverse variance of this harmonic's estimate: its coherent-to-incoherent power, k^2
@@ -568,8 +572,17 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                         track, auto)
             if ist[5] != 0:
                 fnom = fams[ist[1]] if ist[1] >= 0 else fams[0]
-                if (not auto and track != 0 and ist[7] < ACQUIRE_S * fs
-                        and ist[4] > ACQUIRE_WINDOWS and abs(fst[0] - fst[3]) > ACQUIRE_HZ):
+                # lost: the canceller weights no harmonic (its frequency is too far off for any
+                # estimate to settle, and its frequency-locked loop has nothing to go on) while
+                # the detector's frequency lies well away from it, for LOST_WINDOWS in a row
+                if (track != 0 and ist[12] == 0 and ist[9] > HOLD_AFTER * fs
+                        and abs(fst[0] - fst[3]) > LOST_HZ):
+                    ist[13] += 1
+                else:
+                    ist[13] = 0
+                if ((not auto and track != 0 and ist[7] < ACQUIRE_S * fs
+                        and ist[4] > ACQUIRE_WINDOWS and abs(fst[0] - fst[3]) > ACQUIRE_HZ)
+                        or ist[13] >= LOST_WINDOWS):
                     # acquisition (a given fundamental starts at its nominal value): while the
                     # estimates are young, the detector's 2 s phase-advance estimate is the
                     # better guess of a frequency far off; jump there and average afresh
@@ -577,6 +590,7 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                     for j in range(FLL_LAG):
                         fst[5 + j] = fst[3]
                     ist[9] = 0
+                    ist[13] = 0
                 _canceller_window(cs, us, ss, cp, wk, ist, fst, ist[10], fs, w, tau, fnom,
                                   track, auto, gs)
             if ist[8] != 0 and ist[1] >= 0:
@@ -584,6 +598,7 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                 ist[8] = 0
                 ist[5] = 1
                 ist[12] = 0
+                ist[13] = 0
                 ist[7] = 0
                 ist[9] = 0
                 fst[3] = fst[0]
@@ -718,7 +733,7 @@ class DeHum(Processor):
         self._theta = np.zeros((2, KMAX), np.float64)
         self._prev = np.zeros((2, KMAX, 2), np.float64)
         self._zacc = np.zeros((2, KMAX, 8), np.float64)
-        self._ist = np.zeros(13, np.int64)
+        self._ist = np.zeros(14, np.int64)
         self._fst = np.zeros(5 + FLL_LAG, np.float64)
         self._cs = np.zeros((c, HMAX, 2), np.float64)
         self._us = np.zeros((c, HMAX, 2), np.float64)
