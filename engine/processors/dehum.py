@@ -99,6 +99,7 @@ WARM_S = 0.25        # s of estimation before the canceller's output fades in
 FLL_START = 0.6      # s after a start before the frequency-locked loop moves the frequency
 FLL_LAG = 5          # windows between the two phases compared by the frequency-locked loop
 FLL_GAIN = 0.3       # share of the measured frequency error corrected per window
+FLL_BOUND = 0.01     # Hz: (auto) the loop stays this close to the detector's estimate
 DROP_RELEASE = 5     # windows the release count advances when the canceller sees the hum drop
 HOLD_WEIGHT = 0.5    # harmonic weights that hold the detection (two, one of k <= 3)
 HOLD_AFTER = 1.0     # s of averaging before the weights can hold it
@@ -540,6 +541,11 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
         f = fst[3] + FLL_GAIN * (fmean + num / den - fst[3])
         lim = TRACK_RANGE * fnom
         f = min(max(f, fnom - lim), fnom + lim)
+        if auto:
+            # the detector's estimate (phase advances of up to 12 harmonics over 2 s, the ones
+            # that disagree left out) bounds it: a music partial near one of the weighted
+            # harmonics (a drone's) cannot drag the loop off the hum
+            f = min(max(f, fst[0] - FLL_BOUND), fst[0] + FLL_BOUND)
         fst[3] = f
 
 
