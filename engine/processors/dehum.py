@@ -11,19 +11,23 @@ and a note or a syllable that passes a harmonic for a few hundred ms hardly ente
 estimate.  Every 200 ms window:
 
 - each harmonic gets a weight ``1 - BETA * var / |c_k|^2`` (0..1), var the variance of the
-  estimate (the power of what else sits near k f0, from a 50 ms estimate of the residual there,
+  estimate (what else near k f0 leaks into it, predicted from the residual there in a 50 ms and
+  in a 1 s average, the lesser: a steady line some Hz off leaks less than its 50 ms power says;
   averaged over the estimate's own horizon): a harmonic that is really hum is subtracted whole,
   one whose estimate is mostly leaked music or speech is left alone;
 - frequency-locked loop: the phase advance over the last second of each harmonic's fast
   estimate (c_k plus the 50 ms residual estimate) measures the hum's frequency against the
   oscillator's mean frequency over that second; the oscillator moves 30 % of the way
-  (harmonics weighted by k^2 |c_k|^2 and their weight);
+  (harmonics weighted by k^2 |c_k|^2 and their weight); with auto-detection it stays within
+  0.01 Hz of the detector's estimate (a drone partial near one harmonic cannot drag it), and a
+  canceller weighting no harmonic 0.05 Hz or more away from it for 1 s jumps there;
 - phase lock: the slow estimates are turned towards the phase of the fast ones, all harmonics
   by one fundamental phase step (20 %), so a drift of the mains frequency does not leave them
   behind;
 - change: when the 50 ms residual at the weighted harmonics is coherent with the estimates
-  (|correlation| > 0.8 of their power for 3 windows), the hum stopped or changed level: the
-  averages restart as running means (and a stopped hum is released sooner).
+  (each harmonic's residual-along-estimate ratio, clipped to +-1, power-weighted: |mean| > 0.8
+  for 3 windows), the hum stopped or changed level: the averages restart as running means (and
+  a stopped hum is released sooner); music loud near one harmonic cannot outvote the rest.
 
 With a given fundamental (``freq_hz``) the canceller starts at it from the first sample; for
 its first 3 s the detector's phase-advance estimate of the frequency (2 s averages) resets the
@@ -41,8 +45,9 @@ to the next each of its components advances in phase by a fixed amount; speech a
 not.  For every harmonic the product ``X_m conj(X_{m-1})`` (nominal advance removed) is averaged
 over about 2 s: its magnitude is the *coherent* power, its angle the frequency offset.  The
 fundamental is estimated from the low harmonics whose advance is unambiguous (k <= 4), then
-refined by every coherent harmonic that agrees with it (within 0.03 Hz or 0.35 rad; one that
-disagrees is another steady partial).  A family is confident when the coherent power of its
+refined by every coherent harmonic that agrees with it (within 0.03 Hz or 0.35 rad, never
+more than 0.1 Hz; one that disagrees is another steady partial, or a kick drum on the
+fundamental).  A family whose series locks outside +-1 % of nominal counts no coherent power.  A family is confident when the coherent power of its
 agreeing harmonics beats the other family's by 2x, its agreeing harmonics' mean coherence is
 >= 0.3 (or a pure fundamental carries 80 % of it), at least two harmonics agree and one of them
 is k <= 3 (a steady note whose overtones happen to sit on high mains harmonics is not hum), the
