@@ -17,6 +17,14 @@ Method (Vaseghi & Rayner; Godsill & Rayner, "Digital Audio Restoration", ch. 5):
    unknown lowers the prediction-error energy by more than (4 sigma_e)^2 (sigma_e: innovation
    scale, local), and an edge sample is given back when restoring it costs less than that.  A
    span longer than ``max_click_ms`` (a transient, a scratch too long to bridge) is left alone.
+   Do no harm (issue 22): a click is short and isolated, the music's own transients are not.
+   A candidate is left alone when the residual right before or after it is about as large as
+   its peak, or when it is an onset: from 2 ``max_click_ms`` after its start on the residual
+   level (median, ~10 ms) or the signal level (median |x| or |x[n] - x[n-1]|, ~10 ms) stays
+   above the level before it, or the high band within ~2 ms on either side (a hi-hat, a snare:
+   bursts of several ms the detection only cuts a piece of) is above the floor before.  A
+   candidate far above the residual next to it (``k_strong``) or whose correction dwarfs the
+   signal around it (``k_amp``) is a click even on an onset.
 5. The span is replaced by the LSAR interpolation (Janssen, Veldhuis & Vries 1986): the values
    minimising the prediction-error energy given the samples around.  The normal matrix is the
    band (width p) of the Toeplitz autocorrelation of the AR coefficients, solved by a banded
@@ -386,7 +394,7 @@ def _grow_chunks(xb, a, p, ra, pos, mask, lb, rhs, sol, orig, sv0, sv1, lo_min, 
 @njit(cache=True, nogil=True)
 def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol, orig, wv, c0,
                     c1, lo_min, s0, lim, m_len, lmax, gl, sig_e, t_add, t_rm, nloc, kch, peak,
-                    threshold, absb, wloc, k_tail, k_side):
+                    threshold, absb, wloc, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp):
     """Find the extent of the click behind the eps cluster [c0, c1] and repair it.
 
     ad/ef/eps: the detection model and its residuals (refreshed here after a change);
@@ -502,6 +510,45 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
             xb[q] = orig[q - sv0]
         _refresh(xb, ad, p, inv_ra0, ef, eps, sv0, sv1, s0, lim, m_len)
         return -2, u1 + 1
+    # what follows is looked at from 2 max_click_ms after the click's start on: a click's own
+    # decaying tail (beyond the repaired span) is not the music's
+    af = max(u1 + 1, u0 + 2 * lmax) + gl
+    cor = _correction(xb, orig, sv0, u0, u1) if u1 >= u0 else 0.0
+    wim = (wnear + 2) // 3
+    if u1 >= u0 and k_persist > 0.0 and peak < k_strong * side and (
+            cor < k_amp * _x_peak(xb, u0 - wnear, u0, af, af + wnear)) and (
+            cor < 2.0 * k_amp * _x_peak(xb, u0 - wim, u0, u1 + 1, u1 + 1 + wim)):
+        # (a candidate far above the residual next to it, or whose correction dwarfs the
+        # signal around it, ~2 ms away or right next to it, is a click even on an onset)
+        # a click is an isolated burst: past its reach the residual is back at its floor.  A
+        # drum hit, a pluck or a plosive is an onset: the residual after it stays well above
+        # the floor before it (medians over ~10 ms: robust to the odd crackle on either side)
+        fb = _robust_level(eps, absb, u0 - p - wlong, u0 - p, s0, lim)
+        fa = _robust_level(eps, absb, af + p, af + p + wlong, s0, lim)
+        onset = fb > 0.0 and fa > k_persist * fb
+        if not onset:
+            # the signal itself: a click leaves the level after it where it was before it; an
+            # onset raises it (and keeps it up).  Medians of |x| and of |x[n] - x[n-1]| (the
+            # high band, where a hi-hat's or a snare's onset lives) over ~10 ms each side
+            for dif in range(2):
+                lb_ = _x_level(xb, absb, u0 - wlong, u0, dif)
+                la_ = _x_level(xb, absb, af, af + wlong, dif)
+                if lb_ >= 0.0 and la_ > k_env * lb_:
+                    onset = True
+        if not onset and k_near > 0.0:
+            # a click is isolated: right next to it (both sides, ~2 ms) the high band is at the
+            # floor of the ~10 ms before; a hi-hat or a snare is a burst of several ms that the
+            # detection only cuts a piece of
+            fl = _x_level(xb, absb, u0 - wnear - wlong, u0 - wnear, 1, 4)
+            nb = _x_level(xb, absb, u0 - wnear, u0, 1, 4)
+            na_ = _x_level(xb, absb, af, af + wnear, 1, 4)
+            if fl >= 0.0 and max(nb, na_) > k_near * fl:
+                onset = True
+        if onset:
+            for q in range(sv0, sv1):
+                xb[q] = orig[q - sv0]
+            _refresh(xb, ad, p, inv_ra0, ef, eps, sv0, sv1, s0, lim, m_len)
+            return -2, u1 + 1
     if u1 >= u0 and kch > 0 and peak > k_tail * threshold * side:
         # a large click: follow its decaying tail (small crackle has none worth the risk)
         u0, u1 = _grow_chunks(xb, ai, p, ra, pos, mask, lb, rhs, sol, orig, sv0, sv1, lo_min,
@@ -528,6 +575,58 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
     if u1 < u0:
         return -1, a1 + 1  # nothing to repair after all: a false alarm, the signal is intact
     return u0, u1 + 1
+
+
+@njit(cache=True, nogil=True)
+def _robust_level(eps, absb, lo, hi, s_lo, lim) -> float:
+    """Robust residual scale 1.4826 median |eps[lo:hi]| (clipped to [s_lo, lim)); -1.0 when
+    fewer than 32 samples are available."""
+    lo = max(lo, s_lo)
+    hi = min(hi, lim)
+    m = hi - lo
+    if m < 32:
+        return -1.0
+    for i in range(m):
+        absb[i] = abs(eps[lo + i])
+    return 1.4826 * median_inplace(absb, m)
+
+
+@njit(cache=True, nogil=True)
+def _x_level(xb, absb, lo, hi, dif, qk=2) -> float:
+    """The 1/qk quantile (median: qk = 2) of |xb[lo:hi]| (dif = 0) or of |xb[n] - xb[n-1]|
+    (dif = 1); -1.0 when fewer than 32 samples are available."""
+    lo = max(lo, 1)
+    hi = min(hi, xb.shape[0])
+    m = hi - lo
+    if m < 32:
+        return -1.0
+    for i in range(m):
+        v = xb[lo + i]
+        if dif == 1:
+            v -= xb[lo + i - 1]
+        absb[i] = abs(v)
+    return select_inplace(absb, m, m // qk)
+
+
+@njit(cache=True, nogil=True)
+def _correction(xb, orig, sv0, u0, u1) -> float:
+    """Largest change the repair of xb[u0..u1] makes (orig: the observed samples from sv0)."""
+    d = 0.0
+    for q in range(u0, u1 + 1):
+        d = max(d, abs(orig[q - sv0] - xb[q]))
+    return d
+
+
+@njit(cache=True, nogil=True)
+def _x_peak(xb, lo0, hi0, lo1, hi1) -> float:
+    """max |xb| over [lo0, hi0) and [lo1, hi1) (clipped to the buffer)."""
+    m = xb.shape[0]
+    v = 0.0
+    for q in range(max(lo0, 0), min(hi0, m)):
+        v = max(v, abs(xb[q]))
+    for q in range(max(lo1, 0), min(hi1, m)):
+        v = max(v, abs(xb[q]))
+    return v
 
 
 @njit(cache=True, nogil=True)
@@ -560,7 +659,7 @@ def _side_level(eps, absb, c0, c1, p, w, s_lo, lim) -> float:
 def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, wv, n_first,
                  n_end, d_start, s_lo, lim, m_len, lmax, g, gl, thr, sig_e, t_add, t_rm,
                  k_shadow, nloc, busy, skipping, stats, absb, threshold, wloc, kch,
-                 k_tail, k_side):
+                 k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp):
     """Find and repair the clicks that start in [n_first, n_end) (model a for detection and
     interpolation).  Returns the updated (busy, skipping) state; counts into stats."""
     span_max = lmax + 2 * p         # eps side lobes reach p samples each side of a click
@@ -600,7 +699,7 @@ def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, 
         u0, end = _repair_cluster(xb, a, p, inv_ra0, ef, eps, a, ra, pos, mask, lb, rhs, sol,
                                   orig, wv, n, hi_pk, d_start, s_lo, lim, m_len, lmax, gl,
                                   sig_e, t_add, t_rm, nloc, kch, peak, threshold, absb, wloc,
-                                  k_tail, k_side)
+                                  k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp)
         nrep += 1
         if u0 == -2:
             # the residual next to it is about as large: the music's own transients
@@ -664,7 +763,7 @@ def _model(xb, w0, na, win, wtmp, p, r, a, atmp, ra, ef, eps, absb, s_lo, lim, m
 def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, ra, pos, mask,
                 orig, wv, lb, rhs, sol, ist, stats, scratch_stats, p, na, la, lmax, g, gl,
                 threshold, rel_floor, t_add, t_rm, k_shadow, nloc, wnc, wloc, kch,
-                k_tail, k_side) -> None:
+                k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp) -> None:
     """One hop of the de-clicker for every channel.
 
     buf (C, M): input history (float64, repaired in place).  The hop written out is
@@ -702,7 +801,7 @@ def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, 
             _scan_repair(xs, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, wv,
                          n_first, lim, d_start, s_lo, lim, m_len, lmax, g, gl, thr, sig_e,
                          t_add, t_rm, k_shadow, nloc, busy, skipping, scratch_stats, absb,
-                         threshold, wloc, kch, k_tail, k_side)
+                         threshold, wloc, kch, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp)
             ar_fit(xs, w0, na, win, wtmp, p, r, a, atmp, wnc)
             # the cleaned window gives the model; thresholds stay those of the observed signal
             # (fitting on xs only to get a, then residuals of xb with it)
@@ -725,7 +824,7 @@ def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, 
                                           sol, orig, wv, n_first, d_end, d_start, s_lo, lim,
                                           m_len, lmax, g, gl, thr2, sig2, t_add, t_rm,
                                           k_shadow, nloc, busy, skipping, stats, absb,
-                                          threshold, wloc, kch, k_tail, k_side)
+                                          threshold, wloc, kch, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp)
         ist[ch, 0] = busy
         ist[ch, 1] = skipping
         for i in range(h):
@@ -767,6 +866,21 @@ class DeClick(HopProcessor):
     #: a candidate whose residual peak is below k_side x the residual level just before or just
     #: after it is the music's own (onset rejection)
     k_side = 4.0
+    #: a candidate after which the residual level (median over ``persist_ms``) stays above
+    #: k_persist x its level before is an onset, not a click (0 turns all onset tests off)
+    k_persist = 2.5
+    persist_ms = 10.0
+    #: ... and so is one after which the signal level (median |x| or |x[n] - x[n-1]|) stays
+    #: above k_env x its level before
+    k_env = 2.0
+    #: ... or one with the high band within ``near_ms`` on either side above k_near x the
+    #: floor before (lower quartiles of |x[n] - x[n-1]|: a burst of several ms)
+    k_near = 2.5
+    near_ms = 2.0
+    #: the onset tests are skipped for a peak above k_strong x the residual level next to it,
+    #: or a correction above k_amp x the signal's peak ~2 ms around (2 k_amp right next to it)
+    k_strong = 40.0
+    k_amp = 1.5
 
     def _prepare_hop(self) -> None:
         sr = self.sample_rate
@@ -807,6 +921,8 @@ class DeClick(HopProcessor):
         self._wloc = max(16, round(sr * self.side_ms * 1e-3))
         self._kch = max(3, round(sr * self.chunk_ms * 1e-3)) if self.chunk_ms > 0 else 0
         self._lmax = self._lmax_samples()
+        self._wlong = max(32, round(sr * self.persist_ms * 1e-3))
+        self._wnear = max(32, round(sr * self.near_ms * 1e-3))
 
     def _lmax_samples(self) -> int:
         lm = round(self.v("max_click_ms") * 1e-3 * self.sample_rate)
@@ -833,7 +949,7 @@ class DeClick(HopProcessor):
                     self._na, self._la, self._lmax, self._g, self._gl,
                     float(self.v("threshold")), REL_FLOOR, self.t_add, self.t_rm, self.k_shadow,
                     self._nloc, self.wnc, self._wloc, self._kch,
-                    self.k_tail, self.k_side)
+                    self.k_tail, self.k_side, self._wlong, self.k_persist, self.k_env, self._wnear, self.k_near, self.k_strong, self.k_amp)
 
     @property
     def clicks_repaired(self) -> int:
