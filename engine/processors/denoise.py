@@ -308,11 +308,29 @@ def _hiss_presence(noise, power, st, k0: int, k1: int, a_pow: float, a_h: float,
         h = min(h, (HISS_SNR0 - snr) / (HISS_SNR0 - HISS_SNR1))
     else:
         h = 0.0
+    st[4] = lam / (nk * c)
     if st[3] < warm:
         h = 0.0
     h = min(max(h, 0.0), 1.0)
     st[1] += a_h * (h - st[1])
     return st[1]
+
+
+@njit(cache=True, nogil=True)
+def _floor_cap(noise, gamma, out, shape, level: float) -> None:
+    """A-posteriori SNR against a noise estimate capped at the hiss floor found in the top band
+    (``level`` per bin), extended down in frequency along ``shape`` (the most a hiss spectrum
+    rises towards the bass, times a margin): a hiss floor is smooth and broadband, so a bin whose
+    tracked "noise" stands far above it holds a sustained sound, not hiss."""
+    c, b = noise.shape
+    for ch in range(c):
+        for k in range(b):
+            cap = level * shape[k]
+            lam = noise[ch, k]
+            if cap < lam and cap > 0.0:
+                out[ch, k] = gamma[ch, k] * (lam / cap)
+            else:
+                out[ch, k] = gamma[ch, k]
 
 
 @njit(cache=True, nogil=True)
@@ -334,6 +352,8 @@ HISS_FLAT1 = 0.3   # ... and is full (white or pinkish hiss: 0.9 and more)
 HISS_SNR0 = 32.0   # program over floor (per bin, dB) at which presence starts ...
 HISS_SNR1 = 27.0   # ... and is full (hiss 20 dB under the program reads ~22 dB)
 HISS_WARM_S = 1.0  # no presence before the tracker has seen this much
+HISS_SLOPE_DB = 3.0  # below the top band the noise estimate is capped at the band's floor
+HISS_CAP_DB = 3.0    # rising this much per octave towards the bass, plus this margin
 
 
 # gate coefficient slots
@@ -590,11 +610,15 @@ class Wiener(_SpectralDenoiser):
         self._strength = _Glide(self.v("strength"), self._hop_s, 0.05)
         self._gam = np.zeros((self.channels, nb))
         self._dry = np.zeros((self.channels, nb), np.complex128)
-        self._hst = np.zeros(4)
+        self._hst = np.zeros(5)
         self._hwarm = int(math.ceil(HISS_WARM_S / self._hop_s))
         bwh = self.sample_rate / self.n_fft
         self._hk0 = int(0.15 * self.sample_rate / bwh)
         self._hk1 = max(self._hk0 + 1, int(0.4 * self.sample_rate / bwh))
+        f = np.arange(nb) * bwh
+        fref = self._hk0 * bwh
+        octs = np.log2(fref / np.maximum(f, 20.0))
+        self._hshape = 10 ** ((HISS_CAP_DB + HISS_SLOPE_DB * np.maximum(octs, 0.0)) / 10.0)
         self._ha_pow = 1.0 - math.exp(-self._hop_s / HISS_POW_S)
         self._ha_h = 1.0 - math.exp(-self._hop_s / HISS_H_S)
         bw = self.sample_rate / self.n_fft
@@ -658,6 +682,9 @@ class Wiener(_SpectralDenoiser):
         if self.v("tonal"):
             _tonal_guard(t.noise, t.gamma, self._gam, self._t_half, self._t_guard,
                          self._TONAL_CEIL)
+            gamma = self._gam
+        if gate:
+            _floor_cap(t.noise, gamma, self._gam, self._hshape, self._hst[4])
             gamma = self._gam
         _wiener_frame(spec, t.power, t.active, gamma, t.presence, t.absence, self._gs, self._gcf, self._w1)
         if gate:

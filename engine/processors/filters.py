@@ -648,6 +648,8 @@ RUMBLE_FLOOR = 1e-9        # sub-band power (mean square), at least (-90 dBFS)
 RUMBLE_ON = 2              # positive frames in a row before the filter engages
 RUMBLE_OFF = 8             # negative frames in a row before it disengages
 RUMBLE_GLIDE_MS = 200.0
+RUMBLE_DET_HZ = 4.0        # the detector ignores the sub band below this (DC offset, drift)
+RUMBLE_DC_S = 1.0          # the filter leaves LP's running mean (this time constant) in
 
 
 @njit(cache=True, nogil=True)
@@ -662,13 +664,15 @@ def _boxcar(v, ring, sums, idx, base, r, pos) -> float:
 
 @njit(cache=True, nogil=True)
 def rumble_block(x, out, rings, sums, lows, taps, dl, ist, fst, fr, frt, r, dtot, detect,
-                 g_coef, dcs) -> None:
+                 g_coef, dcs, det_a, dc_a) -> None:
     """Rumble filter: y = x(n - D) - g * LP(x).  LP: four moving averages of r samples,
     every r-th sample kept, a linear-phase FIR at fs / r, zero-stuffed back to fs and four
     moving averages again; every part symmetric, so LP is linear-phase with delay D.
 
-    dcs[ch]: the frame's sum of LP per channel: the detector measures the sub band without
-    its frame mean (a DC offset is no rumble)."""
+    dcs[ch]: per channel, the detector's one-pole highpass state (previous LP, previous
+    output: the detector measures the sub band above ~RUMBLE_DET_HZ) and the running mean of LP
+    (time constant RUMBLE_DC_S, at dcs[ch, 2]) that the filter leaves in: a DC offset, or a
+    drift over seconds, is no rumble and is neither detected nor removed."""
     c, n = x.shape
     ns = RUMBLE_STAGES
     nl = taps.shape[0]
@@ -701,10 +705,15 @@ def rumble_block(x, out, rings, sums, lows, taps, dl, ist, fst, fr, frt, r, dtot
                 u = _boxcar(u, rings[ch], sums[ch], st, st * r, r, pos)
             xd = dl[ch, (dpos - dtot) % dlen]
             dl[ch, dpos] = v
+            m = dcs[ch, 2] + dc_a * (u - dcs[ch, 2])
+            dcs[ch, 2] = m if abs(m) > 1e-30 else 0.0
             g = fst[0]
-            out[ch, i] = xd - g * u
-            lp_sum += u * u
-            dcs[ch] += u
+            out[ch, i] = xd - g * (u - m)
+            # the detector's band: LP above RUMBLE_DET_HZ (one-pole highpass)
+            hp = det_a * (dcs[ch, 1] + u - dcs[ch, 0])
+            dcs[ch, 0] = u
+            dcs[ch, 1] = hp if abs(hp) > 1e-30 else 0.0
+            lp_sum += hp * hp
             tot_sum += xd * xd
         if tick:
             ist[7] = ist[7] + 1 if ist[7] + 1 < nl else 0
@@ -717,13 +726,7 @@ def rumble_block(x, out, rings, sums, lows, taps, dl, ist, fst, fr, frt, r, dtot
         if ist[2] >= flen:
             ist[2] = 0
             k = ist[3] % RUMBLE_FRAMES
-            # the sub band's power about its frame mean: a DC offset (or drift slower than
-            # the frame) is constant within it and no rumble
-            dc2 = 0.0
-            for ch in range(c):
-                dc2 += dcs[ch] * dcs[ch]
-                dcs[ch] = 0.0
-            fr[k] = max(fst[4] - dc2 / flen, 0.0) / (flen * c)
+            fr[k] = fst[4] / (flen * c)
             ptot = fst[5] / (flen * c)
             # the program above the sub band (rumble alone leaves next to nothing there)
             frt[k] = max(ptot - fr[k], 1e-6 * ptot)
@@ -816,7 +819,11 @@ class Rumble(Processor):
     by ``latency_samples`` (~83 ms), to within -50 dB; below 20 Hz rumble goes down by 30 dB
     and more (at 30 Hz by ~6 dB).
 
-    Detection (``detect``).  In 250 ms frames (counted in samples) the power of LP is compared
+    Engaged, the filter leaves LP's running mean (time constant 1 s) in: a DC offset is no
+    rumble and passes.
+
+    Detection (``detect``).  In 250 ms frames (counted in samples) the power of LP above ~4 Hz
+    (one-pole highpass: a DC offset or a slow drift is no rumble) is compared
     over the last 3 s: rumble is broadband noise that is always there, so the band is
     persistent (its quietest frame >= 20 % of the mean: a kick drum's sub energy comes and
     goes) and fluctuates like noise (frame-power variation >= 25 %: a steady sub-bass tone or
@@ -849,7 +856,9 @@ class Rumble(Processor):
         self._fst = np.zeros(8, np.float64)
         self._fr = np.zeros(RUMBLE_FRAMES, np.float64)
         self._frt = np.zeros(RUMBLE_FRAMES, np.float64)
-        self._dcs = np.zeros(c, np.float64)
+        self._dcs = np.zeros((c, 3), np.float64)
+        self._dc_a = float(1.0 - np.exp(-1.0 / (RUMBLE_DC_S * fs)))
+        self._det_a = float(np.exp(-2.0 * np.pi * RUMBLE_DET_HZ / fs))
         self._gcoef = float(np.exp(-1000.0 / (RUMBLE_GLIDE_MS * fs)))
         self._reset()
 
@@ -883,7 +892,7 @@ class Rumble(Processor):
         rumble_block(x, out, self._rings, self._sums, self._lows, self._taps, self._dl,
                      self._ist, self._fst, self._fr, self._frt, self._r, self._dtot,
                      int(self.v("detect")),
-                     self._gcoef, self._dcs)
+                     self._gcoef, self._dcs, self._det_a, self._dc_a)
 
     @property
     def engaged(self) -> bool:
