@@ -515,11 +515,14 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
     af = max(u1 + 1, u0 + 2 * lmax) + gl
     cor = _correction(xb, orig, sv0, u0, u1) if u1 >= u0 else 0.0
     wim = (wnear + 2) // 3
+    # the signal ~2 ms around: for a span of a few samples from 2 max_click_ms on, for a longer
+    # one from its end on (a drum's attack carries on right after the part taken for a click)
+    a_amp = af if u1 - u0 + 1 <= 2 * gl + 1 else u1 + 1 + gl
     if u1 >= u0 and k_persist > 0.0 and peak < k_strong * side and (
-            cor < k_amp * _x_peak(xb, u0 - wnear, u0, af, af + wnear)) and (
+            cor < k_amp * _x_peak(xb, u0 - wnear, u0, a_amp, af + wnear)) and (
             cor < 2.0 * k_amp * _x_peak(xb, u0 - wim, u0, u1 + 1, u1 + 1 + wim)):
         # (a candidate far above the residual next to it, or whose correction dwarfs the
-        # signal around it, ~2 ms away or right next to it, is a click even on an onset)
+        # signal around it, ~2 ms or right next to it, is a click even on an onset)
         # a click is an isolated burst: past its reach the residual is back at its floor.  A
         # drum hit, a pluck or a plosive is an onset: the residual after it stays well above
         # the floor before it (medians over ~10 ms: robust to the odd crackle on either side)
