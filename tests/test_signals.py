@@ -29,9 +29,10 @@ def _hidden(folder) -> list[str]:
 
 @pytest.fixture(scope="module")
 def long_wav(tmp_path_factory):
-    """60 s of stereo noise at 48 kHz (11 MB): enhance takes seconds, long enough to be killed."""
+    """180 s of stereo noise at 48 kHz (35 MB): enhance takes many seconds, so the signal lands
+    inside the processing loop, not in the last moments of a run about to finish."""
     p = tmp_path_factory.mktemp("long") / "noise.wav"
-    x = np.random.default_rng(7).uniform(-0.3, 0.3, (60 * 48000, 2)).astype(np.float32)
+    x = np.random.default_rng(7).uniform(-0.3, 0.3, (180 * 48000, 2)).astype(np.float32)
     sf.write(p, x, 48000, subtype="PCM_16")
     return p
 
