@@ -29,10 +29,9 @@ def _hidden(folder) -> list[str]:
 
 @pytest.fixture(scope="module")
 def long_wav(tmp_path_factory):
-    """180 s of stereo noise at 48 kHz (35 MB): enhance takes many seconds, so the signal lands
-    inside the processing loop, not in the last moments of a run about to finish."""
+    """60 s of stereo noise at 48 kHz (11 MB): enhance takes seconds, long enough to be killed."""
     p = tmp_path_factory.mktemp("long") / "noise.wav"
-    x = np.random.default_rng(7).uniform(-0.3, 0.3, (180 * 48000, 2)).astype(np.float32)
+    x = np.random.default_rng(7).uniform(-0.3, 0.3, (60 * 48000, 2)).astype(np.float32)
     sf.write(p, x, 48000, subtype="PCM_16")
     return p
 
@@ -52,7 +51,10 @@ def test_signal_during_enhance_leaves_no_temporaries(tmp_path, long_wav, signame
         before = sha256(out)
     cmd = [sys.executable, "-m", "aural.cli", "enhance", str(long_wav), "-o", str(out),
            "--no-progress", *extra]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    # the child gets the default disposition of ``sig``: under ``nohup`` (or any parent that
+    # ignores SIGHUP) it would inherit SIG_IGN, which aural rightly keeps, and run to the end
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                         preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     try:
         want = (".part", ".pass1.w64") if extra else (".part",)
         deadline = time.monotonic() + 120
