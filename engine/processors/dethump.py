@@ -1,26 +1,42 @@
-"""De-thump: removes the low-frequency "boom" of a scratch (a large decaying pulse below ~200 Hz,
-20-100 ms) without touching the rest of the band.
+"""De-thump: removes the low-frequency "boom" of a scratch (the tonearm's decaying low-frequency
+oscillation after a large click, 20-150 Hz, 20-300 ms) without touching the music under it.
 
-Method: the signal is split by a causal 4th-order Butterworth low-pass at ``cutoff_hz``:
-``x = low + (x - low)``.  Every hop (5 ms) the low band's RMS over a 20 ms window is compared
-with the music's own low-band level: the 80th percentile of the last ~1.5 s of window levels
-(frames that were thumps are not added to it, so a long thump does not raise it; a bass line
-or regular kick drums set it high).  A frame ``threshold_db`` above that level is a thump; its
-low band is scaled down to the level (at most by ``depth_db``) while it stays 3 dB above
-it, the gain moving linearly from
-frame to frame: ``out = x - (1 - g) low``.  Outside a thump g = 1 and the output is the input,
-bit for bit (delayed by the latency).
+A scratch kicks the stylus and the tonearm/cartridge resonance rings out as a damped
+low-frequency oscillation (Godsill & Rayner, "Digital Audio Restoration", ch. 7: "low frequency
+noise pulses").  It is additive, so the repair is a subtraction of a fitted pulse model, not a
+gain on the band (a gain takes the music's own bass with it and leaves the part of the pulse at
+the music's level):
 
-Decisions are made per hop (``HopProcessor``), so the output does not depend on the host block
-size.  Latency: ``hop - 1 + 2 hop`` samples (the window's look-ahead; 719 samples, 15 ms, at
-48 kHz).
+1. Split: a causal 4th-order Butterworth low-pass at ``cutoff_hz`` gives the low band ``l``.
+2. Detect: every hop (5 ms) the RMS of the newest 10 ms of ``l`` is compared with the music's own
+   low-band level, the 80th percentile of the last ~1.5 s of such levels (frames taken by a
+   thump are not added to it; a bass line or regular kick drums set it high).  ``threshold_db``
+   above it is a candidate.  The pulse starts at the first sample of the window where ``l``
+   exceeds a third of its peak; when a click marks the scratch in the high band (x - l) a few ms
+   earlier, the pulse starts there.
+3. Fit: once ``skip + fit`` (3 + 32 ms) after the start are known, a damped sinusoid
+   ``Re(C_lp exp((-1/tau + j w) t))`` is fitted to ``l`` over that window by least squares
+   (frequency and decay on a grid, then refined; amplitude and phase per channel, in closed
+   form; ``l`` sampled at ~2 kHz).  The filter's effect is removed exactly for such a signal:
+   ``C = C_lp / H(z0)``, ``z0 = exp((-1/tau + j w) / sr)``.
+4. Accept only a pulse that explains most of the low band in the window (residual at most
+   ``max_residual`` (0.3) of its energy) and decays (tau <= 150 ms); otherwise nothing changes.
+5. Subtract ``Re(C exp(s t))`` from every channel from the start (1 ms fade-in) until the model has
+   decayed by 60 dB (or 1 s).
+
+Outside a thump the output is the input, bit for bit (delayed by the latency).  Decisions are made
+per hop (``HopProcessor``), so the output does not depend on the host block size.  Latency:
+``hop - 1 + look-ahead`` with the look-ahead 10 ms (detection) + 3 + 32 ms (fit) + one hop:
+50 ms + hop - 1 (2639 samples, 55 ms, at 48 kHz).
 """
 from __future__ import annotations
 
+import cmath
 import math
 
 import numpy as np
 from numba import njit
+
 from ..hop import HopProcessor
 from ..params import Param
 from ..processor import register
@@ -29,16 +45,207 @@ from .filters import _butter_into
 
 __all__ = ["DeThump"]
 
+#: the pulse model must explain all but this fraction of the low band in the fit window
+MAX_RESIDUAL = 0.3
+#: decay time-constant grid (s) and the longest accepted
+TAU_MIN, TAU_MAX = 0.004, 0.15
+#: lowest and highest frequency fitted (Hz): a scratch's boom (the tonearm/cartridge resonance
+#: and the groove wall's low-frequency pulse) lies below ~100 Hz; kick drums and voices above
+F_MIN = 12.0
+F_MAX = 100.0
+#: a candidate's window level must exceed the previous hop's by this factor (an onset)
+RISE = 1.25
+#: the largest frequency difference between the two halves of the fit window (fraction of f)
+MAX_GLIDE = 0.15
+
 
 @njit(cache=True, nogil=True)
-def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, gprev, tmp, la, w, thr,
-                gmin, floor, stats) -> None:
-    """One hop for every channel (channels share the decision: a thump hits both groove walls).
+def _sos_response(sos, z) -> complex:
+    """H(z) of the cascaded biquads (rows b0 b1 b2 a0 a1 a2) at a complex z."""
+    h = 1.0 + 0.0j
+    zi = 1.0 / z
+    for s in range(sos.shape[0]):
+        num = sos[s, 0] + sos[s, 1] * zi + sos[s, 2] * zi * zi
+        den = 1.0 + sos[s, 4] * zi + sos[s, 5] * zi * zi
+        h *= num / den
+    return h
 
-    xbuf/lbuf (C, M): input and low-band history; the hop written out ends la samples before the
-    newest sample.  hist: ring of past window levels (hcount[0]: filled, hcount[1]: write
-    index); gprev[0]: the previous frame's gain; stats[0]: thump frames."""
-    nch, h = hop_in.shape
+
+@njit(cache=True, nogil=True)
+def _fit_cost(lbuf, k0, kn, dec, t0, sr, f, tau, coef) -> float:
+    """Residual energy (summed over channels) of the least-squares fit of
+    a u + b v (u, v = exp(-t/tau) cos/sin(2 pi f t), t = (k - t0)/sr) to lbuf[:, k0:k0+kn:dec].
+    coef[ch, 0:2] receives (a, b).  Returns inf for a degenerate basis."""
+    w = 2.0 * math.pi * f
+    uu = 0.0
+    uv = 0.0
+    vv = 0.0
+    nch = lbuf.shape[0]
+    for ch in range(nch):
+        coef[ch, 2] = 0.0
+        coef[ch, 3] = 0.0
+        coef[ch, 4] = 0.0
+    for k in range(k0, k0 + kn, dec):
+        t = (k - t0) / sr
+        e = math.exp(-t / tau)
+        u = e * math.cos(w * t)
+        v = e * math.sin(w * t)
+        uu += u * u
+        uv += u * v
+        vv += v * v
+        for ch in range(nch):
+            y = lbuf[ch, k]
+            coef[ch, 2] += y * u
+            coef[ch, 3] += y * v
+            coef[ch, 4] += y * y
+    det = uu * vv - uv * uv
+    if not (det > 1e-9 * uu * vv) or uu <= 0.0:
+        return math.inf
+    res = 0.0
+    for ch in range(nch):
+        bu = coef[ch, 2]
+        bv = coef[ch, 3]
+        a = (vv * bu - uv * bv) / det
+        b = (uu * bv - uv * bu) / det
+        coef[ch, 0] = a
+        coef[ch, 1] = b
+        res += coef[ch, 4] - (a * bu + b * bv)
+    return res
+
+
+@njit(cache=True, nogil=True)
+def fit_pulse(lbuf, k0, kn, dec, t0, sr, fmin, fmax, coef, best) -> float:
+    """Grid search (f in [fmin, fmax], 1 Hz steps) then local refinement of (f, tau) for the
+    damped sinusoid; best = [f, tau], coef[ch, 0:2] = (a, b) of the best fit.  Returns the
+    residual fraction (residual / energy)."""
+    nch = lbuf.shape[0]
+    energy = 0.0
+    for ch in range(nch):
+        for k in range(k0, k0 + kn, dec):
+            energy += lbuf[ch, k] * lbuf[ch, k]
+    if not (energy > 0.0):
+        return 1.0
+    bc = math.inf
+    bf = fmin
+    bt = 0.02
+    ntau = 16
+    f = fmin
+    while f <= fmax:
+        for i in range(ntau):
+            tau = TAU_MIN * (TAU_MAX / TAU_MIN) ** (i / (ntau - 1))
+            c = _fit_cost(lbuf, k0, kn, dec, t0, sr, f, tau, coef)
+            if c < bc:
+                bc = c
+                bf = f
+                bt = tau
+        f += 1.0
+    # refine: coordinate steps that halve
+    df = 0.5
+    dl = 0.5 * math.log(TAU_MAX / TAU_MIN) / (ntau - 1)
+    for _ in range(12):
+        improved = False
+        for cand in range(4):
+            f = bf
+            tau = bt
+            if cand == 0:
+                f = bf + df
+            elif cand == 1:
+                f = bf - df
+            elif cand == 2:
+                tau = bt * math.exp(dl)
+            else:
+                tau = bt * math.exp(-dl)
+            if f < fmin or f > fmax or tau < 0.5 * TAU_MIN or tau > 2.0 * TAU_MAX:
+                continue
+            c = _fit_cost(lbuf, k0, kn, dec, t0, sr, f, tau, coef)
+            if c < bc:
+                bc = c
+                bf = f
+                bt = tau
+                improved = True
+        if not improved:
+            df *= 0.5
+            dl *= 0.5
+    _fit_cost(lbuf, k0, kn, dec, t0, sr, bf, bt, coef)
+    best[0] = bf
+    best[1] = bt
+    return max(bc, 0.0) / energy
+
+
+@njit(cache=True, nogil=True)
+def _pulse_start(xbuf, lbuf, r0, r_hi, r1, t0, sr, f, tau, coef, sos) -> int:
+    """Where the fitted pulse starts (buffer index, full band).
+
+    In the low band: the ns in [r0, r_hi] minimising the energy of ``l`` before ns plus that of
+    ``l - model`` from ns to r1 (the model is zero before the pulse; extrapolated backwards it
+    grows, so a start too early costs).  Then back by the low-pass's group delay at f, and to
+    the scratch's click when one stands out in the high band (x - l) within 3 ms before."""
+    nch = lbuf.shape[0]
+    w = 2.0 * math.pi * f
+    r0 = max(r0, 1)
+    e = 0.0
+    for t in range(r0, r1):
+        tt = (t - t0) / sr
+        g = math.exp(-tt / tau)
+        cw = g * math.cos(w * tt)
+        sw = g * math.sin(w * tt)
+        for ch in range(nch):
+            d = lbuf[ch, t] - (coef[ch, 0] * cw + coef[ch, 1] * sw)
+            e += d * d
+    best = e
+    ns = r0
+    for t in range(r0, r_hi):
+        tt = (t - t0) / sr
+        g = math.exp(-tt / tau)
+        cw = g * math.cos(w * tt)
+        sw = g * math.sin(w * tt)
+        for ch in range(nch):
+            y = lbuf[ch, t]
+            d = y - (coef[ch, 0] * cw + coef[ch, 1] * sw)
+            e += y * y - d * d
+        if e < best:
+            best = e
+            ns = t + 1
+    # group delay of the low-pass at f (samples)
+    dw = 0.01 * w / sr
+    p1 = cmath.phase(_sos_response(sos, cmath.exp(complex(0.0, w / sr + dw))))
+    p0 = cmath.phase(_sos_response(sos, cmath.exp(complex(0.0, w / sr - dw))))
+    dp = p1 - p0
+    if dp > math.pi:
+        dp -= 2.0 * math.pi
+    elif dp < -math.pi:
+        dp += 2.0 * math.pi
+    start = ns - int(round(-dp / (2.0 * dw)))
+    c0 = max(start - int(0.003 * sr), 1)
+    c1 = min(start + int(0.001 * sr), lbuf.shape[1] - 1)
+    hpk = 0.0
+    hpos = -1
+    hsum = 0.0
+    for i in range(c0, c1 + 1):
+        for ch in range(nch):
+            v = abs(xbuf[ch, i] - lbuf[ch, i])
+            hsum += v
+            if v > hpk:
+                hpk = v
+                hpos = i
+    if hpos >= 0 and hpk > 6.0 * hsum / ((c1 + 1 - c0) * nch):
+        start = hpos
+    return max(start, 1)
+
+
+@njit(cache=True, nogil=True)
+def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv, model, coef,
+                best, la, h, dw, skip, wfit, dec, thr, sub, floor, fmax, sr, stats) -> None:
+    """One hop for every channel (channels share the detection and the pulse's f and tau; the
+    amplitude and phase are per channel).
+
+    xbuf/lbuf (C, M): input and low-band history; the hop written out is
+    [M - la - h, M - la).  st (int64): [0] state (0 idle, 1 fit pending, 2 pulse active),
+    [1] newest absolute sample + 1, [2] pulse start, [3] low-band onset, [4] pulse end,
+    [5] no detection before this absolute sample, [6] where the subtraction starts (st[2] is
+    the model's time origin).  model (C, 2): the pulse's complex amplitude
+    C per channel; best = [f, tau].  stats: [0] pulses removed, [1] candidates rejected."""
+    nch = hop_in.shape[0]
     m = xbuf.shape[1]
     nsec = sos.shape[0]
     for ch in range(nch):
@@ -54,79 +261,167 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, gprev, tmp, 
                 zi[ch, s, 1] = sos[s, 2] * v - sos[s, 5] * y
                 v = y
             lbuf[ch, m - h + i] = v
-    # low-band level of the window centred on the end of the hop going out
+    st[1] += h
+    tnew = st[1]
+    base = tnew - m                      # absolute time of buffer index 0
+    # ---- detection on the dw samples that end lag = skip + wfit before the newest: the fit
+    # window after an onset found there is already known
+    lag = skip + wfit
     acc = 0.0
     for ch in range(nch):
-        for i in range(m - w, m):
+        for i in range(m - lag - dw, m - lag):
             acc += lbuf[ch, i] * lbuf[ch, i]
-    lvl = math.sqrt(acc / (w * nch))
+    lvl = math.sqrt(acc / (dw * nch))
     nh = hcount[0]
     ref = 0.0
     if nh > 0:
         for i in range(nh):
             tmp[i] = hist[i]
         ref = select_inplace(tmp, nh, (nh * 4) // 5)
-    g = 1.0
-    # hysteresis: a thump goes on while its decaying tail stays 3 dB above the reference
-    on = thr if gprev[0] >= 1.0 else 1.41
-    if nh >= hist.shape[0] // 8 and lvl > on * ref and lvl > floor:
-        g = max(gmin, ref / lvl)
-        stats[0] += 1
-        val = ref          # a thump does not raise the reference
-    else:
-        val = lvl
+    busy = st[0] != 0 or tnew < st[5]
+    prev = lv[0]
+    val = lvl
+    if busy:
+        val = ref                        # a thump does not raise the reference
+    elif nh >= hist.shape[0] // 8 and lvl > thr * ref and lvl > floor and lvl > RISE * prev:
+        # (an onset is a rise: the decaying rest of an event already judged is not looked at
+        # again, or its later, steadier part would pass for a pulse)
+        val = ref
+        # onset in the low band: first sample of the window (and the hop before it) above a
+        # third of the window's peak
+        lo = m - lag - dw - h
+        pk = 0.0
+        for i in range(lo, m - lag):
+            for ch in range(nch):
+                pk = max(pk, abs(lbuf[ch, i]))
+        on = lo
+        for i in range(lo, m - lag):
+            hit = False
+            for ch in range(nch):
+                if abs(lbuf[ch, i]) > pk / 3.0:
+                    hit = True
+            if hit:
+                on = i
+                break
+        k0 = on + skip
+        rfrac = fit_pulse(lbuf, k0, wfit, dec, on, sr, F_MIN, fmax, coef, best)
+        f = best[0]
+        tau = best[1]
+        ok = rfrac <= MAX_RESIDUAL and tau <= TAU_MAX and f < fmax - 0.5
+        if ok:
+            # a resonance rings at one pitch; a kick drum or a voice glides: the two halves of
+            # the window must agree on the frequency
+            half = wfit // 2
+            fit_pulse(lbuf, k0, half, dec, on, sr, 0.6 * f, 1.5 * f, coef, best)
+            f1 = best[0]
+            fit_pulse(lbuf, k0 + half, wfit - half, dec, on, sr, 0.6 * f, 1.5 * f, coef, best)
+            f2 = best[0]
+            # (a pulse that has decayed by the second half leaves it too little to measure)
+            ok = abs(f1 - f2) <= MAX_GLIDE * f or tau * sr < half
+            fit_pulse(lbuf, k0, wfit, dec, on, sr, f - 1.0, f + 1.0, coef, best)
+            f = best[0]
+            tau = best[1]
+        if ok:
+            d0 = m - la - h
+            start = _pulse_start(xbuf, lbuf, on - int(0.008 * sr), k0, k0 + wfit, on, sr, f,
+                                 tau, coef, sos)
+            z0 = cmath.exp(complex(-1.0 / (tau * sr), 2.0 * math.pi * f / sr))
+            hz = _sos_response(sos, z0)
+            for ch in range(nch):
+                c = complex(coef[ch, 0], -coef[ch, 1]) / hz
+                model[ch, 0] = c.real
+                model[ch, 1] = c.imag
+            st[0] = 2
+            st[2] = base + on
+            st[6] = base + max(start, d0)
+            st[4] = st[6] + min(int(6.9 * tau * sr), int(sr))
+            stats[0] += 1
+        else:
+            stats[1] += 1
+    lv[0] = lvl
     hist[hcount[1]] = val
     hcount[1] = (hcount[1] + 1) % hist.shape[0]
     hcount[0] = min(nh + 1, hist.shape[0])
-    g0 = gprev[0]
+    # ---- output
     d0 = m - la - h
     for ch in range(nch):
         for i in range(h):
-            gi = g0 + (g - g0) * (i + 1) / h
-            q = d0 + i
-            if gi >= 1.0:
-                hop_out[ch, i] = xbuf[ch, q]
-            else:
-                hop_out[ch, i] = xbuf[ch, q] - (1.0 - gi) * lbuf[ch, q]
-    gprev[0] = g
+            hop_out[ch, i] = xbuf[ch, d0 + i]
+    if st[0] == 2:
+        f = best[0]
+        tau = best[1]
+        fade = max(1, int(0.001 * sr))
+        for i in range(h):
+            t = base + d0 + i
+            if t < st[6] or t >= st[4]:
+                continue
+            k = t - st[6]
+            tt = (t - st[2]) / sr
+            e = math.exp(-tt / tau)
+            cw = math.cos(2.0 * math.pi * f * tt)
+            sw = math.sin(2.0 * math.pi * f * tt)
+            g = sub
+            if k < fade:
+                g *= (k + 1) / fade
+            for ch in range(nch):
+                # Re((cr + j ci) e (cos + j sin))
+                hop_out[ch, i] -= g * e * (model[ch, 0] * cw - model[ch, 1] * sw)
+        if base + d0 + h >= st[4]:
+            st[0] = 0
+            st[5] = st[4]
 
 
 @register
 class DeThump(HopProcessor):
-    """Scratch thump remover (low-band transient detection, low-band gain within the thump).
+    """Scratch thump remover (low-band pulse detection, damped-sinusoid fit, subtraction).
 
-    Latency ``3 hop - 1`` samples (hop 5 ms: 719 samples at 48 kHz).  ``thump_frames`` counts
-    the 5 ms frames treated since prepare/reset."""
+    Latency ``hop - 1 + 50 ms`` (hop 5 ms: 2639 samples at 48 kHz).  ``thumps_removed`` counts
+    pulses subtracted since prepare/reset, ``thumps_rejected`` candidates the pulse model did not
+    explain (left alone)."""
 
     params = (
         Param("threshold_db", 12.0, unit="dB", range=(6.0, 40.0),
               doc="low-band level above the music's own (80th percentile of ~1.5 s) that "
                   "counts as a thump"),
-        Param("cutoff_hz", 200.0, unit="Hz", range=(60.0, 400.0),
-              doc="top of the band treated (the thump's band; above it nothing changes)"),
+        Param("cutoff_hz", 150.0, unit="Hz", range=(60.0, 400.0),
+              doc="top of the band the pulse is looked for in (the fit's band)"),
         Param("depth_db", 40.0, unit="dB", range=(0.0, 80.0),
-              doc="largest attenuation of the low band within a thump"),
+              doc="how much of the fitted pulse is subtracted (40 dB: 99 %; 0: nothing)"),
     )
     #: the history of window levels the reference is taken from (s)
     history_s = 1.5
+    #: detection window, gap before the fit window, fit window (s)
+    detect_s = 0.010
+    skip_s = 0.003
+    fit_s = 0.032
 
     def _prepare_hop(self) -> None:
         sr = self.sample_rate
         self.hop = max(16, round(sr * 0.005))
         h = self.hop
-        self._w = 4 * h
-        self._la = 2 * h
+        self._dw = max(8, round(sr * self.detect_s))
+        self._skip = max(1, round(sr * self.skip_s))
+        self._wfit = max(16, round(sr * self.fit_s))
+        # detection lags the newest sample by skip + fit; the pulse may start up to ~14 ms
+        # before the detected onset (start search, the low-pass's delay, the click)
+        self._la = self._dw + self._skip + self._wfit + h + round(0.009 * sr)
+        self._dec = max(1, round(sr / 2000.0))
         c = self.channels
-        self._xbuf = np.zeros((c, self._w + h), np.float64)
-        self._lbuf = np.zeros((c, self._w + h), np.float64)
+        m = self._la + 2 * h + round(0.01 * sr)
+        self._xbuf = np.zeros((c, m), np.float64)
+        self._lbuf = np.zeros((c, m), np.float64)
         self._zi = np.zeros((c, 2, 2), np.float64)
         self._sos = np.zeros((2, 6), np.float64)
         nh = max(8, round(self.history_s * sr / h))
         self._hist = np.zeros(nh, np.float64)
         self._tmp = np.zeros(nh, np.float64)
         self._hcount = np.zeros(2, np.int64)
-        self._gprev = np.ones(1, np.float64)
-        self._stats = np.zeros(1, np.int64)
+        self._st = np.zeros(7, np.int64)
+        self._lv = np.zeros(1, np.float64)
+        self._model = np.zeros((c, 2), np.float64)
+        self._coef = np.zeros((c, 5), np.float64)
+        self._best = np.zeros(2, np.float64)
+        self._stats = np.zeros(2, np.int64)
         self._design()
 
     def _design(self) -> None:
@@ -134,6 +429,7 @@ class DeThump(HopProcessor):
         safe on the audio thread when ``cutoff_hz`` changes)."""
         fc = min(self.v("cutoff_hz"), 0.45 * self.sample_rate)
         _butter_into(self._sos, 1, 4, fc, fc, float(self.sample_rate))
+        self._fmax = min(0.8 * fc, F_MAX)
 
     def _on_param(self, name: str, value: float) -> None:
         if name == "cutoff_hz" and self.prepared:
@@ -145,7 +441,9 @@ class DeThump(HopProcessor):
         self._zi[:] = 0.0
         self._hist[:] = 0.0
         self._hcount[:] = 0
-        self._gprev[:] = 1.0
+        self._st[:] = 0
+        self._lv[:] = 0.0
+        self._model[:] = 0.0
         self._stats[:] = 0
 
     def _hop_latency(self) -> int:
@@ -153,11 +451,24 @@ class DeThump(HopProcessor):
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         dethump_hop(x, out, self._sos, self._zi, self._xbuf, self._lbuf, self._hist,
-                    self._hcount, self._gprev, self._tmp, self._la, self._w,
+                    self._hcount, self._tmp, self._st, self._lv, self._model, self._coef, self._best,
+                    self._la, self.hop, self._dw, self._skip, self._wfit, self._dec,
                     10.0 ** (self.v("threshold_db") / 20.0),
-                    10.0 ** (-self.v("depth_db") / 20.0), 3e-3, self._stats)
+                    1.0 - 10.0 ** (-self.v("depth_db") / 20.0), 3e-3, self._fmax,
+                    float(self.sample_rate), self._stats)
+
+    @property
+    def thumps_removed(self) -> int:
+        """Pulses subtracted since prepare/reset."""
+        return int(self._stats[0]) if self.prepared else 0
+
+    @property
+    def thumps_rejected(self) -> int:
+        """Candidates left alone (the pulse model did not explain the low band)."""
+        return int(self._stats[1]) if self.prepared else 0
 
     @property
     def thump_frames(self) -> int:
-        """5 ms frames treated as thumps since prepare/reset."""
-        return int(self._stats[0]) if self.prepared else 0
+        """Thumps treated since prepare/reset (kept for callers of the former gain version:
+        now the number of pulses removed)."""
+        return self.thumps_removed
