@@ -46,6 +46,8 @@ CLICK_K_SIDE = 6.0
 #: clicks per minute (and at least MIN_CLICKS of them) that make a recording "clicky"
 CLICKS_PER_MIN = 12.0
 MIN_CLICKS = 3
+#: scratch thumps needed before auto adds DeThump
+MIN_THUMPS = 2
 #: a repair smaller than this fraction of the local RMS is not counted as a click
 CLICK_RATIO = 0.2
 #: fraction of samples on a hard ceiling that counts as clipping (and at least MIN_CLIPPED)
@@ -83,6 +85,7 @@ class Analysis:
     hum_prominence_db: float = 0.0  #: the strongest hum line over the spectrum around it
     clicks: int = 0                 #: clicks counted in the excerpt
     clicks_per_min: float = 0.0
+    thumps: int = 0                 #: scratch thumps (low-frequency pulses DeThump would take)
     clip_fraction: float = 0.0      #: samples on a flat ceiling / all samples
     clip_level: float = 0.0         #: the ceiling (linear, largest flagged); 0 = not clipped
     band_limit_hz: float | None = None  #: upper spectral edge; None = full band
@@ -100,6 +103,12 @@ class Analysis:
     @property
     def clipped(self) -> bool:
         return self.clip_level > 0.0
+
+    @property
+    def thumpy(self) -> bool:
+        """Scratch thumps worth a DeThump node: at least ``MIN_THUMPS`` pulses (a lone kick drum
+        with a steady pitch after a quiet stretch can pass for one, two of them rarely)."""
+        return self.thumps >= MIN_THUMPS
 
     @property
     def noisy(self) -> bool:
@@ -124,8 +133,9 @@ class Analysis:
 
     @property
     def clean(self) -> bool:
-        """Nothing to repair: no hum, clicks, clipping or low SNR."""
-        return not (self.hum_audible or self.clicky or self.clipped or self.noisy)
+        """Nothing to repair: no hum, clicks, thumps, clipping or low SNR."""
+        return not (self.hum_audible or self.clicky or self.thumpy or self.clipped
+                    or self.noisy)
 
     def findings(self) -> list[str]:
         """Plain-language lines, one per fact."""
@@ -148,6 +158,10 @@ class Analysis:
                        "(too few to repair)")
         else:
             out.append("no clicks")
+        if self.thumpy:
+            out.append(f"scratch thumps: {self.thumps} low-frequency pulses")
+        elif self.thumps:
+            out.append("1 low-frequency pulse (a lone one: left alone)")
         if self.clipped:
             out.append(f"clipped at {20 * math.log10(self.clip_level):.1f} dBFS "
                        f"({self.clip_level:.3g}): {100 * self.clip_fraction:.2f} % of samples")
@@ -481,6 +495,14 @@ def _as_channels(audio) -> np.ndarray:
     return np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def _thumps(x: np.ndarray, sr: int) -> int:
+    """Scratch thumps: the pulses a DeThump node (default settings) fits and would subtract."""
+    from .processors import DeThump
+    p = DeThump()
+    p(np.ascontiguousarray(x, dtype=np.float32), sr)
+    return p.thumps_removed
+
+
 def analyse(audio, sample_rate: int) -> Analysis:
     """Analyse float ``audio`` ((channels, n) or (n,), full scale 1.0) at ``sample_rate`` Hz.
 
@@ -502,13 +524,14 @@ def analyse(audio, sample_rate: int) -> Analysis:
     sig = max(mean - noise - (10 ** (hum_db / 10) if hum_hz else 0.0), 0.0)
     snr = float(np.clip(_db(sig) - _db(noise), -20.0, 100.0)) if sig > 0 else -20.0
     clicks = _clicks(x, sr)
+    thumps = _thumps(x, sr)
     frac, level = clipping(x)
     feat = content_features(x, sr)
     return Analysis(
         sample_rate=sr, channels=ch, seconds=round(seconds, 3), peak_dbfs=_db(peak * peak),
         rms_dbfs=_db(mean), noise_floor_dbfs=_db(noise), snr_db=snr, hum_hz=hum_hz,
         hum_harmonics=hum_k, hum_dbfs=hum_db, hum_prominence_db=hum_prom, clicks=clicks,
-        clicks_per_min=60.0 * clicks / seconds, clip_fraction=frac, clip_level=level,
+        clicks_per_min=60.0 * clicks / seconds, thumps=thumps, clip_fraction=frac, clip_level=level,
         band_limit_hz=band_limit_hz(x, sr), content=classify(feat), features=feat)
 
 

@@ -10,6 +10,8 @@ processing time (``if preset == AUTO``).  The rules (:func:`build_chain`):
 - DeClip only when a hard ceiling was found (automatic level; a Limiter after it when the
   ceiling is within 6 dB of full scale, and output headroom so rebuilt peaks do not clip);
 - DeClick only when clicks were counted (>= 12 a minute); threshold 6 (7 for music);
+- DeThump only when two or more scratch thumps were found (pulses a DeThump node fits), last
+  among the repair nodes (as in the ``vinyl`` preset);
 - DeHum only with audible hum (2+ harmonics, or a fundamental within 30 dB of the RMS), tuned to its fundamental and harmonics, depth from its level;
 - noise reduction only at a low SNR (< 15 dB speech or mixed, < 8 dB music): the neural voice model
   for speech (Wiener when onnxruntime is missing), a gentle linked Wiener (floor -8 dB, as the
@@ -63,7 +65,7 @@ def build_chain(a: Analysis, neural: bool | None = None) -> Chain:
     """The chain for what ``a`` found (see the module text); an empty Chain for clean input.
 
     ``neural``: use the neural enhancer for noisy speech (None: when it is available)."""
-    from .processors import DeClick, DeClip, DeHum, Limiter
+    from .processors import DeClick, DeClip, DeHum, DeThump, Limiter
     nodes = []
     if a.clipped:
         ceiling_db = 20.0 * math.log10(a.clip_level)
@@ -80,6 +82,8 @@ def build_chain(a: Analysis, neural: bool | None = None) -> Chain:
                            depth_db=round(depth, 1), track=True))
     if a.noisy:
         nodes.append(_denoiser(a, neural))
+    if a.thumpy:
+        nodes.append(DeThump(name="dethump"))
     if a.clipped and a.clip_level > 10 ** (-6.0 / 20.0):
         nodes.append(Limiter(name="limiter", ceiling_db=-1.0, lookahead_ms=5.0,
                              release_ms=100.0))
@@ -107,6 +111,9 @@ def actions(chain: Chain) -> list[str]:
         elif kind == "Wiener":
             out.append(f"{node.name}: reduce the steady noise (Wiener, floor {v('floor_db'):.0f} dB"
                        f", strength {v('strength'):g})")
+        elif kind == "DeThump":
+            out.append(f"{node.name}: subtract the scratch thumps (DeThump: decaying "
+                       f"low-frequency pulses fitted below {v('cutoff_hz'):g} Hz)")
         elif kind == "Limiter":
             out.append(f"{node.name}: keep the rebuilt peaks under {v('ceiling_db'):g} dBFS "
                        "(Limiter)")

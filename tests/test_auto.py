@@ -295,3 +295,38 @@ def test_cli_info_and_batch_report_and_use_the_auto_analysis(tmp_path, capsys):
     a, _ = sf.read(tmp_path / "in" / "clean.wav", dtype="float32")
     b, _ = sf.read(tmp_path / "out" / "clean.wav", dtype="float32")
     assert np.array_equal(a, b)
+
+
+# ------------------------------------------------------------------------- scratch thumps
+def _thumped(x: np.ndarray, sr: int, count: int = 3, seed: int = 4) -> np.ndarray:
+    """x with ``count`` scratch thumps: a click, then a decaying 30-80 Hz pulse (40-90 ms)."""
+    rng = np.random.default_rng(seed)
+    y = np.atleast_2d(x).astype(np.float64).copy()
+    n = y.shape[1]
+    for pos in np.linspace(0.15 * n, 0.85 * n, count).astype(int):
+        f, tau = rng.uniform(30, 80), rng.uniform(0.04, 0.09) / 3
+        t = np.arange(int(3.5 * tau * sr)) / sr
+        w = 0.4 * np.sin(2 * np.pi * f * t) * np.exp(-t / tau) * np.minimum(1.0, t / 0.002)
+        y[:, pos:pos + w.size] += w
+        y[:, pos:pos + 8] += 0.3
+    return y.astype(np.float32)
+
+
+def test_thumps_found_and_removed_by_auto():
+    sr = 22050
+    x = speech(sr, 5.0, "c")[None]
+    xd = _thumped(x, sr)
+    a = analyse(xd, sr)
+    assert a.thumps == 3 and a.thumpy
+    assert any("thumps" in f for f in a.findings())
+    chain = build_chain(a, neural=False)
+    assert "DeThump" in _names(chain)
+    assert any("scratch thumps" in line for line in actions(chain))
+    y = chain(xd, sr)
+    assert si_sdr(x[0], y[0]) >= si_sdr(x[0], xd[0]) + 10.0
+
+
+def test_no_thumps_on_clean_drums_and_speech():
+    for x, sr in ((_drums()[None], 44100), (speech(22050, 5.0, "b")[None], 22050)):
+        a = analyse(x, sr)
+        assert a.thumps == 0 and not a.thumpy, a.findings()
