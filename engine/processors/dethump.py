@@ -85,11 +85,14 @@ def _fit_cost(lbuf, k0, kn, dec, t0, sr, f, tau, coef) -> float:
         coef[ch, 2] = 0.0
         coef[ch, 3] = 0.0
         coef[ch, 4] = 0.0
+    # the basis by recurrence: one complex rotation per point (no exp/cos/sin in the loop)
+    s = complex(-1.0 / (tau * sr), w / sr)
+    z = cmath.exp(s * dec)
+    b = cmath.exp(s * (k0 - t0))
     for k in range(k0, k0 + kn, dec):
-        t = (k - t0) / sr
-        e = math.exp(-t / tau)
-        u = e * math.cos(w * t)
-        v = e * math.sin(w * t)
+        u = b.real
+        v = b.imag
+        b *= z
         uu += u * u
         uv += u * v
         vv += v * v
@@ -105,11 +108,11 @@ def _fit_cost(lbuf, k0, kn, dec, t0, sr, f, tau, coef) -> float:
     for ch in range(nch):
         bu = coef[ch, 2]
         bv = coef[ch, 3]
-        a = (vv * bu - uv * bv) / det
-        b = (uu * bv - uv * bu) / det
-        coef[ch, 0] = a
-        coef[ch, 1] = b
-        res += coef[ch, 4] - (a * bu + b * bv)
+        ca = (vv * bu - uv * bv) / det
+        cb = (uu * bv - uv * bu) / det
+        coef[ch, 0] = ca
+        coef[ch, 1] = cb
+        res += coef[ch, 4] - (ca * bu + cb * bv)
     return res
 
 
