@@ -29,6 +29,17 @@ Method (Vaseghi & Rayner; Godsill & Rayner, "Digital Audio Restoration", ch. 5):
    minimising the prediction-error energy given the samples around.  The normal matrix is the
    band (width p) of the Toeplitz autocorrelation of the AR coefficients, solved by a banded
    Cholesky in O(n p^2).
+6. Soft repair (issue 22; Godsill & Rayner ch. 5, the noisy-data model): dense crackle is
+   smaller than the error of interpolating 10-20 samples of loud material, so replacing it
+   (step 5) gains little there and can lose.  Instead each sample of the span (grown again with
+   a lower likelihood threshold, and a margin of ~0.05 ms) carries a click of its own variance
+   sigma_c,i^2, estimated from the data by a few EM iterations (sparse Bayesian learning), and
+   the repair minimises ||A x||^2 / sigma_e^2 + sum_i (x_i - y_i)^2 / sigma_c,i^2: the same
+   banded system with sigma_e^2 / sigma_c,i^2 added on the diagonal.  A small click is shrunk
+   towards the observation, a sample with no click keeps its value, a large click is in effect
+   replaced; a repair left within the interpolation's own error is a false alarm (the samples
+   are kept).  A large click whose decaying tail was followed over more than 1 ms keeps the
+   hard replacement.
 
 Everything runs in fixed hops (``HopProcessor``), so the output does not depend on the host block
 size.  A click can only be repaired once p samples after it are known, and its whole extent is
@@ -302,6 +313,139 @@ def _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol) -> bool:
 
 
 @njit(cache=True, nogil=True)
+def _solve_span_soft(xb, u0, u1, ra, p, lamv, obs, lb, rhs, sol) -> bool:
+    """Noisy-data interpolation of xb[u0..u1] in place (Godsill & Rayner ch. 5): the click has a
+    finite variance sigma_c^2, so the values minimise ||A x||^2 + lam sum (x_i - obs_i)^2 with
+    lamv[i] = sigma_e^2 / sigma_c,i^2 (obs[i]: the observed value of xb[u0 + i]).  lam = 0 is the
+    least-squares AR interpolation (hard replacement); a small click (lam large) is shrunk
+    towards the observation instead of replaced.  The band Cholesky factor is left in lb."""
+    size = xb.shape[0]
+    n = u1 - u0 + 1
+    for i in range(n):
+        pi = u0 + i
+        s = lamv[i] * obs[i]
+        for d in range(-p, p + 1):
+            q = pi + d
+            if q < 0 or q >= size or (u0 <= q <= u1):
+                continue
+            s -= ra[abs(d)] * xb[q]
+        rhs[i] = s
+    dg = 1e-9 * ra[0] + 1e-30
+    for i in range(n):
+        j0 = i - p
+        j0 = max(j0, 0)
+        for j in range(j0, i + 1):
+            dp = i - j
+            m = ra[dp]
+            if i == j:
+                m += dg + lamv[i]
+            s = m
+            for k in range(j0, j):
+                s -= lb[i, i - k] * lb[j, j - k]
+            if i == j:
+                if not (s > 1e-300):
+                    return False
+                lb[i, 0] = math.sqrt(s)
+            else:
+                lb[i, i - j] = s / lb[j, 0]
+    for i in range(n):
+        s = rhs[i]
+        k0 = i - p
+        k0 = max(k0, 0)
+        for k in range(k0, i):
+            s -= lb[i, i - k] * sol[k]
+        sol[i] = s / lb[i, 0]
+    for i in range(n - 1, -1, -1):
+        s = sol[i]
+        k1 = i + p + 1
+        k1 = min(k1, n)
+        for k in range(i + 1, k1):
+            s -= lb[k, k - i] * sol[k]
+        sol[i] = s / lb[i, 0]
+    for i in range(n):
+        if not np.isfinite(sol[i]):
+            return False
+    for i in range(n):
+        xb[u0 + i] = sol[i]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _inv_diag(lb, p, n, wv, dg) -> None:
+    """The diagonal of M^-1 (into dg[:n]) from the band Cholesky factor L of M:
+    [M^-1]_cc = |L^-1 e_c|^2."""
+    for c in range(n):
+        acc = 0.0
+        for i in range(c, n):
+            bi = 1.0 if i == c else 0.0
+            k0 = i - p
+            k0 = max(k0, c)
+            for k in range(k0, i):
+                bi -= lb[i, i - k] * wv[k]
+            z = bi / lb[i, 0]
+            wv[i] = z
+            acc += z * z
+        dg[c] = acc
+
+
+@njit(cache=True, nogil=True)
+def _soft_fix(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol, orig, sv0, wv, se, k_soft, n_it,
+              sfb, k_sig) -> bool:
+    """Soft repair of xb[u0..u1] (issue 22; Godsill & Rayner ch. 5, the noisy-data model):
+    each sample carries a click of its own variance sigma_c,i^2, estimated from the data by EM
+    (sparse Bayesian learning): starting from the square of the hard (LSAR) correction less the
+    interpolation's own error variance (sigma_e^2 [M^-1]_ii, times k_soft), each iteration sets
+    sigma_c,i^2 to the posterior mean square of the click at i.  A large click keeps what is
+    in effect the hard replacement (sigma_c^2 >> the interpolation error); a small one (dense
+    crackle on loud material) is shrunk towards the observation instead of being replaced by
+    an interpolation that errs by more than the click; a sample that is no click falls back
+    to its observed value.  Scratch rows of sfb: 0 the observed values, 2 the weights
+    lam_i = sigma_e^2 / sigma_c,i^2 of the final solve (kept for a re-solve), 4 the diagonal
+    of M^-1, 5 sigma_c,i^2."""
+    nu = u1 - u0 + 1
+    se2 = se * se
+    for i in range(nu):
+        sfb[0, i] = orig[u0 + i - sv0]
+        sfb[2, i] = 0.0
+    if not _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol):
+        for q in range(u0, u1 + 1):
+            xb[q] = orig[q - sv0]
+        return False
+    _inv_diag(lb, p, nu, wv, sfb[4])
+    vi = 0.0
+    for i in range(nu):
+        v = sfb[0, i] - xb[u0 + i]
+        sfb[5, i] = max(v * v - se2 * sfb[4, i], 0.0) * k_soft
+        vi += se2 * sfb[4, i]
+    for it in range(n_it + 1):
+        for i in range(nu):
+            sfb[2, i] = se2 / max(sfb[5, i], 1e-12 * se2)
+        if not _solve_span_soft(xb, u0, u1, ra, p, sfb[2], sfb[0], lb, rhs, sol):
+            # (not solvable: the hard replacement)
+            for i in range(nu):
+                sfb[2, i] = 0.0
+            _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol)
+            return True
+        if it == n_it:
+            break
+        _inv_diag(lb, p, nu, wv, sfb[4])
+        for i in range(nu):
+            v = sfb[0, i] - xb[u0 + i]
+            sfb[5, i] = v * v + se2 * sfb[4, i]
+    cor = 0.0
+    for i in range(nu):
+        v = sfb[0, i] - xb[u0 + i]
+        cor += v * v
+    if cor < k_sig * vi:
+        # the correction left is within the interpolation's own error: no click after all
+        for i in range(nu):
+            xb[u0 + i] = sfb[0, i]
+            sfb[2, i] = 0.0
+        return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _gain_add(xb, ra, p, lb, wv, u0, u1, q) -> float:
     """Drop of the prediction-error energy if sample q (outside the solved span u0..u1) were
     made unknown too: g_q^2 / (r_a(0) - r_qS R_SS^-1 r_Sq) with g_q = (R x)_q."""
@@ -346,6 +490,62 @@ def _inv_diag_first(lb, p, n, wv) -> float:
         wv[i] = z
         ss += z * z
     return ss
+
+
+@njit(cache=True, nogil=True)
+def _regrow(xb, ra, p, pos, mask, lb, rhs, sol, wv, orig, sv0, sv1, u0, u1, lo_min, hi_max,
+            gl, lmax, lim_add, lim_rm):
+    """Grow the repaired span [u0, u1] by the likelihood test with the (lower) bound lim_add,
+    then give back edge samples costing less than lim_rm (as in _repair_cluster).  Used for
+    the soft repair only, once the click is accepted: a soft repair of a clean sample costs
+    little, a click's edge left out costs its energy.  Returns the new span (solved in place),
+    or the old one when a solve fails."""
+    v0 = u0
+    v1 = u1
+    for _it in range(64):
+        if not _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol):
+            break
+        n1 = u1
+        q1 = min(u1 + gl, hi_max, sv1 - 1)
+        for q in range(u1 + 1, q1 + 1):
+            if _gain_add(xb, ra, p, lb, wv, u0, u1, q) > lim_add:
+                n1 = q
+        n0 = u0
+        q0 = max(u0 - gl, lo_min, sv0)
+        for q in range(u0 - 1, q0 - 1, -1):
+            if _gain_add(xb, ra, p, lb, wv, u0, u1, q) > lim_add:
+                n0 = q
+        if (n0 == u0 and n1 == u1) or n1 - n0 + 1 > lmax:
+            break
+        for q in range(n0, u0):
+            xb[q] = orig[q - sv0]
+        for q in range(u1 + 1, n1 + 1):
+            xb[q] = orig[q - sv0]
+        u0 = n0
+        u1 = n1
+    for _it in range(64):
+        if not _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol):
+            break
+        n = u1 - u0 + 1
+        d1 = orig[u1 - sv0] - xb[u1]
+        rm1 = u1 > v1 and d1 * d1 * lb[n - 1, 0] * lb[n - 1, 0] < lim_rm
+        rm0 = False
+        if u0 < v0:
+            d0 = orig[u0 - sv0] - xb[u0]
+            rm0 = d0 * d0 / _inv_diag_first(lb, p, n, wv) < lim_rm
+        if not (rm0 or rm1):
+            return u0, u1
+        if rm1:
+            xb[u1] = orig[u1 - sv0]
+            u1 -= 1
+        if rm0:
+            xb[u0] = orig[u0 - sv0]
+            u0 += 1
+    for q in range(u0, u1 + 1):
+        if q < v0 or q > v1:
+            xb[q] = orig[q - sv0]
+    _solve_span(xb, v0, v1, ra, p, pos, mask, lb, rhs, sol)
+    return v0, v1
 
 
 @njit(cache=True, nogil=True)
@@ -394,7 +594,7 @@ def _grow_chunks(xb, a, p, ra, pos, mask, lb, rhs, sol, orig, sv0, sv1, lo_min, 
 @njit(cache=True, nogil=True)
 def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol, orig, wv, c0,
                     c1, lo_min, s0, lim, m_len, lmax, gl, sig_e, t_add, t_rm, nloc, kch, peak,
-                    threshold, absb, wloc, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp):
+                    threshold, absb, wloc, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp, sfb, sfp):
     """Find the extent of the click behind the eps cluster [c0, c1] and repair it.
 
     ad/ef/eps: the detection model and its residuals (refreshed here after a change);
@@ -552,7 +752,8 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
                 xb[q] = orig[q - sv0]
             _refresh(xb, ad, p, inv_ra0, ef, eps, sv0, sv1, s0, lim, m_len)
             return -2, u1 + 1
-    if u1 >= u0 and kch > 0 and peak > k_tail * threshold * side:
+    large = peak > k_tail * threshold * side
+    if u1 >= u0 and kch > 0 and large:
         # a large click: follow its decaying tail (small crackle has none worth the risk)
         u0, u1 = _grow_chunks(xb, ai, p, ra, pos, mask, lb, rhs, sol, orig, sv0, sv1, lo_min,
                               hi_max, u0, u1, lmax, kch, se * se, t_add)
@@ -574,9 +775,30 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
                 xb[q] = orig[q - sv0]
             _refresh(xb, ad, p, inv_ra0, ef, eps, sv0, sv1, s0, lim, m_len)
             return 0, 0
+    for i in range(sfb.shape[1]):
+        sfb[2, i] = 0.0
+    if u1 >= u0 and sfp[0] > 0.0 and (not large or u1 - u0 + 1 <= sfp[5]):
+        # soft repair (issue 22), but for a large click whose followed tail is longer than
+        # sfp[5] (hard replacement).  A small click's span is grown again with the lower
+        # threshold sfp[4]; a margin of sfp[2] samples on either side (the edges the
+        # likelihood test left out).  A large click's correction is always kept (the check
+        # against the interpolation error, sfp[3], is for small ones: false alarms)
+        if sfp[4] > 0.0 and not large:
+            u0, u1 = _regrow(xb, ra, p, pos, mask, lb, rhs, sol, wv, orig, sv0, sv1, u0, u1,
+                             lo_min, hi_max, gl, lmax, sfp[4] * sfp[4] * se * se, lim_rm)
+        mg = int(sfp[2])
+        u0 = max(u0 - mg, sv0, lo_min)
+        u1 = min(u1 + mg, sv1 - 1, hi_max)
+        a0 = min(a0, u0)
+        a1 = max(a1, u1)
+        if not _soft_fix(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol, orig, sv0, wv, se, sfp[0],
+                         int(sfp[1]), sfb, sfp[7] if large else sfp[3]):
+            u1 = u0 - 1
     _refresh(xb, ad, p, inv_ra0, ef, eps, a0, a1 + 1, s0, lim, m_len)
     if u1 < u0:
         return -1, a1 + 1  # nothing to repair after all: a false alarm, the signal is intact
+    for q in range(u0, u1 + 1):
+        sfb[0, q - u0] = orig[q - sv0]
     return u0, u1 + 1
 
 
@@ -662,7 +884,7 @@ def _side_level(eps, absb, c0, c1, p, w, s_lo, lim) -> float:
 def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, wv, n_first,
                  n_end, d_start, s_lo, lim, m_len, lmax, g, gl, thr, sig_e, t_add, t_rm,
                  k_shadow, nloc, busy, skipping, stats, absb, threshold, wloc, kch,
-                 k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp):
+                 k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp, sfb, sfp):
     """Find and repair the clicks that start in [n_first, n_end) (model a for detection and
     interpolation).  Returns the updated (busy, skipping) state; counts into stats."""
     span_max = lmax + 2 * p         # eps side lobes reach p samples each side of a click
@@ -702,7 +924,8 @@ def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, 
         u0, end = _repair_cluster(xb, a, p, inv_ra0, ef, eps, a, ra, pos, mask, lb, rhs, sol,
                                   orig, wv, n, hi_pk, d_start, s_lo, lim, m_len, lmax, gl,
                                   sig_e, t_add, t_rm, nloc, kch, peak, threshold, absb, wloc,
-                                  k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp)
+                                  k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp,
+                                  sfb, sfp)
         nrep += 1
         if u0 == -2:
             # the residual next to it is about as large: the music's own transients
@@ -714,19 +937,33 @@ def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, 
             busy = max(busy, end - 1)
             n = end
         elif end > 0:
-            stats[0] += 1
+            # (a soft repair can leave the residual of a click over the threshold: a repair
+            # overlapping the one before is the same click, repaired again, not another one)
+            again = pv1 > pv0 and u0 < pv1 and end > pv0
+            if not again:
+                stats[0] += 1
             if pv1 > pv0 and pv1 <= u0 and u0 - pv1 < p:
                 # the click before this one was rebuilt with this one still in its right-hand
                 # context: solve it again, then this one with the better left-hand context
-                if _solve_span(xb, pv0, pv1 - 1, ra, p, pos, mask, lb, rhs, sol):
-                    _solve_span(xb, u0, end - 1, ra, p, pos, mask, lb, rhs, sol)
+                # (soft repairs again with their own lam and observed values)
+                if _solve_span_soft(xb, pv0, pv1 - 1, ra, p, sfb[3], sfb[1], lb, rhs, sol):
+                    _solve_span_soft(xb, u0, end - 1, ra, p, sfb[2], sfb[0], lb, rhs, sol)
                 _refresh(xb, a, p, inv_ra0, ef, eps, pv0, end, s_lo, lim, m_len)
             pv0 = u0
             pv1 = end
+            for i in range(end - u0):
+                sfb[1, i] = sfb[0, i]
+                sfb[3, i] = sfb[2, i]
             sh0 = u0 - p
             sh1 = end - 1 + p
             shadow_thr = k_shadow * peak
-            if u0 <= n:
+            for i in range(end - u0):
+                if sfb[2, i] > 0.0:
+                    # a soft repair leaves part of a small click in the residual: only more
+                    # than the click itself triggers again there
+                    shadow_thr = max(shadow_thr, sfp[6] * peak)
+                    break
+            if u0 <= n or again:
                 busy = max(busy, end - 1)
                 n = end
             # else: rescan from n (what was ahead of the repaired click was its side lobes
@@ -766,7 +1003,8 @@ def _model(xb, w0, na, win, wtmp, p, r, a, atmp, ra, ef, eps, absb, s_lo, lim, m
 def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, ra, pos, mask,
                 orig, wv, lb, rhs, sol, ist, stats, scratch_stats, p, na, la, lmax, g, gl,
                 threshold, rel_floor, t_add, t_rm, k_shadow, nloc, wnc, wloc, kch,
-                k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp) -> None:
+                k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp,
+                sfb, sfp) -> None:
     """One hop of the de-clicker for every channel.
 
     buf (C, M): input history (float64, repaired in place).  The hop written out is
@@ -804,7 +1042,8 @@ def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, 
             _scan_repair(xs, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, wv,
                          n_first, lim, d_start, s_lo, lim, m_len, lmax, g, gl, thr, sig_e,
                          t_add, t_rm, k_shadow, nloc, busy, skipping, scratch_stats, absb,
-                         threshold, wloc, kch, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp)
+                         threshold, wloc, kch, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp,
+                         sfb, sfp)
             ar_fit(xs, w0, na, win, wtmp, p, r, a, atmp, wnc)
             # the cleaned window gives the model; thresholds stay those of the observed signal
             # (fitting on xs only to get a, then residuals of xb with it)
@@ -827,7 +1066,8 @@ def declick_hop(hop_in, hop_out, buf, xs, ef, eps, absb, win, wtmp, r, a, atmp, 
                                           sol, orig, wv, n_first, d_end, d_start, s_lo, lim,
                                           m_len, lmax, g, gl, thr2, sig2, t_add, t_rm,
                                           k_shadow, nloc, busy, skipping, stats, absb,
-                                          threshold, wloc, kch, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near, k_strong, k_amp)
+                                          threshold, wloc, kch, k_tail, k_side, wlong, k_persist, k_env, wnear, k_near,
+                                          k_strong, k_amp, sfb, sfp)
         ist[ch, 0] = busy
         ist[ch, 1] = skipping
         for i in range(h):
@@ -884,6 +1124,26 @@ class DeClick(HopProcessor):
     #: or a correction above k_amp x the signal's peak ~2 ms around (2 k_amp right next to it)
     k_strong = 40.0
     k_amp = 1.5
+    #: soft repair (issue 22): per-sample click variances, initially k_soft x (the square of
+    #: the hard correction less the interpolation error variance; 0: hard replacement only),
+    #: refined by n_soft EM iterations, over the span and soft_margin_ms on either side
+    k_soft = 1.0
+    n_soft = 3
+    soft_margin_ms = 0.05
+    #: a soft repair whose correction energy is below k_sig x the interpolation's error
+    #: variance is no click (the observed samples are kept)
+    k_sig = 2.0
+    #: before a soft repair the span of a small click is grown again with this (lower)
+    #: likelihood threshold (0: not)
+    t_add_soft = 2.0
+    #: a large click (its tail followed) whose span is longer than soft_large_ms keeps the hard
+    #: replacement (a vinyl click's long tail; shorter ones are crackle far above the residual)
+    soft_large_ms = 1.0
+    #: next to a soft repair only eps above k_shadow_soft x the repaired click's peak triggers
+    #: again (what is left of a shrunk click is not another one)
+    k_shadow_soft = 1.0
+    #: k_sig for a large click soft-repaired (its correction against the interpolation error)
+    k_sig_large = 1.0
 
     def _prepare_hop(self) -> None:
         sr = self.sample_rate
@@ -898,7 +1158,8 @@ class DeClick(HopProcessor):
         self._na = max(round(0.025 * sr), 16 * p)
         m = p + self._na + self.hop + self._la
         c = self.channels
-        nmax = self._lmax_cap + 2 * self._gl + 4
+        self._soft_mg = round(sr * self.soft_margin_ms * 1e-3)
+        nmax = self._lmax_cap + 2 * self._gl + 4 + 2 * self._soft_mg
         self._buf = np.zeros((c, m), np.float64)
         self._ef = np.zeros(m, np.float64)
         self._eps = np.zeros(m, np.float64)
@@ -926,6 +1187,13 @@ class DeClick(HopProcessor):
         self._lmax = self._lmax_samples()
         self._wlong = max(32, round(sr * self.persist_ms * 1e-3))
         self._wnear = max(32, round(sr * self.near_ms * 1e-3))
+        self._sfb = np.zeros((6, nmax), np.float64)
+        # soft repair: scratch rows (_soft_fix; 1, 3: the previous repair's) and its settings
+        # (k_soft, n_soft, margin, k_sig, t_add_soft, soft_large in samples, k_shadow_soft,
+        # k_sig_large)
+        self._sfp = np.array([self.k_soft, self.n_soft, self._soft_mg, self.k_sig,
+                              self.t_add_soft, round(sr * self.soft_large_ms * 1e-3),
+                              self.k_shadow_soft, self.k_sig_large], np.float64)
 
     def _lmax_samples(self) -> int:
         lm = round(self.v("max_click_ms") * 1e-3 * self.sample_rate)
@@ -952,7 +1220,8 @@ class DeClick(HopProcessor):
                     self._na, self._la, self._lmax, self._g, self._gl,
                     float(self.v("threshold")), REL_FLOOR, self.t_add, self.t_rm, self.k_shadow,
                     self._nloc, self.wnc, self._wloc, self._kch,
-                    self.k_tail, self.k_side, self._wlong, self.k_persist, self.k_env, self._wnear, self.k_near, self.k_strong, self.k_amp)
+                    self.k_tail, self.k_side, self._wlong, self.k_persist, self.k_env, self._wnear, self.k_near, self.k_strong, self.k_amp,
+                    self._sfb, self._sfp)
 
     @property
     def clicks_repaired(self) -> int:
