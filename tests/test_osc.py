@@ -302,7 +302,7 @@ def test_presets_load_save(server, tmp_path, monkeypatch):
     addr, args = cl.ask("/aural/preset/load", "voice")
     assert addr == "/aural/preset/loaded" and args[0] == "voice"
     assert cl.ask("/aural/neural/high_band_floor")[0] == "/aural/neural/high_band_floor"  # namespace rebuilt
-    assert cl.ask("/aural/neural/atten_limit") == ("/aural/neural/atten_limit", [pytest.approx(20.0)])
+    assert cl.ask("/aural/neural/atten_limit") == ("/aural/neural/atten_limit", [pytest.approx(15.0)])
     cl.send("/aural/neural/atten_limit", 12.0)  # the attenuation limit, live
     assert cl.ask("/aural/neural/atten_limit")[1] == [pytest.approx(12.0)]
     assert cl.ask("/aural/comp/threshold_db")[0] == "/aural/error"
