@@ -196,6 +196,31 @@ def median_inplace(v, n) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _banded_substitute(lb, rhs, sol, n, p) -> bool:
+    """Forward and back substitution with the banded Cholesky factor lb (row i holds
+    L[i, i - d] at column d, d = 0..p): sol = (L L^T)^-1 rhs.  False when the result is not
+    finite."""
+    for i in range(n):
+        s = rhs[i]
+        k0 = i - p
+        k0 = max(k0, 0)
+        for k in range(k0, i):
+            s -= lb[i, i - k] * sol[k]
+        sol[i] = s / lb[i, 0]
+    for i in range(n - 1, -1, -1):
+        s = sol[i]
+        k1 = i + p + 1
+        k1 = min(k1, n)
+        for k in range(i + 1, k1):
+            s -= lb[k, k - i] * sol[k]
+        sol[i] = s / lb[i, 0]
+    for i in range(n):
+        if not np.isfinite(sol[i]):
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def lsar_solve(xb, pos, n, ra, p, mask, lb, rhs, sol) -> bool:
     """Least-squares AR interpolation of the samples xb[pos[:n]] (mask[pos] == 1 marks unknowns).
 
@@ -229,23 +254,8 @@ def lsar_solve(xb, pos, n, ra, p, mask, lb, rhs, sol) -> bool:
                 lb[i, 0] = math.sqrt(s)
             else:
                 lb[i, i - j] = s / lb[j, 0]
-    for i in range(n):
-        s = rhs[i]
-        k0 = i - p
-        k0 = max(k0, 0)
-        for k in range(k0, i):
-            s -= lb[i, i - k] * sol[k]
-        sol[i] = s / lb[i, 0]
-    for i in range(n - 1, -1, -1):
-        s = sol[i]
-        k1 = i + p + 1
-        k1 = min(k1, n)
-        for k in range(i + 1, k1):
-            s -= lb[k, k - i] * sol[k]
-        sol[i] = s / lb[i, 0]
-    for i in range(n):
-        if not np.isfinite(sol[i]):
-            return False
+    if not _banded_substitute(lb, rhs, sol, n, p):
+        return False
     return True
 
 
@@ -348,23 +358,8 @@ def _solve_span_soft(xb, u0, u1, ra, p, lamv, obs, lb, rhs, sol) -> bool:
                 lb[i, 0] = math.sqrt(s)
             else:
                 lb[i, i - j] = s / lb[j, 0]
-    for i in range(n):
-        s = rhs[i]
-        k0 = i - p
-        k0 = max(k0, 0)
-        for k in range(k0, i):
-            s -= lb[i, i - k] * sol[k]
-        sol[i] = s / lb[i, 0]
-    for i in range(n - 1, -1, -1):
-        s = sol[i]
-        k1 = i + p + 1
-        k1 = min(k1, n)
-        for k in range(i + 1, k1):
-            s -= lb[k, k - i] * sol[k]
-        sol[i] = s / lb[i, 0]
-    for i in range(n):
-        if not np.isfinite(sol[i]):
-            return False
+    if not _banded_substitute(lb, rhs, sol, n, p):
+        return False
     for i in range(n):
         xb[u0 + i] = sol[i]
     return True

@@ -176,6 +176,14 @@ def fit_pulse(lbuf, k0, kn, dec, t0, sr, fmin, fmax, coef, best) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _damped(k, sr, w, tau):
+    """exp(-t/tau) (cos w t, sin w t) at t = k / sr."""
+    tt = k / sr
+    g = math.exp(-tt / tau)
+    return g * math.cos(w * tt), g * math.sin(w * tt)
+
+
+@njit(cache=True, nogil=True)
 def _pulse_start(xbuf, lbuf, r0, r_hi, r1, t0, sr, f, tau, coef, sos) -> int:
     """Where the fitted pulse starts (buffer index, full band).
 
@@ -188,20 +196,14 @@ def _pulse_start(xbuf, lbuf, r0, r_hi, r1, t0, sr, f, tau, coef, sos) -> int:
     r0 = max(r0, 1)
     e = 0.0
     for t in range(r0, r1):
-        tt = (t - t0) / sr
-        g = math.exp(-tt / tau)
-        cw = g * math.cos(w * tt)
-        sw = g * math.sin(w * tt)
+        cw, sw = _damped(t - t0, sr, w, tau)
         for ch in range(nch):
             d = lbuf[ch, t] - (coef[ch, 0] * cw + coef[ch, 1] * sw)
             e += d * d
     best = e
     ns = r0
     for t in range(r0, r_hi):
-        tt = (t - t0) / sr
-        g = math.exp(-tt / tau)
-        cw = g * math.cos(w * tt)
-        sw = g * math.sin(w * tt)
+        cw, sw = _damped(t - t0, sr, w, tau)
         for ch in range(nch):
             y = lbuf[ch, t]
             d = y - (coef[ch, 0] * cw + coef[ch, 1] * sw)
