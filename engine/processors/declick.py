@@ -196,6 +196,35 @@ def median_inplace(v, n) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _band_factor(lb, ra, p, n, pos, lamv, soft) -> bool:
+    """Banded Cholesky factor (into lb, row i holds L[i, i - d] at column d) of the normal
+    matrix of the AR interpolation of the samples at pos[:n]: M_ij = ra(pos_i - pos_j) (0
+    beyond lag p), its diagonal raised by 1e-9 ra(0) (regularisation) and, with ``soft``, by
+    lamv[i] (the noisy-data model's sigma_e^2 / sigma_c,i^2).  False if M is not positive."""
+    dg = 1e-9 * ra[0] + 1e-30
+    for i in range(n):
+        j0 = i - p
+        j0 = max(j0, 0)
+        for j in range(j0, i + 1):
+            dp = pos[i] - pos[j]
+            m = ra[dp] if dp <= p else 0.0
+            if i == j:
+                m += dg
+                if soft:
+                    m += lamv[i]
+            s = m
+            for k in range(j0, j):
+                s -= lb[i, i - k] * lb[j, j - k]
+            if i == j:
+                if not (s > 1e-300):
+                    return False
+                lb[i, 0] = math.sqrt(s)
+            else:
+                lb[i, i - j] = s / lb[j, 0]
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _banded_substitute(lb, rhs, sol, n, p) -> bool:
     """Forward and back substitution with the banded Cholesky factor lb (row i holds
     L[i, i - d] at column d, d = 0..p): sol = (L L^T)^-1 rhs.  False when the result is not
@@ -236,27 +265,9 @@ def lsar_solve(xb, pos, n, ra, p, mask, lb, rhs, sol) -> bool:
                 continue
             s -= ra[abs(d)] * xb[q]
         rhs[i] = s
-    lam = 1e-9 * ra[0] + 1e-30
-    for i in range(n):
-        j0 = i - p
-        j0 = max(j0, 0)
-        for j in range(j0, i + 1):
-            dp = pos[i] - pos[j]
-            m = ra[dp] if dp <= p else 0.0
-            if i == j:
-                m += lam
-            s = m
-            for k in range(j0, j):
-                s -= lb[i, i - k] * lb[j, j - k]
-            if i == j:
-                if not (s > 1e-300):
-                    return False
-                lb[i, 0] = math.sqrt(s)
-            else:
-                lb[i, i - j] = s / lb[j, 0]
-    if not _banded_substitute(lb, rhs, sol, n, p):
+    if not _band_factor(lb, ra, p, n, pos, rhs, False):
         return False
-    return True
+    return _banded_substitute(lb, rhs, sol, n, p)
 
 
 @njit(cache=True, nogil=True)
@@ -323,7 +334,7 @@ def _solve_span(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _solve_span_soft(xb, u0, u1, ra, p, lamv, obs, lb, rhs, sol) -> bool:
+def _solve_span_soft(xb, u0, u1, ra, p, lamv, obs, pos, lb, rhs, sol) -> bool:
     """Noisy-data interpolation of xb[u0..u1] in place (Godsill & Rayner ch. 5): the click has a
     finite variance sigma_c^2, so the values minimise ||A x||^2 + lam sum (x_i - obs_i)^2 with
     lamv[i] = sigma_e^2 / sigma_c,i^2 (obs[i]: the observed value of xb[u0 + i]).  lam = 0 is the
@@ -340,24 +351,10 @@ def _solve_span_soft(xb, u0, u1, ra, p, lamv, obs, lb, rhs, sol) -> bool:
                 continue
             s -= ra[abs(d)] * xb[q]
         rhs[i] = s
-    dg = 1e-9 * ra[0] + 1e-30
     for i in range(n):
-        j0 = i - p
-        j0 = max(j0, 0)
-        for j in range(j0, i + 1):
-            dp = i - j
-            m = ra[dp]
-            if i == j:
-                m += dg + lamv[i]
-            s = m
-            for k in range(j0, j):
-                s -= lb[i, i - k] * lb[j, j - k]
-            if i == j:
-                if not (s > 1e-300):
-                    return False
-                lb[i, 0] = math.sqrt(s)
-            else:
-                lb[i, i - j] = s / lb[j, 0]
+        pos[i] = u0 + i
+    if not _band_factor(lb, ra, p, n, pos, lamv, True):
+        return False
     if not _banded_substitute(lb, rhs, sol, n, p):
         return False
     for i in range(n):
@@ -366,21 +363,28 @@ def _solve_span_soft(xb, u0, u1, ra, p, lamv, obs, lb, rhs, sol) -> bool:
 
 
 @njit(cache=True, nogil=True)
+def _inv_diag_at(lb, p, n, wv, c) -> float:
+    """[M^-1]_cc from the band Cholesky factor L of M: |L^-1 e_c|^2 (solve L z = e_c; z is 0
+    above row c)."""
+    ss = 0.0
+    for i in range(c, n):
+        bi = 1.0 if i == c else 0.0
+        k0 = i - p
+        k0 = max(k0, c)
+        for k in range(k0, i):
+            bi -= lb[i, i - k] * wv[k]
+        z = bi / lb[i, 0]
+        wv[i] = z
+        ss += z * z
+    return ss
+
+
+@njit(cache=True, nogil=True)
 def _inv_diag(lb, p, n, wv, dg) -> None:
     """The diagonal of M^-1 (into dg[:n]) from the band Cholesky factor L of M:
     [M^-1]_cc = |L^-1 e_c|^2."""
     for c in range(n):
-        acc = 0.0
-        for i in range(c, n):
-            bi = 1.0 if i == c else 0.0
-            k0 = i - p
-            k0 = max(k0, c)
-            for k in range(k0, i):
-                bi -= lb[i, i - k] * wv[k]
-            z = bi / lb[i, 0]
-            wv[i] = z
-            acc += z * z
-        dg[c] = acc
+        dg[c] = _inv_diag_at(lb, p, n, wv, c)
 
 
 @njit(cache=True, nogil=True)
@@ -415,7 +419,7 @@ def _soft_fix(xb, u0, u1, ra, p, pos, mask, lb, rhs, sol, orig, sv0, wv, se, k_s
     for it in range(n_it + 1):
         for i in range(nu):
             sfb[2, i] = se2 / max(sfb[5, i], 1e-12 * se2)
-        if not _solve_span_soft(xb, u0, u1, ra, p, sfb[2], sfb[0], lb, rhs, sol):
+        if not _solve_span_soft(xb, u0, u1, ra, p, sfb[2], sfb[0], pos, lb, rhs, sol):
             # (not solvable: the hard replacement)
             for i in range(nu):
                 sfb[2, i] = 0.0
@@ -474,17 +478,7 @@ def _gain_add(xb, ra, p, lb, wv, u0, u1, q) -> float:
 @njit(cache=True, nogil=True)
 def _inv_diag_first(lb, p, n, wv) -> float:
     """[M^-1]_00 from the band Cholesky factor (solve L z = e_0)."""
-    ss = 0.0
-    for i in range(n):
-        bi = 1.0 if i == 0 else 0.0
-        k0 = i - p
-        k0 = max(k0, 0)
-        for k in range(k0, i):
-            bi -= lb[i, i - k] * wv[k]
-        z = bi / lb[i, 0]
-        wv[i] = z
-        ss += z * z
-    return ss
+    return _inv_diag_at(lb, p, n, wv, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -941,8 +935,8 @@ def _scan_repair(xb, a, p, ra, inv_ra0, ef, eps, pos, mask, lb, rhs, sol, orig, 
                 # the click before this one was rebuilt with this one still in its right-hand
                 # context: solve it again, then this one with the better left-hand context
                 # (soft repairs again with their own lam and observed values)
-                if _solve_span_soft(xb, pv0, pv1 - 1, ra, p, sfb[3], sfb[1], lb, rhs, sol):
-                    _solve_span_soft(xb, u0, end - 1, ra, p, sfb[2], sfb[0], lb, rhs, sol)
+                if _solve_span_soft(xb, pv0, pv1 - 1, ra, p, sfb[3], sfb[1], pos, lb, rhs, sol):
+                    _solve_span_soft(xb, u0, end - 1, ra, p, sfb[2], sfb[0], pos, lb, rhs, sol)
                 _refresh(xb, a, p, inv_ra0, ef, eps, pv0, end, s_lo, lim, m_len)
             pv0 = u0
             pv1 = end

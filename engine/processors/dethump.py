@@ -1,5 +1,5 @@
 """De-thump: removes the low-frequency "boom" of a scratch (the tonearm's decaying low-frequency
-oscillation after a large click, 20-150 Hz, 20-300 ms) without touching the music under it.
+oscillation after a large click, 12-100 Hz, tau 4-150 ms) without touching the music under it.
 
 A scratch kicks the stylus and the tonearm/cartridge resonance rings out as a damped
 low-frequency oscillation (Godsill & Rayner, "Digital Audio Restoration", ch. 7: "low frequency
@@ -8,26 +8,30 @@ gain on the band (a gain takes the music's own bass with it and leaves the part 
 the music's level):
 
 1. Split: a causal 4th-order Butterworth low-pass at ``cutoff_hz`` gives the low band ``l``.
-2. Detect: every hop (5 ms) the RMS of the newest 10 ms of ``l`` is compared with the music's own
-   low-band level, the 80th percentile of the last ~1.5 s of such levels (frames taken by a
-   thump are not added to it; a bass line or regular kick drums set it high).  ``threshold_db``
-   above it is a candidate.  The pulse starts at the first sample of the window where ``l``
-   exceeds a third of its peak; when a click marks the scratch in the high band (x - l) a few ms
-   earlier, the pulse starts there.
-3. Fit: once ``skip + fit`` (3 + 32 ms) after the start are known, a damped sinusoid
-   ``Re(C_lp exp((-1/tau + j w) t))`` is fitted to ``l`` over that window by least squares
+2. Detect: every hop (5 ms) the RMS of a 10 ms window of ``l`` that ends 35 ms (skip + fit)
+   before the newest sample is compared with the music's own low-band level, the 80th
+   percentile of the last ~1.5 s of such levels (frames taken by a thump are not added to it; a
+   bass line or regular kick drums set it high).  ``threshold_db`` above it, and rising (1.25x
+   the previous hop's level: the decaying rest of an event already judged is not fitted again),
+   is a candidate; its onset is the first sample of the window where ``l`` exceeds a third of
+   the window's peak.
+3. Fit: over the 32 ms that start 3 ms after the onset (already known: the detection lags), a
+   damped sinusoid ``Re(C_lp exp((-1/tau + j w) t))`` is fitted to ``l`` by least squares
    (frequency and decay on a grid, then refined; amplitude and phase per channel, in closed
    form; ``l`` sampled at ~2 kHz).  The filter's effect is removed exactly for such a signal:
    ``C = C_lp / H(z0)``, ``z0 = exp((-1/tau + j w) / sr)``.
-4. Accept only a pulse that explains most of the low band in the window (residual at most
-   ``max_residual`` (0.3) of its energy) and decays (tau <= 150 ms); otherwise nothing changes.
-5. Subtract ``Re(C exp(s t))`` from every channel from the start (1 ms fade-in) until the model has
-   decayed by 60 dB (or 1 s).
+4. Accept only a pulse that explains all but ``MAX_RESIDUAL`` (30 %) of the low band in the
+   window, decays (tau <= 150 ms), and rings at one pitch (both halves of the window agree on f
+   within ``MAX_GLIDE``, 15 %: a kick drum or a voice glides); otherwise nothing changes.
+5. Start: where the model fits best (the low band before it is left unexplained), moved back by
+   the low-pass's group delay, or to the scratch's click when one stands out in the high band.
+6. Subtract ``Re(C exp(s t))`` from every channel from the start (1 ms fade-in) until the model
+   has decayed by 60 dB (or 1 s).
 
 Outside a thump the output is the input, bit for bit (delayed by the latency).  Decisions are made
 per hop (``HopProcessor``), so the output does not depend on the host block size.  Latency:
-``hop - 1 + look-ahead`` with the look-ahead 10 ms (detection) + 3 + 32 ms (fit) + one hop:
-50 ms + hop - 1 (2639 samples, 55 ms, at 48 kHz).
+``hop - 1 + look-ahead``, the look-ahead 10 ms (detection window) + 3 + 32 ms (fit) + one hop +
+9 ms (the start may lie before the onset): ~55-60 ms (2639 samples at 48 kHz).
 """
 from __future__ import annotations
 
@@ -245,10 +249,9 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
     amplitude and phase are per channel).
 
     xbuf/lbuf (C, M): input and low-band history; the hop written out is
-    [M - la - h, M - la).  st (int64): [0] state (0 idle, 1 fit pending, 2 pulse active),
-    [1] newest absolute sample + 1, [2] pulse start, [3] low-band onset, [4] pulse end,
-    [5] no detection before this absolute sample, [6] where the subtraction starts (st[2] is
-    the model's time origin).  model (C, 2): the pulse's complex amplitude
+    [M - la - h, M - la).  st (int64, absolute sample times): [0] state (0 idle, 2 pulse
+    active), [1] newest sample + 1, [2] the model's time origin (the onset), [4] pulse end,
+    [6] where the subtraction starts ([3], [5] unused).  model (C, 2): the pulse's complex amplitude
     C per channel; best = [f, tau].  stats: [0] pulses removed, [1] candidates rejected."""
     nch = hop_in.shape[0]
     m = xbuf.shape[1]
@@ -283,7 +286,7 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
         for i in range(nh):
             tmp[i] = hist[i]
         ref = select_inplace(tmp, nh, (nh * 4) // 5)
-    busy = st[0] != 0 or tnew < st[5]
+    busy = st[0] != 0
     prev = lv[0]
     val = lvl
     if busy:
@@ -361,19 +364,15 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
             if t < st[6] or t >= st[4]:
                 continue
             k = t - st[6]
-            tt = (t - st[2]) / sr
-            e = math.exp(-tt / tau)
-            cw = math.cos(2.0 * math.pi * f * tt)
-            sw = math.sin(2.0 * math.pi * f * tt)
+            cw, sw = _damped(t - st[2], sr, 2.0 * math.pi * f, tau)
             g = sub
             if k < fade:
                 g *= (k + 1) / fade
             for ch in range(nch):
-                # Re((cr + j ci) e (cos + j sin))
-                hop_out[ch, i] -= g * e * (model[ch, 0] * cw - model[ch, 1] * sw)
+                # Re((cr + j ci) exp(s t))
+                hop_out[ch, i] -= g * (model[ch, 0] * cw - model[ch, 1] * sw)
         if base + d0 + h >= st[4]:
             st[0] = 0
-            st[5] = st[4]
 
 
 @register
