@@ -432,3 +432,14 @@ def test_engine_imports_neither_models_nor_plugins():
                        timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_voice_presets_use_the_neural_default_attenuation_limit():
+    """bench_unseen.py limits DeepFilterNet3 to NeuralEnhancer's default attenuation limit to
+    compare it with `voice` at equal settings: the voice presets must use that default (15 dB,
+    chosen on the tune split, docs/models.md)."""
+    from aural.models.enhancer import NeuralEnhancer
+    default = next(p.default for p in NeuralEnhancer.params if p.name == "atten_limit")
+    assert default == 15.0
+    for name in ("voice", "voice_restore"):
+        assert load_preset(name).node("neural").v("atten_limit") == default
