@@ -30,7 +30,7 @@ setup(
                   "aural.web": ["templates/*", "static/*", "static/vendor/*"]},
     include_package_data=True,
     install_requires=[
-        "numpy>=1.24",
+        "numpy>=2.0",
         "scipy>=1.10",
         "numba>=0.58",
         "soundfile>=0.12",

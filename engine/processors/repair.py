@@ -142,43 +142,59 @@ def load_model(path: str | os.PathLike | None = None):
 
 def fill_gap(xb: np.ndarray, s: int, e: int, sample_rate: int, method: str = "auto",
              short_ms: float = SHORT_MS, model=None, scratch: ArScratch | None = None,
-             mask: np.ndarray | None = None) -> str:
+             mask: np.ndarray | None = None, filler=None, allocate: bool = True) -> str:
     """Fill xb[s:e] in place (xb: 1-D float64; the rest of xb is context and is not changed).
-    Returns the method used ('ar', 'extrap', 'model', 'auto')."""
+    Returns the method used ('ar', 'extrap', 'model', 'auto').
+
+    ``scratch``/``mask``/``filler`` (a :class:`SpectralFiller` for ``model``): preallocated
+    work arrays; with ``allocate=False`` (the node's audio path) none is made here, and a gap
+    too long for the scratch's LSAR is filled by AR extrapolation instead."""
     n = e - s
     p = gap_order(n, sample_rate)
     ctx = gap_context(n, p, sample_rate)
-    sc = scratch
-    if sc is None or sc.r.shape[0] <= p or sc.fw.shape[0] < n or (
-            method in ("ar", "auto") and n > short_ms * 1e-3 * sample_rate and sc.pos.shape[0] < n):
-        sc = ArScratch(n, p)  # the node's scratch covers every gap of its default settings
-    mk = mask if mask is not None and mask.shape[0] == xb.shape[0] else np.zeros(xb.shape[0], np.int8)
     long_gap = n > short_ms * 1e-3 * sample_rate
-    if method == "model" or (method == "auto" and long_gap and model is not None):
-        from ._repair_spec import fill_spectral
-
+    spectral = method == "model" or (method == "auto" and long_gap and model is not None)
+    lsar = not spectral and method != "extrap"
+    sc = scratch
+    if sc is None or sc.r.shape[0] <= p or sc.fw.shape[0] < n or (lsar and sc.pos.shape[0] < n):
+        if allocate or sc is None or sc.r.shape[0] <= p or sc.fw.shape[0] < n:
+            sc = ArScratch(n, p)
+        else:
+            lsar = False  # the preallocated LSAR scratch is too short for this gap
+    mk = mask if mask is not None and mask.shape[0] == xb.shape[0] else np.zeros(xb.shape[0], np.int8)
+    if spectral:
         # forward/backward AR extrapolation: its phase starts the spectral iterations, and it
         # is the fill at the edges (exact continuations of the sides)
         fill_extrap(xb, s, e, p, ctx, sc.r, sc.a, sc.ab, sc.atmp, sc.fw, sc.bw)
-        spec = fill_spectral(xb, s, e, sample_rate, model, init=xb[s:e].copy())
+        if filler is None or filler.sample_rate != sample_rate or filler.model is not model:
+            from ._repair_spec import SpectralFiller
+
+            filler = SpectralFiller(sample_rate, model)
+        spec = filler.fill(xb, s, e)
         if method == "model":
             xb[s:e] = spec
             return "model"
-        m = max(1, min(int(EDGE_MS * 1e-3 * sample_rate), n // 4))
-        w = np.zeros(n)
-        ramp = 0.5 + 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
-        w[:m] = ramp
-        w[n - m:] = np.maximum(w[n - m:], ramp[::-1])
-        xb[s:e] = w * xb[s:e] + (1.0 - w) * spec
+        _blend_edges(xb, s, e, spec, max(1, min(int(EDGE_MS * 1e-3 * sample_rate), n // 4)))
         return "auto"
-    if method == "extrap":
-        fill_extrap(xb, s, e, p, ctx, sc.r, sc.a, sc.ab, sc.atmp, sc.fw, sc.bw)
-        return "extrap"
-    if not fill_lsar(xb, mk, s, e, p, ctx, 2, sc.r, sc.a, sc.atmp, sc.ra, sc.pos, sc.lb, sc.rhs,
-                     sc.sol):
+    if not lsar or not fill_lsar(xb, mk, s, e, p, ctx, 2, sc.r, sc.a, sc.atmp, sc.ra, sc.pos,
+                                 sc.lb, sc.rhs, sc.sol):
         fill_extrap(xb, s, e, p, ctx, sc.r, sc.a, sc.ab, sc.atmp, sc.fw, sc.bw)
         return "extrap"
     return "ar"
+
+
+@njit(cache=True, nogil=True)
+def _blend_edges(xb, s, e, spec, m) -> None:
+    """xb[s:e] = w * xb[s:e] + (1 - w) * spec, w a raised-cosine fade from 1 to 0 over the
+    first m samples and from 0 to 1 over the last m (the AR fill kept at the gap's edges)."""
+    n = e - s
+    for i in range(n):
+        w = 0.0
+        if i < m:
+            w = 0.5 + 0.5 * np.cos(np.pi * (i + 0.5) / m)
+        if i >= n - m:
+            w = max(w, 0.5 + 0.5 * np.cos(np.pi * (n - 1 - i + 0.5) / m))
+        xb[s + i] = w * xb[s + i] + (1.0 - w) * spec[i]
 
 
 def repair(audio: np.ndarray, sample_rate: int, gaps="auto", method: str = "auto",
@@ -215,9 +231,15 @@ def repair(audio: np.ndarray, sample_rate: int, gaps="auto", method: str = "auto
         raise ValueError("the inpainting model could not be loaded (models/weights/inpaint-resunet.onnx)")
     report = []
     mask = np.zeros(n, np.int8)
+    filler = None
+    if need_model:
+        from ._repair_spec import SpectralFiller
+
+        filler = SpectralFiller(sample_rate, model)
     for ch in range(c):
         for s, e in per_ch[ch]:
-            used = fill_gap(x2[ch], s, e, sample_rate, method, short_ms, model, mask=mask)
+            used = fill_gap(x2[ch], s, e, sample_rate, method, short_ms, model, mask=mask,
+                            filler=filler)
             report.append({"channel": ch, "start": s, "end": e, "start_s": s / sample_rate,
                            "end_s": e / sample_rate, "ms": (e - s) / sample_rate * 1e3,
                            "method": used})
@@ -291,11 +313,34 @@ class Repair(HopProcessor):
         self._qn = np.zeros(1, np.int64)
         self._t = 0
         self._mask = np.zeros(self._size, np.int8)
-        self._scratch = ArScratch(int(MAX_SHORT_MS * 1e-3 * sr) + 1, 96)
+        method = METHODS[int(self.v("method"))]
+        self._model = load_model() if method in ("auto", "model") else None
+        from ._repair_spec import SpectralFiller  # imports aural.models.inpaint (numpy only)
+
+        self._filler = SpectralFiller(sr, self._model)
+        # LSAR runs on every gap with method ar (or auto without the model): scratch for the
+        # longest; otherwise for short gaps only (a later switch to ar extrapolates long ones)
+        lsar_all = method == "ar" or (method == "auto" and self._model is None)
+        self._scratch = ArScratch((self._maxlen if lsar_all else int(MAX_SHORT_MS * 1e-3 * sr)) + 1,
+                                  96)
         self._scratch.fw = np.zeros(self._maxlen + 1)
         self._scratch.bw = np.zeros(self._maxlen + 1)
-        self._model = load_model() if METHODS[int(self.v("method"))] in ("auto", "model") else None
+        self._warm()
         self.gaps_repaired = 0
+
+    def _warm(self) -> None:
+        """Fill a short, a long and an extrapolated gap in noise once, so the first real
+        dropout meets compiled Numba kernels and a warm model session (no JIT on the audio
+        path)."""
+        sr = self.sample_rate
+        v = 0.1 * np.random.default_rng(0).standard_normal(self._size)
+        mid = self._size // 2
+        for method, ms in (("ar", 5.0), ("extrap", 5.0), ("auto", 60.0), ("model", 60.0)):
+            n = max(2, int(ms * 1e-3 * sr))
+            fill_gap(v, mid, mid + n, sr, method, SHORT_MS, self._model, self._scratch,
+                     self._mask, self._filler, allocate=False)
+        self._mask[:] = 0
+        _mean_sq(self._buf[0], 0, 16)
 
     @property
     def model_loaded(self) -> bool:
@@ -340,7 +385,7 @@ class Repair(HopProcessor):
             v = self._buf[ch]
             if _mean_sq(v, bs - cw, bs) > thr and _mean_sq(v, be, be + cw) > thr:
                 fill_gap(v, bs, be, self.sample_rate, method, self.v("short_ms"), self._model,
-                         self._scratch, self._mask)
+                         self._scratch, self._mask, self._filler, allocate=False)
                 self.gaps_repaired += 1
             q[k:qn[0] - 1] = q[k + 1:qn[0]]
             qn[0] -= 1
