@@ -181,6 +181,7 @@ class BandwidthExtender(HopProcessor):
         self._pavg[:] = 0.0
         self._seed[0] = 12345
         self._k_cut = -1
+        self._hops = 0
         self._cand = -1
         self._cand_n = 0
         if self._net is not None:
@@ -198,9 +199,13 @@ class BandwidthExtender(HopProcessor):
 
     # ------------------------------------------------------------------ audio
     def _track(self, k: int) -> None:
-        """Switch to a new cutoff bin only after it held for ~100 ms (within 2 %)."""
+        """Switch to a new cutoff bin only after it held for ~100 ms (within 2 %).  Estimates up
+        to ~8 % above the cutoff in use keep it: generating from a little below the edge only
+        adds to the input's own roll-off, while a wobbling start would leave the band between
+        two estimates alternately generated and empty."""
         cur = self._k_cut
-        if k == cur or (k > 0 and cur > 0 and abs(k - cur) <= max(1, cur // 50)):
+        if k == cur or (k > 0 and cur > 0 and (abs(k - cur) <= max(1, cur // 50)
+                                                or 0 < k - cur <= cur // 12)):
             self._cand_n = 0
             return
         if self._cand >= 0 and (k == self._cand or (k > 0 and self._cand > 0
@@ -215,8 +220,14 @@ class BandwidthExtender(HopProcessor):
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
         lay = self.layout
+        # the running spectrum starts with the first frame wholly inside the stream: earlier
+        # frames cut the signal off at its first sample, a step whose broadband splatter would
+        # hold the detector back for seconds (1.0: no update)
+        fill = lay.n_fft // lay.hop - 1
+        a_avg = self._a_avg if self._hops >= fill else 1.0
+        self._hops = min(self._hops + 1, fill)
         core.analyze_hop(self._inbuf, x, lay.win_a, self._spec, self._z, lay.rev, lay.tw, lay.tw2,
-                         self._pavg, self._a_avg, lay.pnorm)
+                         self._pavg, a_avg, lay.pnorm)
         k = -1
         if self._k_min < self._k_max:
             k = core.detect_cutoff(self._pavg, self._k_min, self._k_max, self._width,

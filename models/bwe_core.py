@@ -165,7 +165,7 @@ def detect_cutoff(pavg, k_min: int, k_max: int, width: int, drop_db: float, knee
     # edge refinement: the highest bin within knee_db of the mean level of [0.8 e, 0.92 e),
     # iterated from the region estimate (a plateau measured just below the edge)
     e = ke
-    for _ in range(3):
+    for _ in range(12):
         lo = max(1, (e * 4) // 5)
         hi = max(lo + 1, (e * 23) // 25)
         s = 0.0

@@ -52,13 +52,34 @@ def _cutoff_after(x: np.ndarray, sr: int, **kw) -> float:
     return b.cutoff_hz
 
 
+@pytest.mark.parametrize("seconds", [1.5, 8.0])
 @pytest.mark.parametrize("fc", [4000.0, 6000.0, 8000.0, 11000.0])
 @pytest.mark.parametrize("kind", ["noise", "music"])
-def test_cutoff_detected_within_5_percent(fc: float, kind: str) -> None:
-    x = _noise(1.5) if kind == "noise" else _music(1.5)
+def test_cutoff_detected_within_5_percent(fc: float, kind: str, seconds: float) -> None:
+    """At most 5 % above the edge (that would leave a hole under the new band) and at most 7 %
+    below it (the new band then starts on the input's own roll-off), early in a stream and
+    once the running spectrum has settled (8 s: a plateau measured on the roll-off once put
+    the edge 11 % high there)."""
+    x = _noise(seconds) if kind == "noise" else _music(seconds)
     for y in (bandlimit(x, SR, fc), _brickwall(x, SR, fc)):
         got = _cutoff_after(y, SR)
-        assert abs(got - fc) <= 0.05 * fc, (kind, fc, got)
+        assert -0.07 * fc <= got - fc <= 0.05 * fc, (kind, fc, got)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cutoff_found_soon_after_an_abrupt_start(seed: int) -> None:
+    """A stream that starts mid-signal, at a loud sample (a step the first frames see as
+    broadband splatter; before they were kept out of the running spectrum this held the
+    detector back 0.8-1.5 s): a cutoff within 10 % is in place within 0.4 s."""
+    y = bandlimit(_music(2.0, seed=seed), SR, 4000.0)
+    o = SR // 4 + int(np.argmax(np.abs(y[SR // 4:SR // 4 + 4800])))
+    y = y[o:]
+    assert abs(y[0]) > 0.2
+    b = BandwidthExtender(mode="folding")
+    b.prepare(SR, 1, 480)
+    for s in range(0, int(0.4 * SR), 480):
+        b.process(y[None, s:s + 480])
+    assert abs(b.cutoff_hz - 4000.0) <= 0.1 * 4000.0, b.cutoff_hz
 
 
 @pytest.mark.parametrize("kind", ["noise", "music"])
@@ -90,7 +111,7 @@ def test_low_band_is_the_input_and_high_band_appears(mode: str, fc: float) -> No
     assert np.max(np.abs(_band_below(d, SR, cut))) < 1e-6
     # energy above the cutoff: the input has none (< -60 dB), the output does
     f = np.fft.rfftfreq(len(x), 1.0 / SR)
-    hi = (f > cut * 1.1) & (f < 20000)
+    hi = (f > max(cut, fc) * 1.1) & (f < 20000)
     ex, ey = (np.sum(np.abs(np.fft.rfft(v))[hi] ** 2) for v in (x, y))
     assert ey > 100.0 * ex
 
