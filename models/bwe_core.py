@@ -129,8 +129,9 @@ def detect_cutoff(pavg, k_min: int, k_max: int, width: int, drop_db: float, knee
        the loudest bin from k + k/4 up (a transition allowance of 25 %) and above ``level_db``:
        everything well above k is that much quieter than the band just below it.
     2. Edge: the plateau P = the mean level of [0.8 e, 0.92 e); the cutoff e is the highest bin
-       (up to k + k/4) whose 5-bin-smoothed level is within ``knee_db`` of P (3 iterations
-       from e = k).
+       (up to k + k/4) whose 5-bin-smoothed level is within ``knee_db`` of P (iterated from
+       e = k until it stays put, at most 12 times: a plateau first measured on the roll-off
+       moves down to the band below it).
     work, sdb: float64 scratch of len(pavg)."""
     kb = pavg.shape[0]
     top = kb - 2
@@ -163,7 +164,7 @@ def detect_cutoff(pavg, k_min: int, k_max: int, width: int, drop_db: float, knee
             s += pavg[j]
         work[k] = 10.0 * math.log10(s / 5.0 + 1e-20)
     # edge refinement: the highest bin within knee_db of the mean level of [0.8 e, 0.92 e),
-    # iterated from the region estimate (a plateau measured just below the edge)
+    # iterated from the region estimate until stable (a plateau measured just below the edge)
     e = ke
     for _ in range(12):
         lo = max(1, (e * 4) // 5)

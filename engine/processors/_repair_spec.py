@@ -128,9 +128,9 @@ def _unit_phase(z, t0, t1, c, s) -> None:
 @njit(cache=True, nogil=True)
 def _advance_phase(z, prev, t0, t1, hop, n_fft, c, s) -> None:
     """Phase of frame prev (0 if prev < 0) advanced at each bin's centre frequency."""
-    for i in range(t1 - t0):
-        for b in range(z.shape[1]):
-            p0 = np.arctan2(z[prev, b].imag, z[prev, b].real) if prev >= 0 else 0.0
+    for b in range(z.shape[1]):
+        p0 = np.arctan2(z[prev, b].imag, z[prev, b].real) if prev >= 0 else 0.0
+        for i in range(t1 - t0):
             ph = p0 + 2.0 * np.pi * b * hop / n_fft * (t0 + i - prev)
             c[i, b] = np.cos(ph)
             s[i, b] = np.sin(ph)

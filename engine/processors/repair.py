@@ -329,7 +329,7 @@ class Repair(HopProcessor):
         self.gaps_repaired = 0
 
     def _warm(self) -> None:
-        """Fill a short, a long and an extrapolated gap in noise once, so the first real
+        """Fill one gap in noise with each method (ar, extrap, auto, model), so the first real
         dropout meets compiled Numba kernels and a warm model session (no JIT on the audio
         path)."""
         sr = self.sample_rate
