@@ -173,3 +173,18 @@ def test_wiener_tonal_gate_block_invariance(block):
     ref = stream(Wiener(**kw), x, sr, 4096)
     y = stream(Wiener(**kw), x, sr, block if block > 1 else [1, 1, 2], max_block=4096)
     assert np.max(np.abs(y - ref)) <= 1e-5
+
+
+def test_forced_dehum_spares_clean_speech():
+    """DeHum told a fundamental (as the ``auto`` preset does) on clean speech with no hum: a
+    voice's harmonics passing the mains harmonics are not taken for hum (a young estimate is
+    trusted only as it grows, and a harmonic must keep its phase from window to window).
+    Before these two rules: 20-26 dB SI-SDR against the input, mean 23."""
+    sr = 44100
+    scores = []
+    for name in "bcd":
+        x = speech(name, sr, 8.0)
+        for f0 in (50.0, 60.0):
+            scores.append(si_sdr(x, DeHum(freq_hz=f0, harmonics=160, depth_db=30.0)(x, sr)))
+    assert min(scores) >= 23.0
+    assert np.mean(scores) >= 27.0

@@ -115,6 +115,13 @@ LOST_HZ = 0.05       # Hz: a detector-canceller difference beyond which a cancel
 LOST_WINDOWS = 5     # ... weighted harmonic, for this many windows, jumps to the detector's
 PLL_GAIN = 0.2       # share of the fast-vs-slow phase difference corrected per window
 CHANGE = 0.8         # |residual . estimate| / estimate power beyond which the hum changed
+RAMP_POW = 1.0       # power of the young-estimate ramp (teff / TAU_MED)
+COH_S = 2.0          # s: averaging time of the per-harmonic phase coherence
+COH_LO = 0.3         # coherence below which a harmonic is not subtracted ...
+COH_HI = 0.6         # ... and above which its weight is not reduced
+SCOH_S = 4.0         # s: the same for the 1 s average ...
+SCOH_LO = 0.5        # ... with its own bounds (its samples are
+SCOH_HI = 0.8        # ... correlated over 1 s)
 CHANGE_START = 1.0   # s after a start before a change can be declared
 
 
@@ -435,7 +442,12 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
     rm = TAU_MED / teff
     # the variance of an estimate averaged over teff follows the other content's power over
     # the same time: average the fast residual power over teff too
-    ra = min(1.0, w / (teff * fs))
+    # ... but over at least TAU_MED once the canceller has run that long: right after a restart
+    # the running mean follows the input, so the residual near k f0 is small and would read as
+    # no leak at all (a clean voice's harmonics near the mains harmonics were then subtracted)
+    ra = min(1.0, w / (min(max(teff, TAU_MED), max(n, 1) / fs) * fs))
+    rc = w / (COH_S * fs)
+    rs = w / (SCOH_S * fs)
     num = 0.0
     den = 0.0
     corr = 0.0
@@ -450,6 +462,10 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
         cu = 0.0
         qr = 0.0
         qi = 0.0
+        cnum = 0.0
+        cden = 0.0
+        snum = 0.0
+        sden = 0.0
         for ch in range(c):
             a = cs[ch, k, 0]
             b = cs[ch, k, 1]
@@ -473,6 +489,23 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
             ri += fb * pa - fa * pb
             cp[ch, slot, k, 0] = fa
             cp[ch, slot, k, 1] = fb
+            # window-to-window coherence of the input at k f0 (fa: its 50 ms average, in the
+            # oscillator's frame): hum keeps its phase, a voice or a note passing near k f0
+            # does not (kept through restarts)
+            gs[ch, k, 3] += rc * (fa - gs[ch, k, 3])
+            gs[ch, k, 4] += rc * (fb - gs[ch, k, 4])
+            gs[ch, k, 5] += rc * (math.sqrt(fa * fa + fb * fb) - gs[ch, k, 5])
+            cnum += math.sqrt(gs[ch, k, 3] ** 2 + gs[ch, k, 4] ** 2)
+            cden += gs[ch, k, 5]
+            # the same for its 1 s average (a line a few Hz off, which moves the 50 ms average,
+            # is left out of it)
+            sa = a + gs[ch, k, 0]
+            sb = b + gs[ch, k, 1]
+            gs[ch, k, 6] += rs * (sa - gs[ch, k, 6])
+            gs[ch, k, 7] += rs * (sb - gs[ch, k, 7])
+            gs[ch, k, 8] += rs * (math.sqrt(sa * sa + sb * sb) - gs[ch, k, 8])
+            snum += math.sqrt(gs[ch, k, 6] ** 2 + gs[ch, k, 7] ** 2)
+            sden += gs[ch, k, 8]
             cu += us[ch, k, 0] * a + us[ch, k, 1] * b
             # phase of the fast estimate against the slow one
             qr += fa * a + fb * b
@@ -480,7 +513,14 @@ def _canceller_window(cs, us, ss, cp, wk, ist, fst, nh, fs, w, tau, fnom, track,
         # Wiener weight of the harmonic: its estimated power against the estimate's variance
         # (what the other content near k f0 leaks into an average over teff)
         g = 1.0 - BETA * var / (m2 + 1e-30) if m2 > 0.0 else 0.0
-        g = max(g, 0.0)
+        # a running mean shorter than TAU_MED follows what a voice or a note puts near k f0 in
+        # that time, beyond what the leak estimate (the residual's past) predicts: a young
+        # estimate (after a start or a change) is trusted only as it grows
+        g = max(g, 0.0) * min(1.0, teff / TAU_MED) ** RAMP_POW
+        coh = cnum / cden if cden > 0.0 else 0.0
+        sco = snum / sden if sden > 0.0 else 0.0
+        g *= max(min(1.0, max(0.0, (coh - COH_LO) / (COH_HI - COH_LO))),
+                 min(1.0, max(0.0, (sco - SCOH_LO) / (SCOH_HI - SCOH_LO))))
         wk[k] = g
         if g > 0.0:
             # this harmonic's vote on a change: its fast residual along its estimate, relative
@@ -751,7 +791,7 @@ class DeHum(Processor):
         self._ss = np.zeros((c, HMAX), np.float64)
         self._cp = np.zeros((c, FLL_LAG, HMAX, 2), np.float64)
         self._wk = np.zeros(HMAX, np.float64)
-        self._gs = np.zeros((c, HMAX, 3), np.float64)
+        self._gs = np.zeros((c, HMAX, 9), np.float64)
         self._zz = np.zeros((HMAX, 2), np.float64)
         self._alpha = math.exp(-1.0 / AVG_WINDOWS)
         self._gcoef = smooth_coef(GAIN_MS, fs)
