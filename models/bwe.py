@@ -105,6 +105,9 @@ class BweModel:
         return self.env
 
 
+RELEASE_S = 1.5  # s without an edge before a detected cutoff is released
+
+
 @register
 class BandwidthExtender(HopProcessor):
     """Detect the input's upper band edge and regenerate the band above it (see module doc).
@@ -126,6 +129,8 @@ class BandwidthExtender(HopProcessor):
               doc="time constant of the running spectrum the edge is read from"),
         Param("noise", 0.3, unit="", range=(0.0, 1.0),
               doc="share of random phase in the translated fine structure"),
+        Param("harmonic", True, kind="bool",
+              doc="translate by the spectrum's own period (harmonics continue on harmonics)"),
         Param("fold_offset_db", 6.0, unit="dB", range=(0.0, 40.0),
               doc="folding mode: level drop at the cutoff beyond the top octave's slope"),
     )
@@ -156,7 +161,7 @@ class BandwidthExtender(HopProcessor):
         self._ref = np.zeros(c)
         self._feat = np.zeros((c, core.N_FEAT), np.float32)
         self._env = np.zeros((c, core.N_BANDS), np.float32)
-        self._seed = np.array([12345], np.int64)
+        self._seed = np.array([12345, 0], np.int64)  # noise state, hop count
         self._k_top = min(lay.top_bin, kb - 1)
         if self._net is None or self._net.feat.shape[0] != c:
             self._net = BweModel(self.model_path, c) if os.path.isfile(self.model_path) else None
@@ -174,12 +179,14 @@ class BandwidthExtender(HopProcessor):
         hops = self.v("detect_ms") * 1e-3 * self.sample_rate / lay.hop
         self._a_avg = math.exp(-1.0 / max(1.0, hops))
         self._hold = max(1, int(round(0.1 * self.sample_rate / lay.hop)))  # ~100 ms to switch
+        self._release = max(1, int(round(RELEASE_S * self.sample_rate / lay.hop)))
 
     def _reset_hop(self) -> None:
         self._inbuf[:] = 0.0
         self._ola[:] = 0.0
         self._pavg[:] = 0.0
         self._seed[0] = 12345
+        self._seed[1] = 0
         self._k_cut = -1
         self._hops = 0
         self._cand = -1
@@ -199,7 +206,8 @@ class BandwidthExtender(HopProcessor):
 
     # ------------------------------------------------------------------ audio
     def _track(self, k: int) -> None:
-        """Switch to a new cutoff bin only after it held for ~100 ms (within 2 %).  Estimates up
+        """Switch to a new cutoff bin only after it held for ~100 ms (within 2 %), to none
+        (the input passes) after RELEASE_S without an edge.  Estimates up
         to ~8 % above the cutoff in use keep it: generating from a little below the edge only
         adds to the input's own roll-off, while a wobbling start would leave the band between
         two estimates alternately generated and empty."""
@@ -208,14 +216,17 @@ class BandwidthExtender(HopProcessor):
                                                 or 0 < k - cur <= cur // 12)):
             self._cand_n = 0
             return
-        if self._cand >= 0 and (k == self._cand or (k > 0 and self._cand > 0
-                                                    and abs(k - self._cand) <= max(1, self._cand // 50))):
+        same = k == self._cand or (k > 0 and self._cand > 0
+                                   and abs(k - self._cand) <= max(1, self._cand // 50))
+        if self._cand_n > 0 and same:
             self._cand_n += 1
         else:
             self._cand = k
             self._cand_n = 1
-        if self._cand_n >= self._hold:
-            self._k_cut = k
+        # no edge any more (the source became full band): released after ~1.5 s, so a pause or
+        # a dull passage does not switch the generated band off and on
+        if self._cand_n >= (self._hold if k > 0 else self._release):
+            self._k_cut = k if k > 0 else -1
             self._cand_n = 0
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
@@ -251,7 +262,7 @@ class BandwidthExtender(HopProcessor):
         core.synth_hop(self._spec, env, self._ref, self._inbuf, self._ola, out, kc, self._k_top,
                        lay.band_lo, lay.band_hi, lay.band_centre, lay.win_s, self._z, self._frame,
                        self._ybuf, self._gain, lay.rev, lay.tw, lay.tw2, lay.pnorm,
-                       self.v("noise"), self._seed)
+                       self.v("noise"), self._seed, bool(self.v("harmonic")))
 
 
 @njit(cache=True, nogil=True)

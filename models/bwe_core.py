@@ -244,13 +244,65 @@ def fold_envelope(bdb, ref, band_lo, band_hi, band_centre, k_cut: int, bin_hz: f
             env[ch, b] = (lvl + slope * (x - xm) - offset_db - ref[ch]) / 20.0
 
 
+HARM_MIN_R = 0.3     # spectral autocorrelation a harmonic period needs (else the nominal one)
+HARM_RANGE = 0.25    # periods searched: the nominal one +- this share
+
+
+@njit(cache=True, nogil=True)
+def harmonic_period(spec, ch: int, src_hi: int, wdt: int) -> int:
+    """The translation period in bins near ``wdt`` that best continues the magnitude spectrum's
+    own periodicity below ``src_hi`` (Pearson correlation of |X[k]| and |X[k - p]| over the
+    source band, a small preference for the nominal period); ``wdt`` when none correlates by
+    HARM_MIN_R (noise, or too few bins).  For a harmonic comb the best p is a multiple of f0."""
+    pmin = max(4, int(wdt * (1.0 - HARM_RANGE)))
+    pmax = int(wdt * (1.0 + HARM_RANGE))
+    lo = src_hi - wdt
+    if lo - pmax < 1 or wdt < 8:
+        pmax = lo - 1
+    if pmax < pmin:
+        return wdt
+    best = -2.0
+    bp = wdt
+    br = 0.0
+    for p in range(pmin, pmax + 1):
+        sa = 0.0
+        sb = 0.0
+        saa = 0.0
+        sbb = 0.0
+        sab = 0.0
+        for k in range(lo, src_hi):
+            a = abs(spec[ch, k])
+            b = abs(spec[ch, k - p])
+            sa += a
+            sb += b
+            saa += a * a
+            sbb += b * b
+            sab += a * b
+        m = src_hi - lo
+        va = saa - sa * sa / m
+        vb = sbb - sb * sb / m
+        if va <= 0.0 or vb <= 0.0:
+            continue
+        r = (sab - sa * sb / m) / math.sqrt(va * vb)
+        score = r - 0.1 * abs(p - wdt) / wdt
+        if score > best:
+            best = score
+            bp = p
+            br = r
+    return bp if br >= HARM_MIN_R else wdt
+
+
 @njit(cache=True, nogil=True)
 def synth_hop(spec, env, ref, inbuf, ola, out, k_cut: int, k_top: int, band_lo, band_hi,
               band_centre, win_s, z, frame, ybuf, gain, rev, tw, tw2, pnorm: float,
-              noise_mix: float, seed) -> None:
+              noise_mix: float, seed, harmonic: bool = True) -> None:
     """Generate the band [k_cut + GUARD_BINS, k_top) from spec shaped to env (C, B, rel. dB/20),
     overlap-add it, and write out (C, H) = oldest hop of inbuf + the finished OLA hop.
-    k_cut < 0: nothing generated (out is the delayed input once the OLA tail has passed)."""
+    k_cut < 0: nothing generated (out is the delayed input once the OLA tail has passed).
+
+    ``seed``: int64[2], the phase-noise generator's state and the hop counter.  ``harmonic``:
+    the translation period follows the spectrum's own (:func:`harmonic_period`), so a harmonic
+    comb continues on its harmonics instead of landing between them."""
     c, n = inbuf.shape
     h = out.shape[1]
     m = n // 2
@@ -270,17 +322,23 @@ def synth_hop(spec, env, ref, inbuf, ola, out, k_cut: int, k_top: int, band_lo, 
         if active:
             for k in range(kb):
                 ybuf[k] = 0.0
-            shift = 0
-            while src_lo + shift < k0:
-                shift += wdt
-            # translated spectrum, periods of wdt bins above src; scramble phase by noise_mix
+            per = harmonic_period(spec, ch, src_hi, wdt) if harmonic else wdt
+            hn = seed[1] & 3
+            # translated spectrum, periods of `per` bins above [src_hi - per, src_hi): a shift of
+            # d bins is a modulation by d fs / n_fft, whose phase at this frame's start is
+            # (pi / 2) d hn (hops of n_fft / 4); scramble phase by noise_mix
             for k in range(k0, k_top):
-                j = k - shift
-                while j < src_lo:
-                    j += wdt
+                j = k
                 while j >= src_hi:
-                    j -= wdt
+                    j -= per
                 v = spec[ch, j]
+                q = ((k - j) * hn) & 3
+                if q == 1:
+                    v = complex(-v.imag, v.real)
+                elif q == 2:
+                    v = -v
+                elif q == 3:
+                    v = complex(v.imag, -v.real)
                 if noise_mix > 0.0:
                     seed[0] = (seed[0] * 6364136223846793005 + 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
                     ph = (seed[0] >> 20) * (2.0 * math.pi / 8796093022208.0)
@@ -331,3 +389,4 @@ def synth_hop(spec, env, ref, inbuf, ola, out, k_cut: int, k_top: int, band_lo, 
             ola[ch, i] = ola[ch, i + h]
         for i in range(n - h, n):
             ola[ch, i] = 0.0
+    seed[1] += 1
