@@ -134,6 +134,84 @@ def _top_band_gain(hin, hout, xin, y, cosm, sinm, win, gains, floor):
         gains[c] = min(1.0, max(floor, g))
 
 
+# adaptive limit: the input's SNR, read per model hop, sets how much of the model is used
+SNR_FULL_DB = 30.0      # estimated SNR at or below which the model is used as it is
+SNR_CLEAN_DB = 45.0     # ... at or above which only CLEAN_LIMIT_DB of it (a clean input)
+CLEAN_LIMIT_DB = 3.0    # the most a clean input loses to the model
+SNR_WARM_S = 0.5        # s of (non-silent) input before the estimate counts
+SNR_SUB_S = 0.25        # s per sub-window of the sliding minimum / maximum ...
+SNR_SUBS = 8            # ... over this many sub-windows (2 s)
+SILENT_DB = -100.0      # hops quieter than this (digital silence) are not counted ...
+LOUD_DB = 6.0           # ... nor louder (spikes the input sanitiser limited, not a level)
+
+
+@njit(cache=True, nogil=True)
+def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
+                  w_min: float, out, apply: bool) -> None:
+    """out = w y + (1 - w) x(delayed by ``delay``), per channel, w from that channel's SNR
+    (one model hop; channels stay independent, as the model's batch rows).
+
+    The SNR is the loudest over the quietest hop power (smoothed over 4 hops) in the last
+    SNR_SUBS x SNR_SUB_S seconds (sliding maximum and minimum through sub-window extremes, so a
+    quiet or silent start leaves the estimate after 2 s); digitally silent hops and hops above
+    +6 dBFS (limited spikes) are skipped.  An underestimate only keeps the model working.
+    st[ch] = [smoothed power, sub max dB, sub min dB, hops in the sub-window, hops counted, w of
+    the last hop, sub-window index]; mm[ch, 0/1, j] the sub-windows' maxima / minima.  w glides linearly over the hop from the last hop's value;
+    w = 1 gives y exactly.  ``apply`` False: the estimate and the dry ring are kept current
+    (a switch on is seamless) and ``out`` is not written."""
+    c, h = y.shape
+    m = ring.shape[1]
+    q = pos[0]
+    nsub = mm.shape[2]
+    for ch in range(c):
+        p = 0.0
+        for i in range(h):
+            v = x[ch, i]
+            p += v * v
+        p = p / h + 1e-30
+        if st[ch, 4] == 0:
+            st[ch, 0] = p
+        else:
+            st[ch, 0] += 0.25 * (p - st[ch, 0])
+        db = 10.0 * math.log10(st[ch, 0])
+        if SILENT_DB < db < LOUD_DB:
+            if st[ch, 3] == 0:
+                st[ch, 1] = db
+                st[ch, 2] = db
+            st[ch, 1] = max(st[ch, 1], db)
+            st[ch, 2] = min(st[ch, 2], db)
+            st[ch, 3] += 1
+            st[ch, 4] += 1
+            if st[ch, 3] >= sub:
+                j = int(st[ch, 6]) % nsub
+                mm[ch, 0, j] = st[ch, 1]
+                mm[ch, 1, j] = st[ch, 2]
+                st[ch, 6] += 1
+                st[ch, 3] = 0
+        w = 1.0
+        if st[ch, 4] > warm:
+            hi = st[ch, 1] if st[ch, 3] > 0 else -1e9
+            lo = st[ch, 2] if st[ch, 3] > 0 else 1e9
+            for j in range(min(nsub, int(st[ch, 6]))):
+                hi = max(hi, mm[ch, 0, j])
+                lo = min(lo, mm[ch, 1, j])
+            t = (hi - lo - SNR_FULL_DB) / (SNR_CLEAN_DB - SNR_FULL_DB)
+            t = min(1.0, max(0.0, t))
+            w = 1.0 - t * (1.0 - w_min)
+        if not apply:
+            w = 1.0
+        w0 = st[ch, 5]
+        st[ch, 5] = w
+        for i in range(h):
+            r = (q + i) % m
+            ring[ch, r] = x[ch, i]
+            if apply:
+                d = (q + i - delay) % m
+                g = w0 + (w - w0) * (i + 1) / h
+                out[ch, i] = g * y[ch, i] + (1.0 - g) * ring[ch, d]
+    pos[0] = (q + h) % m
+
+
 def _wet_share(limit_db: float) -> float:
     """Share of model output for an attenuation limit in dB (the rest is the input)."""
     return 1.0 if limit_db >= 100.0 else 1.0 - db_to_lin(-float(limit_db))
@@ -171,6 +249,11 @@ class NeuralEnhancer(HopProcessor):
                         "chosen on the unseen-source benchmark's tune split (SI-SDR, clean "
                         "passthrough and LSD up, PESQ-wb level, DNSMOS -0.03 against 20 dB); "
                         "100: the model alone; 0: the input alone (the model does not run)"),
+              Param("adaptive_limit", True, kind="bool",
+                    doc="on a clean input (estimated SNR 45 dB and more) the model takes off at "
+                        "most 3 dB, at 30 dB and less it works as set, in between a glide: a "
+                        "quiet room's voice passes nearly untouched (aural's own models only; "
+                        "off at atten_limit 100, the model alone)"),
               Param("high_band_floor", -30.0, unit="dB", range=(-60.0, 0.0),
                     doc="least gain of that band"),
               Param("high_band_denoise", True, kind="bool",
@@ -229,6 +312,17 @@ class NeuralEnhancer(HopProcessor):
         self.hop = s.hop
         self._hbuf = s.audio_in
         self._model = getattr(s, "inner", s)  # the OnnxStreamer (inside a worker pipeline)
+        msr, d = self.info.sample_rate, int(s.latency)
+        self._ad_delay = d
+        self._ad_ring = np.zeros((self.channels, d + self.hop), np.float32)
+        self._ad_pos = np.zeros(1, np.int64)
+        self._ad_st = np.zeros((self.channels, 7), np.float64)
+        self._ad_mm = np.zeros((self.channels, 2, SNR_SUBS), np.float64)
+        self._ad_out = np.zeros((self.channels, self.hop), np.float32)
+        self._ad_sub = max(1, int(round(SNR_SUB_S * msr / self.hop)))
+        self._ad_warm = int(SNR_WARM_S * msr / self.hop)
+        self._ad_wmin = _wet_share(CLEAN_LIMIT_DB)
+        self._ad_reset()
         self._model_rec = self._model.recoveries
         self._resampling = self.sample_rate != self.info.sample_rate
         if self._resampling:
@@ -363,13 +457,33 @@ class NeuralEnhancer(HopProcessor):
 
     def _run_model(self) -> np.ndarray:
         """One model hop.  The streamer clears a state gone NaN/inf by itself (that hop's output
-        is silence, :meth:`OnnxStreamer.run`); each such reset counts in ``recoveries``."""
+        is silence, :meth:`OnnxStreamer.run`); each such reset counts in ``recoveries``.
+        With ``adaptive_limit`` the hop is mixed with the aligned input by the input's SNR."""
         y = self._streamer.run()
         r = self._model.recoveries
         if r != self._model_rec:
             self.recoveries = getattr(self, "recoveries", 0) + (r - self._model_rec)
             self._model_rec = r
-        return y
+        if self.dfn:
+            return y
+        # atten_limit 100 means the model alone, so the adaptive limit is off there too
+        on = self.v("adaptive_limit") > 0.5 and self.v("atten_limit") < 100.0
+        _adaptive_mix(y, self._hbuf, self._ad_ring, self._ad_pos, self._ad_delay, self._ad_st,
+                      self._ad_mm, self._ad_sub, self._ad_warm, self._ad_wmin, self._ad_out, on)
+        return self._ad_out if on else y
+
+    def _ad_reset(self) -> None:
+        self._ad_ring[:] = 0.0
+        self._ad_pos[0] = 0
+        self._ad_st[:] = 0.0
+        self._ad_st[:, 5] = 1.0
+        self._ad_mm[:] = 0.0
+
+    @property
+    def clean_share(self) -> float:
+        """Share of the model in the output set by ``adaptive_limit``, least over the channels
+        (1.0: the model as set; ~0.29: a clean input, at most 3 dB off)."""
+        return float(self._ad_st[:, 5].min()) if self.prepared and hasattr(self, "_ad_st") else 1.0
 
     def _rewind(self) -> None:
         self._audio_side = True  # DeepFilterNet3: reset by spare-state swaps only, no refill
@@ -383,6 +497,8 @@ class NeuralEnhancer(HopProcessor):
             if self.dfn and not getattr(self, "_audio_side", False):
                 self._model.refill()  # control thread: spares made now, so the reset is exact
             self._streamer.reset()
+        if hasattr(self, "_ad_st"):
+            self._ad_reset()
         if getattr(self, "_resampling", False):
             self._down.reset()
             self._up.reset()
