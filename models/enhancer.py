@@ -141,13 +141,14 @@ CLEAN_LIMIT_DB = 3.0    # the most a clean input loses to the model
 SNR_WARM_S = 0.5        # s of (non-silent) input before the estimate counts
 SNR_SUB_S = 0.25        # s per sub-window of the sliding minimum / maximum ...
 SNR_SUBS = 8            # ... over this many sub-windows (2 s)
+SHARE_TAU_S = 1.0       # s: time constant of the model's share
 SILENT_DB = -100.0      # hops quieter than this (digital silence) are not counted ...
 LOUD_DB = 6.0           # ... nor louder (spikes the input sanitiser limited, not a level)
 
 
 @njit(cache=True, nogil=True)
 def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
-                  w_min: float, out, apply: bool) -> None:
+                  w_min: float, glide: float, out, apply: bool) -> None:
     """out = w y + (1 - w) x(delayed by ``delay``), per channel, w from that channel's SNR
     (one model hop; channels stay independent, as the model's batch rows).
 
@@ -156,8 +157,9 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
     quiet or silent start leaves the estimate after 2 s); digitally silent hops and hops above
     +6 dBFS (limited spikes) are skipped.  An underestimate only keeps the model working.
     st[ch] = [smoothed power, sub max dB, sub min dB, hops in the sub-window, hops counted, w of
-    the last hop, sub-window index]; mm[ch, 0/1, j] the sub-windows' maxima / minima.  w glides linearly over the hop from the last hop's value;
-    w = 1 gives y exactly.  ``apply`` False: the estimate and the dry ring are kept current
+    the last hop, sub-window index]; mm[ch, 0/1, j] the sub-windows' maxima / minima.  w
+    follows its target through a one-pole of SHARE_TAU_S (``glide`` per hop), linearly within
+    the hop; w = 1 gives y exactly.  ``apply`` False: the estimate and the dry ring are kept current
     (a switch on is seamless) and ``out`` is not written."""
     c, h = y.shape
     m = ring.shape[1]
@@ -200,7 +202,13 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
             w = 1.0 - t * (1.0 - w_min)
         if not apply:
             w = 1.0
+        # the model's share follows slowly (SHARE_TAU_S): a share that changed from hop to hop
+        # would modulate the level wherever the model changes it, which is an error of its own
         w0 = st[ch, 5]
+        wt = w
+        w = w0 + glide * (wt - w0) if apply else 1.0
+        if wt == 1.0 and w > 0.999:
+            w = 1.0  # back to the model alone, exactly
         st[ch, 5] = w
         for i in range(h):
             r = (q + i) % m
@@ -322,6 +330,7 @@ class NeuralEnhancer(HopProcessor):
         self._ad_sub = max(1, int(round(SNR_SUB_S * msr / self.hop)))
         self._ad_warm = int(SNR_WARM_S * msr / self.hop)
         self._ad_wmin = _wet_share(CLEAN_LIMIT_DB)
+        self._ad_glide = 1.0 - math.exp(-self.hop / (SHARE_TAU_S * msr))
         self._ad_reset()
         self._model_rec = self._model.recoveries
         self._resampling = self.sample_rate != self.info.sample_rate
@@ -469,7 +478,8 @@ class NeuralEnhancer(HopProcessor):
         # atten_limit 100 means the model alone, so the adaptive limit is off there too
         on = self.v("adaptive_limit") > 0.5 and self.v("atten_limit") < 100.0
         _adaptive_mix(y, self._hbuf, self._ad_ring, self._ad_pos, self._ad_delay, self._ad_st,
-                      self._ad_mm, self._ad_sub, self._ad_warm, self._ad_wmin, self._ad_out, on)
+                      self._ad_mm, self._ad_sub, self._ad_warm, self._ad_wmin, self._ad_glide,
+                      self._ad_out, on)
         return self._ad_out if on else y
 
     def _ad_reset(self) -> None:
