@@ -2,7 +2,7 @@
 
     a = analyse(audio, 48000)            # (channels, n) or (n,) float samples
     a = analyse_file("take.flac")        # the first 40 s and 20 s from the middle, streamed
-    a.findings()                         # ["50 Hz hum, 6 harmonics, 32 dB above the floor", ...]
+    a.findings()                         # ["50 Hz hum, lines up to the 6th harmonic, 32 dB above the floor", ...]
 
 Every detector is a plain offline computation over at most ``MAX_SECONDS`` of audio (numpy, scipy
 and, for clicks, the DeClick node run read-only over the excerpt); :mod:`aural.engine.auto`
@@ -67,6 +67,12 @@ HUM_LONE_DB = 30.0
 
 def _db(p: float) -> float:
     return 10.0 * math.log10(max(p, _EPS))
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th-13th, 21st, ..."""
+    suf = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suf}"
 
 
 @dataclass(frozen=True)
@@ -145,8 +151,9 @@ class Analysis:
                f"noise floor {self.noise_floor_dbfs:.0f} dBFS, estimated SNR {self.snr_db:.0f} dB"
                + (" (noisy)" if self.noisy else "")]
         if self.has_hum:
-            out.append(f"{self.hum_hz:g} Hz hum, {self.hum_harmonics} harmonic"
-                       f"{'s' if self.hum_harmonics != 1 else ''}, "
+            n = self.hum_harmonics  # the highest harmonic standing out, not a count
+            lines = "the fundamental only" if n <= 1 else f"lines up to the {_ordinal(n)} harmonic"
+            out.append(f"{self.hum_hz:g} Hz hum, {lines}, "
                        f"{self.hum_above_floor_db:.0f} dB above the floor"
                        + ("" if self.hum_audible else " (faint: left alone)"))
         else:
