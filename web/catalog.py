@@ -119,6 +119,8 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("NeuralEnhancer", "atten_limit"): ("Noise removed, at most", "more removes more noise; "
                                         "less keeps more of the room"),
     ("NeuralEnhancer", "high_band_floor"): ("Treble noise floor", ""),
+    ("NeuralEnhancer", "adaptive_limit"): ("Spare clean recordings", "a recording with hardly "
+                                           "any noise passes almost untouched"),
     ("ParametricEQ", "gain_db"): ("Clarity boost", "lifts the part of the voice that carries "
                                   "words"),
     ("ParametricEQ", "freq_hz"): ("Clarity pitch", ""),
@@ -139,6 +141,8 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
                                          "cut-off is decided"),
     ("BandwidthExtender", "noise"): ("Noise share", "how much of the rebuilt treble is noise "
                                      "rather than copied harmonics"),
+    ("BandwidthExtender", "harmonic"): ("Keep overtones in tune", "the rebuilt treble "
+                                        "continues a voice's or an instrument's overtones"),
     ("BandwidthExtender", "fold_offset_db"): ("Folding level drop", "only for folding"),
     ("Wiener", "floor_db"): ("Noise reduction", "lower removes more noise, but too low can "
                              "sound watery"),
