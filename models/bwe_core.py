@@ -249,39 +249,42 @@ HARM_RANGE = 0.25    # periods searched: the nominal one +- this share
 
 
 @njit(cache=True, nogil=True)
-def harmonic_period(spec, ch: int, src_hi: int, wdt: int) -> int:
+def harmonic_period(spec, ch: int, src_hi: int, wdt: int, mag) -> int:
     """The translation period in bins near ``wdt`` that best continues the magnitude spectrum's
     own periodicity below ``src_hi`` (Pearson correlation of |X[k]| and |X[k - p]| over the
     source band, a small preference for the nominal period); ``wdt`` when none correlates by
-    HARM_MIN_R (noise, or too few bins).  For a harmonic comb the best p is a multiple of f0."""
-    pmin = max(4, int(wdt * (1.0 - HARM_RANGE)))
-    pmax = int(wdt * (1.0 + HARM_RANGE))
+    HARM_MIN_R (noise, or too few bins).  For a harmonic comb the best p is a multiple of f0.
+    ``mag``: float64 scratch of at least ``src_hi`` values."""
     lo = src_hi - wdt
-    if lo - pmax < 1 or wdt < 8:
-        pmax = lo - 1
+    pmin = max(4, int(wdt * (1.0 - HARM_RANGE)))
+    pmax = min(int(wdt * (1.0 + HARM_RANGE)), lo - 1)
     if pmax < pmin:
+        return wdt
+    for k in range(lo - pmax, src_hi):
+        mag[k] = abs(spec[ch, k])
+    m = src_hi - lo
+    sa = 0.0
+    saa = 0.0
+    for k in range(lo, src_hi):
+        sa += mag[k]
+        saa += mag[k] * mag[k]
+    va = saa - sa * sa / m
+    if va <= 0.0:
         return wdt
     best = -2.0
     bp = wdt
     br = 0.0
     for p in range(pmin, pmax + 1):
-        sa = 0.0
         sb = 0.0
-        saa = 0.0
         sbb = 0.0
         sab = 0.0
         for k in range(lo, src_hi):
-            a = abs(spec[ch, k])
-            b = abs(spec[ch, k - p])
-            sa += a
+            b = mag[k - p]
             sb += b
-            saa += a * a
             sbb += b * b
-            sab += a * b
-        m = src_hi - lo
-        va = saa - sa * sa / m
+            sab += mag[k] * b
         vb = sbb - sb * sb / m
-        if va <= 0.0 or vb <= 0.0:
+        if vb <= 0.0:
             continue
         r = (sab - sa * sb / m) / math.sqrt(va * vb)
         score = r - 0.1 * abs(p - wdt) / wdt
@@ -322,7 +325,7 @@ def synth_hop(spec, env, ref, inbuf, ola, out, k_cut: int, k_top: int, band_lo, 
         if active:
             for k in range(kb):
                 ybuf[k] = 0.0
-            per = harmonic_period(spec, ch, src_hi, wdt) if harmonic else wdt
+            per = harmonic_period(spec, ch, src_hi, wdt, frame) if harmonic else wdt
             hn = seed[1] & 3
             # translated spectrum, periods of `per` bins above [src_hi - per, src_hi): a shift of
             # d bins is a modulation by d fs / n_fft, whose phase at this frame's start is
