@@ -475,6 +475,8 @@ class NeuralEnhancer(HopProcessor):
             self._model_rec = r
         if self.dfn:
             return y
+        # the mix is made here, per model hop, and not through the processor's dry/wet mix
+        # (whose target moves per host block): sample-exact, so block-size invariant.
         # atten_limit 100 means the model alone, so the adaptive limit is off there too
         on = self.v("adaptive_limit") > 0.5 and self.v("atten_limit") < 100.0
         _adaptive_mix(y, self._hbuf, self._ad_ring, self._ad_pos, self._ad_delay, self._ad_st,

@@ -76,6 +76,12 @@ def test_hum_found_with_its_fundamental(f0, sr):
     assert _names(chain) == ["DeHum"]
     assert chain.node("dehum").v("freq_hz") == f0
     assert any(f"{f0:g} Hz hum" in line for line in a.findings())
+    # the number is the highest harmonic standing out, and the finding says so
+    from aural.engine.analysis import _ordinal
+    assert any(f"lines up to the {_ordinal(a.hum_harmonics)} harmonic" in line
+               for line in a.findings())
+    assert [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd"]
     assert analyse(s, sr).hum_hz == 0.0
 
 
