@@ -48,7 +48,7 @@ import numpy as np
 
 from .degrade import Degrader
 
-__all__ = ["MIXES", "SPLITS", "MixDegrader", "Recipe", "load_audio", "reserved_files"]
+__all__ = ["MIXES", "SPLITS", "MixDegrader", "Recipe", "load_audio", "reaches_band", "reserved_files"]
 
 REPO = Path(__file__).resolve().parent.parent
 SPLITS = {"train": 0, "dev": 1}
@@ -204,6 +204,20 @@ def _read_g722(path: str) -> tuple[np.ndarray, int]:
     return x, 16000
 
 
+def reaches_band(x: np.ndarray, sample_rate: int, edge_hz: float) -> bool:
+    """True when the long-term spectrum of ``x`` over the 3 kHz below ``edge_hz`` lies within
+    55 dB of its 1-4 kHz level (speech and music: 25-45 dB; a recording band-limited below the
+    edge: 70 dB and more).  False when ``edge_hz`` is above Nyquist."""
+    from scipy.signal import welch
+
+    if edge_hz > sample_rate / 2 or len(x) < 4096:
+        return False
+    f, p = welch(np.asarray(x, np.float64), sample_rate, nperseg=4096)
+    hi = float(np.mean(p[(f >= edge_hz - 3000) & (f < edge_hz)]))
+    lo = float(np.mean(p[(f >= 1000) & (f < 4000)]))
+    return 10.0 * np.log10((hi + 1e-30) / (lo + 1e-30)) > -55.0
+
+
 def load_audio(path: str, sample_rate: int) -> np.ndarray:
     """Decode, mix to mono, resample (polyphase) to sample_rate, float32."""
     import soundfile as sf
@@ -243,6 +257,9 @@ class Recipe:
     ``score`` split is never read); a speech file shorter than an example is joined with other
     clips of the same source (one voice), as ``dry_speech`` is.  Default "recipe": every list and
     example exactly as before it existed.
+    min_band_hz: speech files whose band ends below this (Hz; :func:`reaches_band`) are never
+    drawn as clean targets, so a full-band model does not learn that speech stops at 7 kHz (the
+    telephone and 22.05 kHz recordings stay in babble); 0 (default): every file, as before.
     """
 
     sample_rate: int = 16000
@@ -258,6 +275,7 @@ class Recipe:
     clean_fraction: float = 0.0
     music_safe_noise: bool = False
     sources: str = "recipe"
+    min_band_hz: float = 0.0
 
     def __post_init__(self) -> None:
         if self.train_mix not in MIXES:
@@ -266,6 +284,7 @@ class Recipe:
             raise ValueError(f"unknown sources {self.sources!r} (recipe or registry)")
         self._cache: dict[str, np.ndarray] = {}
         self._siblings: dict[str, list[str]] = {}
+        self._band_ok: dict[str, bool] = {}
         self._degraders: dict[str, Degrader] = {}
         if self.sources == "registry":
             self._lists = self._registry_lists()
@@ -382,9 +401,11 @@ class Recipe:
         files = self.files(kind, split)
         if not files:
             raise RuntimeError(f"no {kind} files for {split}: run scripts/setup.d/50-data.sh")
-        for _ in range(10):
+        for _ in range(10 if not (self.min_band_hz > 0 and kind == "speech") else 40):
             f = files[int(rng.integers(0, len(files)))]
             x = self.audio(f)
+            if kind == "speech" and self.min_band_hz > 0 and not self._wide(f, x):
+                continue
             if len(x) < n and kind == "speech" and f in self._siblings:
                 return self._joined(self._siblings[f], n, rng), kind  # one voice's short clips
             if len(x) < n:
@@ -394,6 +415,12 @@ class Recipe:
             if np.sqrt(np.mean(seg ** 2)) > 1e-3 * (np.max(np.abs(seg)) + 1e-9) and np.max(np.abs(seg)) > 1e-3:
                 return seg, kind
         return seg, kind
+
+    def _wide(self, path: str, x: np.ndarray) -> bool:
+        """Whether speech file ``path`` (decoded: x) reaches ``min_band_hz`` (cached per file)."""
+        if path not in self._band_ok:
+            self._band_ok[path] = reaches_band(x, self.sample_rate, self.min_band_hz)
+        return self._band_ok[path]
 
     def _joined(self, files: list[str], n: int, rng: np.random.Generator) -> np.ndarray:
         """n samples of prompts joined with 50-300 ms pauses, from a random point of the first."""

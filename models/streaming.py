@@ -186,7 +186,7 @@ class CausalGRU(nn.Module):
         return self._unflat(h[:, None]), h
 
 
-MODEL_KINDS = ("wavenet", "dsunet")
+MODEL_KINDS = ("wavenet", "dsunet", "fullband")
 
 
 def build_model(kind: str, **config: Any) -> StreamingModel:
@@ -197,4 +197,7 @@ def build_model(kind: str, **config: Any) -> StreamingModel:
     if kind == "dsunet":
         from .dsunet import DualStepUNet
         return DualStepUNet(**config)
+    if kind == "fullband":
+        from .fullband import FullBandUNet
+        return FullBandUNet(**config)
     raise ValueError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_KINDS)})")

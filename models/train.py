@@ -162,6 +162,7 @@ class TrainConfig:
     d_lr: float = 2e-4        # the discriminator's learning rate
     init: str = ""
     sources: str = "recipe"   # Recipe.sources: recipe | registry
+    min_band_hz: float = 0.0  # Recipe.min_band_hz: speech targets must reach this band edge
     save_every: int = 0
     log_every: int = 10
 
@@ -264,7 +265,7 @@ def _make_data(cfg: TrainConfig):
                   dev_examples=cfg.dev_examples, max_files=cfg.max_files,
                   music_fraction=cfg.music_fraction, train_mix=cfg.mix, dry_speech=cfg.dry_speech,
                   clean_fraction=cfg.clean_fraction, music_safe_noise=cfg.music_safe_noise,
-                  sources=cfg.sources)
+                  sources=cfg.sources, min_band_hz=cfg.min_band_hz)
 
 
 def _init_checkpoint(init: str, out: str) -> str:

@@ -101,10 +101,12 @@ def test_tiny_training_with_compressed_loss_lowers_it(tmp_path, data):
 
 
 TINY = {"wavenet": {"channels": 8, "skip_channels": 8, "layers": 6},
-        "dsunet": {"channels": [8, 8, 16], "dilations": [1, 2]}}
+        "dsunet": {"channels": [8, 8, 16], "dilations": [1, 2]},
+        "fullband": {"sample_rate": 16000, "n_fft": 320, "hop": 160, "erb_bands": 16, "df_bins": 32,
+                     "channels": [8, 8], "channels2": [8, 8], "dilations": [1], "gru": 8, "gru2": 8}}
 
 
-@pytest.mark.parametrize("kind", ["wavenet", "dsunet"])
+@pytest.mark.parametrize("kind", ["wavenet", "dsunet", "fullband"])
 def test_tiny_training_lowers_loss_and_resumes_exactly(tmp_path, data, kind):
     cfg = TrainConfig(kind=kind, model=TINY[kind], out=str(tmp_path / "a"), batch=4, seconds=0.5,
                       epochs=2, steps_per_epoch=15, lr=3e-3, lr_min=3e-3, log_every=0, ema=0.5)

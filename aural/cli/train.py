@@ -54,7 +54,8 @@ def register(sub) -> None:
                                    "progress, validates on the fixed dev set after every epoch, "
                                    "writes OUT/last.pt (every epoch), OUT/best.pt (best dev "
                                    "SI-SDR) and OUT/history.json.")
-    p.add_argument("kind", choices=("wavenet", "dsunet"), help="model family")
+    p.add_argument("kind", choices=("wavenet", "dsunet", "fullband"),
+                   help="model family (fullband: 48 kHz ERB gains + low-bin deep filter)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, history)")
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
                    help="model constructor argument, JSON value (e.g. channels=[16,16,32,32], "
@@ -103,6 +104,9 @@ def register(sub) -> None:
                         "file) or 'registry' (the source registry's train split, developed on its "
                         "tune split: sources held out by speaker/language and noise package; "
                         "AURAL_DATA=full installs them)")
+    p.add_argument("--min-band", type=float, default=0.0, metavar="HZ",
+                   help="draw clean speech only from files whose spectrum reaches HZ (e.g. "
+                        "14000 for a full-band model; default 0: every file)")
     p.add_argument("--dev-examples", type=int, default=32)
     p.add_argument("--save-every", type=int, default=0, help="also save last.pt every N steps")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -132,7 +136,7 @@ def run_train(args) -> int:
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
                       clean_fraction=args.clean, adversarial=args.adversarial,
                       loss=args.loss, music_safe_noise=args.music_safe_noise,
-                      sources=args.sources)
+                      sources=args.sources, min_band_hz=args.min_band)
     try:
         hist = train(cfg, resume=args.resume)
     except (TypeError, ValueError, FileNotFoundError) as e:

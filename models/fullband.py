@@ -1,0 +1,258 @@
+"""Full-band Dual-Step U-Net (48 kHz): ERB-band gains over the whole band, then a deep filter
+on the low bins (the DeepFilterNet recipe, issue 21), causal, no 16 kHz bottleneck.
+
+The STFT lives inside the model (DFT as matrix products, periodic sqrt-Hann, hop = n_fft/2), so
+the exported ONNX graph maps ``hop`` samples to ``hop`` samples; algorithmic latency
+``n_fft - hop`` (480 samples = 10 ms at 48 kHz with the defaults 960/480).  Per frame:
+
+- stage 1 (noise): a U-Net over ``erb_bands`` ERB bands (rectangular, at least 2 bins wide,
+  covering 0 Hz to Nyquist) sees each band's log power minus its running mean (dB / 40, the
+  level-free feature DeepFilterNet uses) and predicts a gain in [0, 1] per band; every bin of a
+  band takes its band's gain: ``Y1 = g * X`` over the whole band.
+- stage 2 (detail): a U-Net over the low ``df_bins`` bins (96 = 0-4.8 kHz at 48 kHz / 960) sees
+  the compressed complex spectra of X and of Y1 (``|X|^0.3`` with X's phase, 3 channels each),
+  divided by X's running mean compressed magnitude per bin (level-free), and predicts a bounded
+  (tanh) complex deep filter over the current and ``df - 1`` past frames:
+  ``Y[t] = Y1[t] + sum_k c_k[t] X[t-k]`` on those bins; its last layer starts at zero, so stage 2
+  starts as the identity.  Above ``df_bins`` the output is stage 1's.
+
+The running means are exponential (time constant ``norm_tau`` s) with a cumulative start (the
+first frame is its own mean, so 1 s training examples see what a long stream sees); they are
+streaming states (``erb_mean``, ``spec_mean``, ``norm_count``) and take no gradient.
+
+Both U-Nets are :class:`aural.models.dsunet._UNet`: frequency-strided causal convs, a dilated
+bottleneck and a residual GRU over the flattened bottleneck frame (seconds of context).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .dsunet import _UNet
+from .streaming import StreamingModel
+
+__all__ = ["FullBandUNet", "erb_band_widths"]
+
+_COUNT_MAX = 1.0e4  # frames; the count only decides when the exponential mean takes over
+
+
+def _freq2erb(f: float) -> float:
+    return 21.4 * math.log10(1.0 + 0.00437 * f)
+
+
+def _erb2freq(e: float) -> float:
+    return (10.0 ** (e / 21.4) - 1.0) / 0.00437
+
+
+def erb_band_widths(sample_rate: int, n_fft: int, bands: int, min_bins: int = 2) -> list[int]:
+    """Widths in bins of ``bands`` rectangular bands equally spaced on the ERB scale from 0 Hz to
+    Nyquist, each at least ``min_bins`` wide (DeepFilterNet's rule); they sum to n_fft/2 + 1."""
+    n_bins = n_fft // 2 + 1
+    if bands * min_bins > n_bins:
+        raise ValueError(f"{bands} ERB bands of >= {min_bins} bins do not fit {n_bins} bins")
+    step = _freq2erb(sample_rate / 2) / bands
+    bin_hz = sample_rate / n_fft
+    widths, prev, over = [], 0, 0
+    for i in range(1, bands + 1):
+        fb = int(round(_erb2freq(i * step) / bin_hz))
+        nb = fb - prev - over
+        if nb < min_bins:
+            over, nb = min_bins - nb, min_bins
+        else:
+            over = 0
+        widths.append(nb)
+        prev = fb
+    widths[-1] += n_bins - sum(widths)
+    if widths[-1] < min_bins:
+        raise ValueError("ERB bands do not fit: use fewer bands or a longer FFT")
+    return widths
+
+
+class FullBandUNet(StreamingModel):
+    """Two-stage causal enhancer at full band: ERB gains (stage 1), low-bin deep filter (stage 2).
+
+    sample_rate: model rate (Hz).  n_fft: frame (any even size; 960 = 20 ms at 48 kHz).
+    hop: n_fft/2.  erb_bands: stage-1 bands.  df_bins: bins stage 2 filters (from 0 Hz).
+    df: deep-filter taps (current frame and df-1 past).  channels / channels2: encoder channels
+    per level of stage 1 / 2.  kt: time kernel.  dilations: bottleneck dilations.  gru / gru2:
+    bottleneck GRU units of stage 1 / 2 (0: none).  stages: 1 (ERB gains only) or 2.
+    norm_tau: time constant of the feature normalisation (s).
+    """
+
+    kind = "fullband"
+
+    def __init__(self, sample_rate: int = 48000, n_fft: int = 960, hop: int = 480,
+                 erb_bands: int = 32, df_bins: int = 96, df: int = 3,
+                 channels: tuple[int, ...] = (16, 32, 32, 32), channels2: tuple[int, ...] = (16, 16, 32, 32),
+                 kt: int = 2, dilations: tuple[int, ...] = (1, 2, 4, 8), gru: int = 96, gru2: int = 128,
+                 stages: int = 2, norm_tau: float = 1.0) -> None:
+        super().__init__(sample_rate, hop)
+        if n_fft % 2 or n_fft < 16:
+            raise ValueError(f"n_fft must be even and >= 16, got {n_fft}")
+        if hop != n_fft // 2:
+            raise ValueError(f"hop must be n_fft/2, got {hop} for n_fft {n_fft}")
+        n_bins = n_fft // 2 + 1
+        if not 1 <= df_bins <= n_bins:
+            raise ValueError(f"df_bins must be 1..{n_bins}, got {df_bins}")
+        if stages not in (1, 2) or df < 1:
+            raise ValueError("stages must be 1 or 2 and df >= 1")
+        if norm_tau <= 0:
+            raise ValueError("norm_tau must be > 0 s")
+        channels = tuple(int(c) for c in channels)
+        channels2 = tuple(int(c) for c in channels2)
+        self.config = dict(sample_rate=int(sample_rate), n_fft=int(n_fft), hop=int(hop),
+                           erb_bands=int(erb_bands), df_bins=int(df_bins), df=int(df),
+                           channels=list(channels), channels2=list(channels2), kt=int(kt),
+                           dilations=[int(d) for d in dilations], gru=int(gru), gru2=int(gru2),
+                           stages=int(stages), norm_tau=float(norm_tau))
+        self.n_fft, self.n_bins, self.stages = int(n_fft), n_bins, int(stages)
+        self.erb_bands, self.df_bins, self.df = int(erb_bands), int(df_bins), int(df)
+        self.alpha = math.exp(-hop / (sample_rate * norm_tau))
+        n = torch.arange(n_fft, dtype=torch.float64)
+        k = torch.arange(n_bins, dtype=torch.float64)
+        ang = 2 * math.pi * n[:, None] * k[None, :] / n_fft
+        win = torch.sqrt(0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft))
+        ck = torch.full((n_bins,), 2.0, dtype=torch.float64)
+        ck[0] = 1.0
+        ck[-1] = 1.0
+        scale = hop / (n_fft / 2)
+        self.register_buffer("dft_re", (win[:, None] * torch.cos(ang)).float(), persistent=False)
+        self.register_buffer("dft_im", (-win[:, None] * torch.sin(ang)).float(), persistent=False)
+        self.register_buffer("idft_re", (ck[:, None] * torch.cos(ang.T) * win[None, :] * scale / n_fft).float(),
+                             persistent=False)
+        self.register_buffer("idft_im", (-ck[:, None] * torch.sin(ang.T) * win[None, :] * scale / n_fft).float(),
+                             persistent=False)
+        widths = erb_band_widths(sample_rate, n_fft, erb_bands)
+        fb = np.zeros((n_bins, erb_bands), np.float32)
+        start = 0
+        for b, w in enumerate(widths):
+            fb[start:start + w, b] = 1.0 / w
+            start += w
+        self.register_buffer("erb_fb", torch.from_numpy(fb), persistent=False)  # mean power per band
+        self.register_buffer("erb_inv", torch.from_numpy((fb > 0).T.astype(np.float32)).contiguous(),
+                             persistent=False)  # band gain -> its bins
+        self.unet1 = _UNet(1, 1, erb_bands, channels, kt, tuple(dilations), int(gru))
+        torch.nn.init.zeros_(self.unet1.up[-1].bias)
+        if stages == 2:
+            self.unet2 = _UNet(6, 2 * self.df, self.df_bins, channels2, kt, tuple(dilations), int(gru2))
+            torch.nn.init.zeros_(self.unet2.up[-1].weight)
+            torch.nn.init.zeros_(self.unet2.up[-1].bias)
+        self._register_cached()
+
+    @property
+    def latency(self) -> int:
+        return self.n_fft - self.hop
+
+    def state_specs(self):
+        tail = self.n_fft - self.hop
+        df = ([("df_re", (self.df - 1, self.df_bins)), ("df_im", (self.df - 1, self.df_bins))]
+              if self.stages == 2 and self.df > 1 else [])
+        norm = [("erb_mean", (self.erb_bands,)), ("spec_mean", (self.df_bins,)), ("norm_count", (1,))]
+        return [("stft_in", (tail,)), ("ola", (tail,))] + df + norm + super().state_specs()
+
+    def initial_states(self, batch: int = 1):
+        return [torch.zeros((batch, *shape)) for _, shape in self.state_specs()]
+
+    # ------------------------------------------------------------------ features
+    def _running(self, e: torch.Tensor, s: torch.Tensor, state):
+        """Running means of e (B, T, bands) and s (B, T, df_bins) from state ``(me, ms, n)``
+        (zeros: a fresh stream); the frame-t mean includes frame t.  -> (means e, means s, state)."""
+        me, ms, n = state
+        out_e, out_s = [], []
+        for t in range(e.shape[1]):
+            a = torch.clamp(n / (n + 1.0), max=self.alpha)  # cumulative mean, then exponential
+            me = a * me + (1.0 - a) * e[:, t]
+            ms = a * ms + (1.0 - a) * s[:, t]
+            n = torch.clamp(n + 1.0, max=_COUNT_MAX)
+            out_e.append(me)
+            out_s.append(ms)
+        return torch.stack(out_e, 1), torch.stack(out_s, 1), (me, ms, n)
+
+    @staticmethod
+    def _cfeat(re: torch.Tensor, im: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+        mag = torch.sqrt(re * re + im * im + 1e-10)
+        c = mag ** 0.3
+        g = c / (mag * norm)
+        return torch.stack([c / norm, re * g, im * g], dim=1)  # (B, 3, T, F)
+
+    def _spectral(self, frames: torch.Tensor, conv, both: bool = False, past=None, norm=None):
+        """frames (B, T, n_fft) -> (enhanced frames, stage-1 frames or None, new past, new norm).
+
+        past: the deep filter's previous spectra ``(re, im)`` (B, df-1, df_bins), None: zeros.
+        norm: ``(erb_mean, spec_mean, norm_count)``, None: a fresh stream."""
+        b = frames.shape[0]
+        re = frames @ self.dft_re
+        im = frames @ self.dft_im
+        d = self.df_bins
+        with torch.no_grad():  # functions of the input only
+            p = re * re + im * im
+            e = 10.0 * torch.log10(p @ self.erb_fb + 1e-10)
+            s = (p[..., :d] + 1e-10) ** 0.15  # |X|^0.3
+            if norm is None:
+                norm = (re.new_zeros(b, self.erb_bands), re.new_zeros(b, d), re.new_zeros(b, 1))
+            me, ms, new_norm = self._running(e, s, norm)
+            fe = ((e - me) / 40.0)[:, None]
+            ms = ms + 1e-5
+        gain = torch.sigmoid(self.unet1(fe, conv)[:, 0]) @ self.erb_inv
+        re1, im1 = gain * re, gain * im
+        new_past = None
+        if self.stages == 2:
+            xr, xi = re[..., :d], im[..., :d]
+            c = torch.tanh(self.unet2(torch.cat([self._cfeat(xr, xi, ms),
+                                                 self._cfeat(re1[..., :d], im1[..., :d], ms)], dim=1), conv))
+            rp, ip = xr, xi
+            if self.df > 1:
+                if past is None:
+                    past = (re.new_zeros(b, self.df - 1, d),) * 2
+                rp, ip = torch.cat([past[0], xr], dim=1), torch.cat([past[1], xi], dim=1)
+                new_past = (rp[:, -(self.df - 1):], ip[:, -(self.df - 1):])
+            lr, li, t = re1[..., :d], im1[..., :d], re.shape[1]
+            for k in range(self.df):  # tap k multiplies the spectrum k frames back
+                a = self.df - 1 - k
+                pr, pi = rp[:, a:a + t], ip[:, a:a + t]
+                cr, ci = c[:, 2 * k], c[:, 2 * k + 1]
+                lr = lr + cr * pr - ci * pi
+                li = li + cr * pi + ci * pr
+            re2 = torch.cat([lr, re1[..., d:]], dim=-1)
+            im2 = torch.cat([li, im1[..., d:]], dim=-1)
+        else:
+            re2, im2 = re1, im1
+        out = re2 @ self.idft_re + im2 @ self.idft_im
+        stage1 = (re1 @ self.idft_re + im1 @ self.idft_im) if both else None
+        return out, stage1, new_past, new_norm
+
+    def _ola(self, frames: torch.Tensor, length: int) -> torch.Tensor:
+        b, t, n = frames.shape
+        y = F.fold(frames.transpose(1, 2), output_size=(1, (t - 1) * self.hop + n),
+                   kernel_size=(1, n), stride=(1, self.hop))
+        return y.reshape(b, -1)[:, :length]
+
+    def forward(self, x: torch.Tensor, return_stages: bool = False):
+        """x: (batch, samples) -> (batch, samples), delayed by ``latency`` samples.
+
+        return_stages: also return the stage-1 (ERB gains only) waveform."""
+        n = x.shape[1]
+        h = self.hop
+        xp = F.pad(x, (self.n_fft - h, (-n) % h))
+        frames = xp.unfold(1, self.n_fft, h)
+        conv = lambda m, t: m(t)  # noqa: E731
+        if return_stages:
+            res = self._spectral(frames, conv, both=True)
+            return self._ola(res[0], n), self._ola(res[1], n)
+        return self._ola(self._spectral(frames, conv)[0], n)
+
+    def step(self, x: torch.Tensor, stft_in: torch.Tensor, ola: torch.Tensor, *states: torch.Tensor):
+        """x: (batch, hop) -> (y (batch, hop), stft_in, ola, [df_re, df_im,] erb_mean, spec_mean,
+        norm_count, *conv caches)."""
+        has_past = self.stages == 2 and self.df > 1
+        past, states = (states[:2], states[2:]) if has_past else (None, states)
+        norm, states = states[:3], states[3:]
+        ctx = self.step_context(list(states))
+        frame = torch.cat([stft_in, x], dim=1)
+        out, _, new_past, new_norm = self._spectral(frame.unsqueeze(1), ctx, past=past, norm=norm)
+        acc = out[:, 0] + F.pad(ola, (0, self.hop))
+        pst = tuple(new_past) if has_past else ()
+        return (acc[:, :self.hop], frame[:, self.hop:], acc[:, self.hop:], *pst, *new_norm, *ctx.states())
