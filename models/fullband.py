@@ -111,20 +111,7 @@ class FullBandUNet(StreamingModel):
         self.n_fft, self.n_bins, self.stages = int(n_fft), n_bins, int(stages)
         self.erb_bands, self.df_bins, self.df = int(erb_bands), int(df_bins), int(df)
         self.alpha = math.exp(-hop / (sample_rate * norm_tau))
-        n = torch.arange(n_fft, dtype=torch.float64)
-        k = torch.arange(n_bins, dtype=torch.float64)
-        ang = 2 * math.pi * n[:, None] * k[None, :] / n_fft
-        win = torch.sqrt(0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft))
-        ck = torch.full((n_bins,), 2.0, dtype=torch.float64)
-        ck[0] = 1.0
-        ck[-1] = 1.0
-        scale = hop / (n_fft / 2)
-        self.register_buffer("dft_re", (win[:, None] * torch.cos(ang)).float(), persistent=False)
-        self.register_buffer("dft_im", (-win[:, None] * torch.sin(ang)).float(), persistent=False)
-        self.register_buffer("idft_re", (ck[:, None] * torch.cos(ang.T) * win[None, :] * scale / n_fft).float(),
-                             persistent=False)
-        self.register_buffer("idft_im", (-ck[:, None] * torch.sin(ang.T) * win[None, :] * scale / n_fft).float(),
-                             persistent=False)
+        self._make_dft(n_fft, hop)
         widths = erb_band_widths(sample_rate, n_fft, erb_bands)
         fb = np.zeros((n_bins, erb_bands), np.float32)
         start = 0
@@ -141,6 +128,84 @@ class FullBandUNet(StreamingModel):
             torch.nn.init.zeros_(self.unet2.up[-1].weight)
             torch.nn.init.zeros_(self.unet2.up[-1].bias)
         self._register_cached()
+
+    # ------------------------------------------------------------------ the STFT, factorised
+    def _make_dft(self, n_fft: int, hop: int) -> None:
+        """Constants of the windowed real DFT and its inverse as two small matrix stages
+        (Cooley-Tukey with n_fft = N1 * N2; 960 = 32 * 30): about 1/7 of the multiplies of one
+        n_fft x (n_fft/2 + 1) matrix product, and tiny constants in the exported graph."""
+        n2 = max(d for d in range(1, int(math.isqrt(n_fft)) + 1) if n_fft % d == 0)
+        n1 = n_fft // n2
+        nb = n_fft // 2 + 1
+        self._n1, self._n2 = n1, n2
+        self._k2 = -(-nb // n1)  # output columns of the forward second stage
+        self._a = -(-nb // n2)   # input rows of the inverse first stage
+        f64 = torch.float64
+        n = torch.arange(n_fft, dtype=f64)
+        win = torch.sqrt(0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft))  # periodic sqrt-Hann
+        tau = 2 * math.pi
+
+        def reg(name, t):
+            self.register_buffer(name, t.float().contiguous(), persistent=False)
+
+        i1, i2 = torch.arange(n1, dtype=f64), torch.arange(n2, dtype=f64)
+        reg("win", win.reshape(n1, n2))
+        # forward: x[N2 n1 + n2] -> A[k1, n2] (over n1) -> twiddle -> X[k1 + N1 k2] (over n2)
+        a1 = tau * i1[:, None] * i1[None, :] / n1
+        reg("f1_re", torch.cos(a1))
+        reg("f1_im", -torch.sin(a1))
+        tw = tau * i1[:, None] * i2[None, :] / n_fft  # (k1, n2)
+        reg("ft_re", torch.cos(tw))
+        reg("ft_im", -torch.sin(tw))
+        a2 = tau * i2[:, None] * torch.arange(self._k2, dtype=f64)[None, :] / n2  # (n2, k2)
+        reg("f2_re", torch.cos(a2))
+        reg("f2_im", -torch.sin(a2))
+        # inverse: Z[N2 a + b] (bins above Nyquist zero, the rest weighted 2 or 1) -> over a ->
+        # twiddle -> Re over b -> y[c + N1 d]; window and overlap-add scale folded into the end
+        ia = torch.arange(self._a, dtype=f64)
+        b1 = tau * i1[:, None] * ia[None, :] / n1  # (c, a)
+        reg("g1_re", torch.cos(b1))
+        reg("g1_im", torch.sin(b1))
+        tw2 = tau * i1[:, None] * i2[None, :] / n_fft  # (c, b)
+        reg("gt_re", torch.cos(tw2))
+        reg("gt_im", torch.sin(tw2))
+        b2 = tau * i2[:, None] * i2[None, :] / n2  # (b, d)
+        reg("g2_re", torch.cos(b2))
+        reg("g2_im", torch.sin(b2))
+        ck = torch.full((self._a * n2,), 2.0, dtype=f64)
+        ck[0] = 1.0
+        ck[nb - 1] = 1.0
+        ck[nb:] = 0.0
+        reg("g_ck", ck / n_fft)
+        scale = hop / (n_fft / 2)  # sqrt-Hann^2 overlap-adds to n_fft / (2 hop)
+        reg("g_win", (win * scale).reshape(n2, n1))  # output laid out (d, c): n = c + N1 d
+
+    def _rdft(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames (..., n_fft) -> windowed spectrum (re, im), each (..., n_fft/2 + 1)."""
+        lead = frames.shape[:-1]
+        x = frames.reshape(*lead, self._n1, self._n2) * self.win
+        ar, ai = self.f1_re @ x, self.f1_im @ x
+        br = ar * self.ft_re - ai * self.ft_im
+        bi = ar * self.ft_im + ai * self.ft_re
+        xr = br @ self.f2_re - bi @ self.f2_im  # (..., k1, k2)
+        xi = br @ self.f2_im + bi @ self.f2_re
+        nb = self.n_bins
+        re = xr.transpose(-1, -2).reshape(*lead, self._n1 * self._k2)[..., :nb]
+        im = xi.transpose(-1, -2).reshape(*lead, self._n1 * self._k2)[..., :nb]
+        return re, im
+
+    def _irdft(self, re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+        """Spectrum (..., n_fft/2 + 1) -> windowed, scaled frame (..., n_fft) for overlap-add."""
+        lead = re.shape[:-1]
+        pad = self._a * self._n2 - self.n_bins
+        zr = (F.pad(re, (0, pad)) * self.g_ck).reshape(*lead, self._a, self._n2)
+        zi = (F.pad(im, (0, pad)) * self.g_ck).reshape(*lead, self._a, self._n2)
+        ar = self.g1_re @ zr - self.g1_im @ zi  # (..., c, b)
+        ai = self.g1_re @ zi + self.g1_im @ zr
+        br = ar * self.gt_re - ai * self.gt_im
+        bi = ar * self.gt_im + ai * self.gt_re
+        y = br @ self.g2_re - bi @ self.g2_im  # real part, (..., c, d)
+        return (y.transpose(-1, -2) * self.g_win).reshape(*lead, self.n_fft)
 
     @property
     def latency(self) -> int:
@@ -184,8 +249,7 @@ class FullBandUNet(StreamingModel):
         past: the deep filter's previous spectra ``(re, im)`` (B, df-1, df_bins), None: zeros.
         norm: ``(erb_mean, spec_mean, norm_count)``, None: a fresh stream."""
         b = frames.shape[0]
-        re = frames @ self.dft_re
-        im = frames @ self.dft_im
+        re, im = self._rdft(frames)
         d = self.df_bins
         with torch.no_grad():  # functions of the input only
             p = re * re + im * im
@@ -220,8 +284,8 @@ class FullBandUNet(StreamingModel):
             im2 = torch.cat([li, im1[..., d:]], dim=-1)
         else:
             re2, im2 = re1, im1
-        out = re2 @ self.idft_re + im2 @ self.idft_im
-        stage1 = (re1 @ self.idft_re + im1 @ self.idft_im) if both else None
+        out = self._irdft(re2, im2)
+        stage1 = self._irdft(re1, im1) if both else None
         return out, stage1, new_past, new_norm
 
     def _ola(self, frames: torch.Tensor, length: int) -> torch.Tensor:
