@@ -165,3 +165,18 @@ def test_reaches_band_tells_full_band_from_telephone_speech():
     assert not reaches_band(narrow, SR, 14000)
     assert reaches_band(narrow, SR, 6000)
     assert not reaches_band(x[:16000], 16000, 14000)  # above Nyquist
+
+
+@pytest.mark.parametrize("n_fft", [960, 320, 64])
+def test_factorised_stft_equals_numpy(n_fft):
+    """The two-stage DFT and its inverse (what the exported graph runs) against numpy's FFT."""
+    m = FullBandUNet(sample_rate=48000, n_fft=n_fft, hop=n_fft // 2, erb_bands=min(32, n_fft // 8),
+                     df_bins=16, **SMALL)
+    x = np.random.default_rng(4).standard_normal((3, 5, n_fft)).astype(np.float32)
+    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft))
+    ref = np.fft.rfft(x * win)
+    re, im = m._rdft(torch.from_numpy(x))
+    tol = 2e-6 * np.abs(ref).max()
+    assert np.abs(re.numpy() - ref.real).max() < tol and np.abs(im.numpy() - ref.imag).max() < tol
+    y = m._irdft(re, im).numpy()
+    assert np.abs(y - np.fft.irfft(ref, n_fft) * win).max() < 1e-5
