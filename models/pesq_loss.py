@@ -107,12 +107,12 @@ class PesqProxy(torch.nn.Module):
     def _filtered(x: torch.Tensor, b, a, pad: int) -> torch.Tensor:
         """x through the IIR (b, a), by its frequency response on a zero-padded FFT."""
         n = x.shape[-1] + pad
-        return torch.fft.irfft(torch.fft.rfft(x, n=n) * _response(b, a, n), n=n)[..., :x.shape[-1]]
+        return torch.fft.irfft(torch.fft.rfft(x, n=n) * _response(b, a, n).to(x.device), n=n)[..., :x.shape[-1]]
 
     def _align_level(self, x: torch.Tensor) -> torch.Tensor:
         """Scale so the 325-3250 Hz band's power is 1e7, as P.862 does."""
         n = x.shape[-1]
-        h2 = _response(*_LEVEL_FILTER, n).abs().pow(2)
+        h2 = _response(*_LEVEL_FILTER, n).to(x.device).abs().pow(2)
         w = torch.full_like(h2, 2.0)  # one-sided spectrum: DC (and Nyquist) once, the rest twice
         w[0] = 1.0
         if n % 2 == 0:
@@ -124,8 +124,8 @@ class PesqProxy(torch.nn.Module):
 
     def _bark(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, frames, 49) Bark power densities of a level-aligned signal."""
-        ramp = torch.arange(1, 16, dtype=x.dtype) / 16.0
-        fade = torch.ones(x.shape[-1], dtype=x.dtype)
+        ramp = torch.arange(1, 16, dtype=x.dtype, device=x.device) / 16.0
+        fade = torch.ones(x.shape[-1], dtype=x.dtype, device=x.device)
         fade[:15] = ramp
         fade[-15:] = ramp.flip(0)
         x = self._filtered(x * fade, *_INPUT_FILTER, pad=1024)
@@ -209,4 +209,4 @@ def pesq_loss(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     global _PROXY
     if _PROXY is None:
         _PROXY = PesqProxy()
-    return _PROXY(ref, est).mean()
+    return _PROXY.to(est.device)(ref, est).mean()

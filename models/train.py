@@ -163,6 +163,8 @@ class TrainConfig:
     init: str = ""
     sources: str = "recipe"   # Recipe.sources: recipe | registry
     min_band_hz: float = 0.0  # Recipe.min_band_hz: speech targets must reach this band edge
+    device: str = "cpu"       # torch device of the model and the loss ("cuda" on a GPU machine)
+    workers: int = 0          # processes making training batches ahead (0: in the loop)
     save_every: int = 0
     log_every: int = 10
 
@@ -245,17 +247,60 @@ def evaluate(model: StreamingModel, noisy: np.ndarray, clean: np.ndarray, cfg: T
     """Dev loss, SI-SDR of the output, and its improvement over the noisy input (dB)."""
     model.eval()
     losses, sdr, sdr_in = [], [], []
+    dev = next(model.parameters()).device
     for i in range(0, len(noisy), chunk):
-        x = torch.from_numpy(noisy[i:i + chunk])
-        s = torch.from_numpy(clean[i:i + chunk])
+        x = torch.from_numpy(noisy[i:i + chunk]).to(dev)
+        s = torch.from_numpy(clean[i:i + chunk]).to(dev)
         loss, ya, sa = _forward_loss(model, x, s, cfg)  # one forward pass for both figures
         losses.append(float(loss) * len(x))
-        sdr += si_sdr(ya, sa).tolist()
-        sdr_in += si_sdr(x, s).tolist()
+        sdr += si_sdr(ya, sa).cpu().tolist()
+        sdr_in += si_sdr(x, s).cpu().tolist()
     model.train()
     n = len(noisy)
     return {"dev_loss": sum(losses) / n, "dev_sisdr": float(np.mean(sdr)),
             "dev_sisdri": float(np.mean(sdr) - np.mean(sdr_in))}
+
+
+_WORKER_DATA = None
+
+
+def _worker_init(data) -> None:
+    global _WORKER_DATA
+    _WORKER_DATA = data  # inherited through fork, never pickled
+
+
+def _worker_batch(start: int, size: int):
+    return _WORKER_DATA.batch("train", start, size)
+
+
+class _Batches:
+    """Training batches by step: in the loop (workers 0) or made ahead by forked processes.
+    Examples depend on their index only, so both give the same batches (and resuming stays
+    exact)."""
+
+    def __init__(self, data, batch: int, workers: int) -> None:
+        self.data, self.batch, self.pool, self.ahead = data, batch, None, {}
+        if workers > 0:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                                            initializer=_worker_init, initargs=(data,))
+            self.depth = 2 * workers
+
+    def get(self, step: int):
+        if self.pool is None:
+            return self.data.batch("train", step * self.batch, self.batch)
+        for s in range(step, step + self.depth):
+            if s not in self.ahead:
+                self.ahead[s] = self.pool.submit(_worker_batch, s * self.batch, self.batch)
+        for s in [s for s in self.ahead if s < step]:
+            self.ahead.pop(s).cancel()
+        return self.ahead.pop(step).result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _make_data(cfg: TrainConfig):
@@ -294,6 +339,9 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
         raise ValueError(f"the PESQ term (w_pesq) needs a {PESQ_RATE} Hz model, "
                          f"not {cfg.sample_rate} Hz")
     torch.set_num_threads(max(1, int(cfg.threads)))
+    dev = torch.device(cfg.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda: torch sees no CUDA device (a CPU-only torch wheel?)")
     os.makedirs(cfg.out, exist_ok=True)
     last = os.path.join(cfg.out, "last.pt")
     torch.manual_seed(cfg.seed)
@@ -303,11 +351,13 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
     ema.load_state_dict(model.state_dict())
     for p in ema.parameters():
         p.requires_grad_(False)
+    model.to(dev)
+    ema.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     disc = d_opt = None
     if cfg.adversarial > 0:
         from .adversarial import SpectrogramDiscriminator, discriminator_loss, generator_loss
-        disc = SpectrogramDiscriminator()
+        disc = SpectrogramDiscriminator().to(dev)
         d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.d_lr, betas=(0.8, 0.99))
     total_steps = cfg.epochs * cfg.steps_per_epoch
     step, history, best = 0, [], -math.inf
@@ -376,61 +426,65 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
     run_d, run_adv = 0.0, 0.0
     skipped = 0
     start_step = step
-    while step < total_steps:
-        lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / max(1, total_steps)))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        xb, sb = data.batch("train", step * cfg.batch, cfg.batch)
-        loss, ya, sa = _forward_loss(model, torch.from_numpy(xb), torch.from_numpy(sb), cfg)
-        if disc is not None:
-            d_loss = discriminator_loss(disc, sa, ya)
-            d_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            if torch.isfinite(torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.grad_clip)):
-                d_opt.step()
-            adv, fm = generator_loss(disc, sa, ya, cfg.w_fm)
-            loss = loss + cfg.adversarial * (adv + fm)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        if torch.isfinite(loss) and torch.isfinite(gnorm):
-            opt.step()
-            with torch.no_grad():
-                d = min(cfg.ema, (1 + step) / (10 + step))
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-            run_loss += loss.item()
-            n_loss += 1
-            if disc is not None:  # the running figures count the applied steps only
-                run_d += d_loss.item()
-                run_adv += adv.item()
-        else:  # one bad batch must not poison the weights (and every later step): skip it
+    batches = _Batches(data, cfg.batch, int(cfg.workers))
+    try:
+        while step < total_steps:
+            lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / max(1, total_steps)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            xb, sb = batches.get(step)
+            loss, ya, sa = _forward_loss(model, torch.from_numpy(xb).to(dev), torch.from_numpy(sb).to(dev), cfg)
+            if disc is not None:
+                d_loss = discriminator_loss(disc, sa, ya)
+                d_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                if torch.isfinite(torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.grad_clip)):
+                    d_opt.step()
+                adv, fm = generator_loss(disc, sa, ya, cfg.w_fm)
+                loss = loss + cfg.adversarial * (adv + fm)
             opt.zero_grad(set_to_none=True)
-            skipped += 1
-            log(f"step {step + 1}: non-finite loss or gradient, update skipped ({skipped} so far)")
-        step += 1
-        if cfg.log_every and step % cfg.log_every == 0:
-            el = time.time() - t0
-            rate = (step - start_step) / max(el, 1e-9)
-            eta = (total_steps - step) / max(rate, 1e-9)
-            k = max(n_loss, 1)
-            gan = (f" D {run_d / k:.3f} G-adv {run_adv / k:.3f}" if disc is not None else "")
-            log(f"step {step}/{total_steps} loss {run_loss / k:.4f}{gan} lr {lr:.2e} "
-                f"{rate:.2f} steps/s eta {eta:.0f} s")
-        if cfg.save_every and step % cfg.save_every == 0:
-            save(last)
-        if step % cfg.steps_per_epoch == 0 or step == total_steps:
-            ev = evaluate(ema, dev_x, dev_s, cfg)
-            rec = {"epoch": math.ceil(step / cfg.steps_per_epoch), "step": step,
-                   "train_loss": run_loss / max(n_loss, 1), **ev, "seconds": time.time() - t0}
-            history.append(rec)
-            run_loss, n_loss, run_d, run_adv = 0.0, 0, 0.0, 0.0
-            log(f"epoch {rec['epoch']}: train {rec['train_loss']:.4f} dev {ev['dev_loss']:.4f} "
-                f"dev SI-SDR {ev['dev_sisdr']:.2f} dB (improvement {ev['dev_sisdri']:+.2f} dB)")
-            save(last)
-            if ev["dev_sisdr"] > best:
-                best = ev["dev_sisdr"]
-                save(os.path.join(cfg.out, "best.pt"))
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if torch.isfinite(loss) and torch.isfinite(gnorm):
+                opt.step()
+                with torch.no_grad():
+                    d = min(cfg.ema, (1 + step) / (10 + step))
+                    for pe, pm in zip(ema.parameters(), model.parameters()):
+                        pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+                run_loss += loss.item()
+                n_loss += 1
+                if disc is not None:  # the running figures count the applied steps only
+                    run_d += d_loss.item()
+                    run_adv += adv.item()
+            else:  # one bad batch must not poison the weights (and every later step): skip it
+                opt.zero_grad(set_to_none=True)
+                skipped += 1
+                log(f"step {step + 1}: non-finite loss or gradient, update skipped ({skipped} so far)")
+            step += 1
+            if cfg.log_every and step % cfg.log_every == 0:
+                el = time.time() - t0
+                rate = (step - start_step) / max(el, 1e-9)
+                eta = (total_steps - step) / max(rate, 1e-9)
+                k = max(n_loss, 1)
+                gan = (f" D {run_d / k:.3f} G-adv {run_adv / k:.3f}" if disc is not None else "")
+                log(f"step {step}/{total_steps} loss {run_loss / k:.4f}{gan} lr {lr:.2e} "
+                    f"{rate:.2f} steps/s eta {eta:.0f} s")
+            if cfg.save_every and step % cfg.save_every == 0:
+                save(last)
+            if step % cfg.steps_per_epoch == 0 or step == total_steps:
+                ev = evaluate(ema, dev_x, dev_s, cfg)
+                rec = {"epoch": math.ceil(step / cfg.steps_per_epoch), "step": step,
+                       "train_loss": run_loss / max(n_loss, 1), **ev, "seconds": time.time() - t0}
+                history.append(rec)
+                run_loss, n_loss, run_d, run_adv = 0.0, 0, 0.0, 0.0
+                log(f"epoch {rec['epoch']}: train {rec['train_loss']:.4f} dev {ev['dev_loss']:.4f} "
+                    f"dev SI-SDR {ev['dev_sisdr']:.2f} dB (improvement {ev['dev_sisdri']:+.2f} dB)")
+                save(last)
+                if ev["dev_sisdr"] > best:
+                    best = ev["dev_sisdr"]
+                    save(os.path.join(cfg.out, "best.pt"))
+    finally:  # the batch workers end however the loop does
+        batches.close()
     with open(os.path.join(cfg.out, "history.json"), "w", encoding="utf-8") as f:
         json.dump(history, f, indent=1)
     return history

@@ -77,6 +77,12 @@ def register(sub) -> None:
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of the model and loss: cpu (default) or cuda (a GPU machine "
+                        "with a CUDA torch wheel)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="processes that make training batches ahead of the loop (default 0: "
+                        "in the loop); the batches, and so the weights, are the same either way")
     p.add_argument("--max-files", type=int, default=400, help="files per kind and split")
     p.add_argument("--music-fraction", type=float, default=0.2)
     p.add_argument("--mix", default="nonstationary",
@@ -136,7 +142,8 @@ def run_train(args) -> int:
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
                       clean_fraction=args.clean, adversarial=args.adversarial,
                       loss=args.loss, music_safe_noise=args.music_safe_noise,
-                      sources=args.sources, min_band_hz=args.min_band)
+                      sources=args.sources, min_band_hz=args.min_band,
+                      device=args.device, workers=args.workers)
     try:
         hist = train(cfg, resume=args.resume)
     except (TypeError, ValueError, FileNotFoundError) as e:
