@@ -478,8 +478,8 @@ def test_adversarial_fine_tuning_trains_saves_and_resumes_its_discriminator(tmp_
     assert "disc" not in torch.load(tmp_path / "c" / "last.pt", weights_only=False)
 
 
-@pytest.mark.parametrize("gru", [0, 8])
-def test_checkpoint_read_back_from_onnx_reproduces_the_model(tmp_path, gru):
+@pytest.mark.parametrize("kind,gru", [("dsunet", 0), ("dsunet", 8), ("fullband", 8)])
+def test_checkpoint_read_back_from_onnx_reproduces_the_model(tmp_path, kind, gru):
     """A shipped .onnx whose .pt is gone can be fine-tuned: its weights read back (the GRU
     branches' unnamed MatMul weights matched and verified) give the same model, and
     ``--init model.onnx`` starts a run from them."""
@@ -488,8 +488,8 @@ def test_checkpoint_read_back_from_onnx_reproduces_the_model(tmp_path, gru):
     from aural.models.train import _init_checkpoint
 
     torch.manual_seed(3)
-    cfg = {**TINY["dsunet"], **({"gru": gru} if gru else {})}
-    m = build_model("dsunet", **cfg).eval()
+    cfg = {**TINY[kind], **({"gru": gru} if gru else {})}
+    m = build_model(kind, **cfg).eval()
     with torch.no_grad():  # nonzero everywhere, so a swapped weight would show
         for p in m.parameters():
             p.add_(0.05 * torch.randn_like(p))
