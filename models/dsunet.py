@@ -42,10 +42,41 @@ from torch.nn import functional as F
 
 from .streaming import CausalConv2d, CausalGRU, StreamingModel
 
-__all__ = ["DualStepUNet"]
+__all__ = ["DualStepUNet", "deep_filter", "overlap_add"]
 
 _SMOOTH = 4  # frames the noise-floor tracker averages power over before its minimum
 _OFFSET = 30.0  # bels subtracted from the stored log powers: a zero state is "no frame yet"
+
+
+def overlap_add(frames: torch.Tensor, hop: int, length: int) -> torch.Tensor:
+    """Synthesis frames (B, T, n) laid ``hop`` apart and summed -> (B, length) samples."""
+    b, t, n = frames.shape
+    y = F.fold(frames.transpose(1, 2), output_size=(1, (t - 1) * hop + n),
+               kernel_size=(1, n), stride=(1, hop))
+    return y.reshape(b, -1)[:, :length]
+
+
+def deep_filter(base_re: torch.Tensor, base_im: torch.Tensor, x_re: torch.Tensor,
+                x_im: torch.Tensor, c: torch.Tensor, taps: int, past=None):
+    """``base + sum_k c_k[t] * X[t-k]`` over the current and ``taps - 1`` past frames.
+
+    base_*, x_*: (B, T, F) spectra; c: (B, 2 taps, T, F) complex coefficients (re, im per tap).
+    past: the last ``taps - 1`` frames of X before these ``(re, im)``, (B, taps-1, F) each;
+    None: zeros (a fresh stream).  -> (re, im, new past or None when taps == 1)."""
+    rp, ip, new_past = x_re, x_im, None
+    if taps > 1:
+        if past is None:
+            past = (x_re.new_zeros(x_re.shape[0], taps - 1, x_re.shape[2]),) * 2
+        rp, ip = torch.cat([past[0], x_re], dim=1), torch.cat([past[1], x_im], dim=1)
+        new_past = (rp[:, -(taps - 1):], ip[:, -(taps - 1):])
+    re, im, t = base_re, base_im, x_re.shape[1]
+    for k in range(taps):  # tap k multiplies the spectrum k frames back
+        a = taps - 1 - k
+        xr, xi = rp[:, a:a + t], ip[:, a:a + t]
+        cr, ci = c[:, 2 * k], c[:, 2 * k + 1]
+        re = re + cr * xr - ci * xi
+        im = im + cr * xi + ci * xr
+    return re, im, new_past
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -243,29 +274,14 @@ class DualStepUNet(StreamingModel):
         new_past = None
         if self.stages == 2:
             c = torch.tanh(self.unet2(torch.cat([fx, self._features(re1, im1)], dim=1), conv))
-            rp, ip = re, im  # the spectra the taps reach: df-1 past frames, then these
-            if self.df > 1:
-                if past is None:
-                    past = (re.new_zeros(re.shape[0], self.df - 1, re.shape[2]),) * 2
-                rp, ip = torch.cat([past[0], re], dim=1), torch.cat([past[1], im], dim=1)
-                new_past = (rp[:, -(self.df - 1):], ip[:, -(self.df - 1):])
-            re2, im2, t = re1, im1, re.shape[1]
-            for k in range(self.df):  # tap k multiplies the spectrum k frames back
-                a = self.df - 1 - k
-                xr, xi = rp[:, a:a + t], ip[:, a:a + t]
-                cr, ci = c[:, 2 * k], c[:, 2 * k + 1]
-                re2 = re2 + cr * xr - ci * xi
-                im2 = im2 + cr * xi + ci * xr
+            re2, im2, new_past = deep_filter(re1, im1, re, im, c, self.df, past)
         else:
             re2, im2 = re1, im1
         out = re2 @ self.idft_re + im2 @ self.idft_im
         return out, (re1 @ self.idft_re + im1 @ self.idft_im) if both else None, new_past, new_nf
 
     def _ola(self, frames: torch.Tensor, length: int) -> torch.Tensor:
-        b, t, n = frames.shape
-        y = F.fold(frames.transpose(1, 2), output_size=(1, (t - 1) * self.hop + n),
-                   kernel_size=(1, n), stride=(1, self.hop))
-        return y.reshape(b, -1)[:, :length]
+        return overlap_add(frames, self.hop, length)
 
     def forward(self, x: torch.Tensor, return_stages: bool = False):
         """x: (batch, samples) -> (batch, samples), delayed by ``latency`` samples.

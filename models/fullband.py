@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .dsunet import _UNet
+from .dsunet import _UNet, deep_filter, overlap_add
 from .streaming import StreamingModel
 
 __all__ = ["FullBandUNet", "erb_band_widths"]
@@ -267,19 +267,7 @@ class FullBandUNet(StreamingModel):
             xr, xi = re[..., :d], im[..., :d]
             c = torch.tanh(self.unet2(torch.cat([self._cfeat(xr, xi, ms),
                                                  self._cfeat(re1[..., :d], im1[..., :d], ms)], dim=1), conv))
-            rp, ip = xr, xi
-            if self.df > 1:
-                if past is None:
-                    past = (re.new_zeros(b, self.df - 1, d),) * 2
-                rp, ip = torch.cat([past[0], xr], dim=1), torch.cat([past[1], xi], dim=1)
-                new_past = (rp[:, -(self.df - 1):], ip[:, -(self.df - 1):])
-            lr, li, t = re1[..., :d], im1[..., :d], re.shape[1]
-            for k in range(self.df):  # tap k multiplies the spectrum k frames back
-                a = self.df - 1 - k
-                pr, pi = rp[:, a:a + t], ip[:, a:a + t]
-                cr, ci = c[:, 2 * k], c[:, 2 * k + 1]
-                lr = lr + cr * pr - ci * pi
-                li = li + cr * pi + ci * pr
+            lr, li, new_past = deep_filter(re1[..., :d], im1[..., :d], xr, xi, c, self.df, past)
             re2 = torch.cat([lr, re1[..., d:]], dim=-1)
             im2 = torch.cat([li, im1[..., d:]], dim=-1)
         else:
@@ -289,10 +277,7 @@ class FullBandUNet(StreamingModel):
         return out, stage1, new_past, new_norm
 
     def _ola(self, frames: torch.Tensor, length: int) -> torch.Tensor:
-        b, t, n = frames.shape
-        y = F.fold(frames.transpose(1, 2), output_size=(1, (t - 1) * self.hop + n),
-                   kernel_size=(1, n), stride=(1, self.hop))
-        return y.reshape(b, -1)[:, :length]
+        return overlap_add(frames, self.hop, length)
 
     def forward(self, x: torch.Tensor, return_stages: bool = False):
         """x: (batch, samples) -> (batch, samples), delayed by ``latency`` samples.
