@@ -74,7 +74,8 @@ def register(sub) -> None:
                    help="spectral loss term: multi-resolution STFT (spectral convergence + "
                         "log magnitude), power-law compressed magnitude and complex spectra "
                         "(c = 0.3), or their sum (default mrstft)")
-    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--sample-rate", type=int, default=None,
+                   help="model rate in Hz (default 48000 for fullband, 16000 otherwise)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--device", default="cpu",
@@ -133,8 +134,9 @@ def run_train(args) -> int:
     _need_torch()
     from aural.models.train import TrainConfig, train
 
+    rate = args.sample_rate or (48000 if args.kind == "fullband" else 16000)
     cfg = TrainConfig(kind=args.kind, model=_model_args(args.model_arg), out=args.out,
-                      sample_rate=args.sample_rate, seconds=args.seconds, batch=args.batch,
+                      sample_rate=rate, seconds=args.seconds, batch=args.batch,
                       epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, lr=args.lr,
                       w_sisdr=args.w_sisdr, w_pesq=args.w_pesq, seed=args.seed, threads=args.threads,
                       max_files=args.max_files, music_fraction=args.music_fraction,
