@@ -362,6 +362,9 @@ def make_systems(names, probe: np.ndarray, log=print,
                 o = PeerSystem(s, probe)
             elif neural_model and s == "neural-voice":
                 o = AuralSystem(s, neural_model)
+            elif s.startswith("neural:"):  # any model by name or path, several in one run
+                o = AuralSystem("neural-voice", s[len("neural:"):])
+                o.name = s
             else:
                 o = AuralSystem(s)
         except PeerUnavailable as e:
@@ -457,7 +460,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", help="comma list of seeds (overrides --draws)")
     ap.add_argument("--clips", type=int, default=4, help="clips per category and draw")
     ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma list of: " + ", ".join(SYSTEMS))
+    ap.add_argument("--systems", default=",".join(SYSTEMS),
+                    help="comma list of: " + ", ".join(SYSTEMS) + "; also PRESET-repair (a "
+                         "preset's repair nodes) and neural:MODEL (NeuralEnhancer with a shipped "
+                         "model name or an .onnx path; several compare in one run)")
     ap.add_argument("--categories", help="comma list (default: all): " + ", ".join(CATEGORIES))
     ap.add_argument("--json", help="also write the figures (per draw and clip too) as JSON here")
     ap.add_argument("--neural-model", metavar="MODEL",
