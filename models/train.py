@@ -121,6 +121,17 @@ def enhancement_loss(est: torch.Tensor, ref: torch.Tensor, w_sisdr: float,
     return spec - w_sisdr * si_sdr(est, ref).mean() / 10.0
 
 
+def to_16k(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """(batch, samples) at ``sample_rate`` -> 16 kHz by an FFT (the band above 8 kHz cut, the
+    length scaled): the speech band for the 16 kHz loss terms of a full-band model."""
+    if sample_rate == PESQ_RATE:
+        return x
+    n = x.shape[-1]
+    m = int(round(n * PESQ_RATE / sample_rate))
+    spec = torch.fft.rfft(x)[..., : m // 2 + 1]
+    return torch.fft.irfft(spec, n=m) * (m / n)
+
+
 def _align(y: torch.Tensor, ref: torch.Tensor, latency: int) -> tuple[torch.Tensor, torch.Tensor]:
     if latency:
         return y[:, latency:], ref[:, :-latency]
@@ -144,7 +155,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     w_sisdr: float = 0.5
-    w_pesq: float = 0.0       # weight of the PESQ-wb proxy term (models/pesq_loss.py); 16 kHz only
+    w_pesq: float = 0.0       # weight of the PESQ-wb proxy term (models/pesq_loss.py), on 16 kHz
+    w_band: float = 0.0       # weight of the loss again on 0-8 kHz (both signals at 16 kHz)
     loss: str = "mrstft"      # spectral term: mrstft | compressed | both (enhancement_loss)
     w_stage1: float = 0.5
     ema: float = 0.995
@@ -233,8 +245,12 @@ def _forward_loss(model: StreamingModel, x: torch.Tensor, s: torch.Tensor, cfg: 
     y, y1 = _model_forward(model, x)
     ya, sa = _align(y, s, model.latency)
     loss = enhancement_loss(ya, sa, cfg.w_sisdr, cfg.loss)
-    if cfg.w_pesq > 0:  # on the final output only: stage 1 keeps its plain reconstruction loss
-        loss = loss + cfg.w_pesq * pesq_loss(ya, sa)
+    if cfg.w_pesq > 0 or cfg.w_band > 0:  # on the final output only (stage 1: its plain loss)
+        y16, s16 = to_16k(ya, cfg.sample_rate), to_16k(sa, cfg.sample_rate)
+        if cfg.w_band > 0:
+            loss = loss + cfg.w_band * enhancement_loss(y16, s16, cfg.w_sisdr, cfg.loss)
+        if cfg.w_pesq > 0:
+            loss = loss + cfg.w_pesq * pesq_loss(y16, s16)
     if y1 is not None and cfg.w_stage1 > 0:
         y1a, _ = _align(y1, s, model.latency)
         loss = loss + cfg.w_stage1 * enhancement_loss(y1a, sa, cfg.w_sisdr, cfg.loss)
@@ -335,8 +351,8 @@ def train(cfg: TrainConfig, resume: bool = False, data: Any = None,
     data: an object with ``batch(split, start, size) -> (noisy, clean)`` and ``dev_set()``;
     default: the :class:`~aural.models.data.Recipe` made from cfg."""
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    if cfg.w_pesq > 0 and cfg.sample_rate != PESQ_RATE:
-        raise ValueError(f"the PESQ term (w_pesq) needs a {PESQ_RATE} Hz model, "
+    if (cfg.w_pesq > 0 or cfg.w_band > 0) and cfg.sample_rate < PESQ_RATE:
+        raise ValueError(f"the PESQ and band terms need a model at {PESQ_RATE} Hz or more, "
                          f"not {cfg.sample_rate} Hz")
     torch.set_num_threads(max(1, int(cfg.threads)))
     dev = torch.device(cfg.device)

@@ -121,6 +121,40 @@ def test_training_with_the_pesq_term(tmp_path):
     assert not any("skipped" in m for m in logs)
     saved = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
     assert saved["train_config"]["w_pesq"] == 0.5
-    with pytest.raises(ValueError, match="16000 Hz"):
-        train(TrainConfig(out=str(tmp_path / "b"), w_pesq=0.5, sample_rate=48000, **kw),
+    with pytest.raises(ValueError, match="16000 Hz or more"):
+        train(TrainConfig(out=str(tmp_path / "b"), w_pesq=0.5, sample_rate=8000, **kw),
               data=TinyData(), log=logs.append)
+
+
+def test_to_16k_keeps_the_speech_band_and_drops_the_rest():
+    from aural.models.train import to_16k
+
+    t = torch.arange(48000) / 48000.0
+    x = torch.stack([torch.sin(2 * np.pi * 1000 * t), torch.sin(2 * np.pi * 12000 * t)])
+    y = to_16k(x, 48000)
+    assert y.shape == (2, 16000)
+    ref = torch.sin(2 * np.pi * 1000 * torch.arange(16000) / 16000.0)
+    assert torch.abs(y[0] - ref).max() < 1e-3  # the tone, same level
+    assert torch.abs(y[1]).max() < 5e-3        # above 8 kHz: gone (-46 dB: float32 FFT noise)
+    assert torch.equal(to_16k(ref[None], 16000), ref[None])
+
+
+def test_a_full_band_model_trains_with_the_band_and_pesq_terms(tmp_path):
+    """A 48 kHz model: the 0-8 kHz loss and the PESQ proxy on its output taken to 16 kHz."""
+    from test_models_train import TinyData
+
+    class Data48(TinyData):  # the tiny speech set at 48 kHz
+        def batch(self, split, start, size):
+            from scipy.signal import resample_poly
+            x, s = super().batch(split, start, size)
+            return (resample_poly(x, 3, 1, axis=1).astype(np.float32),
+                    resample_poly(s, 3, 1, axis=1).astype(np.float32))
+
+    model = {"erb_bands": 16, "df_bins": 32, "channels": [8, 8], "channels2": [8, 8],
+             "dilations": [1], "gru": 8, "gru2": 8}
+    logs: list[str] = []
+    hist = train(TrainConfig(kind="fullband", model=model, out=str(tmp_path / "fb"), sample_rate=48000,
+                             batch=2, seconds=0.5, epochs=1, steps_per_epoch=3, log_every=0,
+                             loss="compressed", w_pesq=0.3, w_band=1.0),
+                 data=Data48(), log=logs.append)
+    assert np.isfinite(hist[-1]["dev_loss"]) and not any("skipped" in m for m in logs)

@@ -68,8 +68,12 @@ def register(sub) -> None:
     p.add_argument("--w-sisdr", type=float, default=0.5, help="weight of the SI-SDR loss term")
     p.add_argument("--w-pesq", type=float, default=0.0, metavar="W",
                    help="weight of a differentiable PESQ-wb stand-in (P.862.2's disturbance "
-                        "model, models/pesq_loss.py) added to the loss; 16 kHz models only "
-                        "(default 0: none)")
+                        "model, models/pesq_loss.py) added to the loss, at 16 kHz (a faster "
+                        "model's output and target are taken down to it; default 0: none)")
+    p.add_argument("--w-band", type=float, default=0.0, metavar="W",
+                   help="weight of the loss again on the 0-8 kHz band (both signals taken to "
+                        "16 kHz): a full-band model's loss otherwise counts the bins above 8 kHz "
+                        "twice as much as the speech band (default 0: none)")
     p.add_argument("--loss", choices=("mrstft", "compressed", "both"), default="mrstft",
                    help="spectral loss term: multi-resolution STFT (spectral convergence + "
                         "log magnitude), power-law compressed magnitude and complex spectra "
@@ -138,7 +142,7 @@ def run_train(args) -> int:
     cfg = TrainConfig(kind=args.kind, model=_model_args(args.model_arg), out=args.out,
                       sample_rate=rate, seconds=args.seconds, batch=args.batch,
                       epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, lr=args.lr,
-                      w_sisdr=args.w_sisdr, w_pesq=args.w_pesq, seed=args.seed, threads=args.threads,
+                      w_sisdr=args.w_sisdr, w_pesq=args.w_pesq, w_band=args.w_band, seed=args.seed, threads=args.threads,
                       max_files=args.max_files, music_fraction=args.music_fraction,
                       dev_examples=args.dev_examples, save_every=args.save_every,
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
