@@ -307,11 +307,12 @@ def bench(model: str | os.PathLike, block: int = 128, seconds: float = 3.0, chan
         runs.append((time.perf_counter() - t) / (n // 5 + 1))
     us = float(np.median(runs)) * 1e6
     block_us = block / sr * 1e6
-    return {"model": os.path.basename(ne.model_path), "kind": ne.info.kind, "block": block,
+    name = os.path.basename(ne.model_path) if ne.model_path else str(model)  # DFN3: no file
+    return {"model": name, "kind": ne.info.kind, "block": block,
             "channels": channels, "us_per_block": us, "rtf": us / block_us,
             "latency_samples": ne.latency_samples,
             "latency_ms": 1000.0 * ne.latency_samples / sr, "sample_rate": sr,
-            "parameters": int(ne.info.meta.get("parameters", 0))}
+            "parameters": int(getattr(ne.info, "meta", {}).get("parameters", 0))}
 
 
 if __name__ == "__main__":  # python -m aural.models.runtime [--rate HZ] [MODEL ...]
