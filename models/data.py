@@ -204,16 +204,16 @@ def _read_g722(path: str) -> tuple[np.ndarray, int]:
     return x, 16000
 
 
-def reaches_band(x: np.ndarray, sample_rate: int, edge_hz: float) -> bool:
-    """True when the long-term spectrum of ``x`` over the 3 kHz below ``edge_hz`` lies within
-    55 dB of its 1-4 kHz level (speech and music: 25-45 dB; a recording band-limited below the
-    edge: 70 dB and more).  False when ``edge_hz`` is above Nyquist."""
+def reaches_band(x: np.ndarray, sample_rate: int, edge_hz: float, width_hz: float = 3000.0) -> bool:
+    """True when the long-term spectrum of ``x`` over the ``width_hz`` below ``edge_hz`` lies
+    within 55 dB of its 1-4 kHz level (speech and music: 25-45 dB; a recording band-limited below
+    the edge, or lossy-coded: 70 dB and more).  False when ``edge_hz`` is above Nyquist."""
     from scipy.signal import welch
 
     if edge_hz > sample_rate / 2 or len(x) < 4096:
         return False
     f, p = welch(np.asarray(x, np.float64), sample_rate, nperseg=4096)
-    hi = float(np.mean(p[(f >= edge_hz - 3000) & (f < edge_hz)]))
+    hi = float(np.mean(p[(f >= edge_hz - width_hz) & (f < edge_hz)]))
     lo = float(np.mean(p[(f >= 1000) & (f < 4000)]))
     return 10.0 * np.log10((hi + 1e-30) / (lo + 1e-30)) > -55.0
 

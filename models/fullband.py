@@ -218,9 +218,6 @@ class FullBandUNet(StreamingModel):
         norm = [("erb_mean", (self.erb_bands,)), ("spec_mean", (self.df_bins,)), ("norm_count", (1,))]
         return [("stft_in", (tail,)), ("ola", (tail,))] + df + norm + super().state_specs()
 
-    def initial_states(self, batch: int = 1):
-        return [torch.zeros((batch, *shape)) for _, shape in self.state_specs()]
-
     # ------------------------------------------------------------------ features
     def _running(self, e: torch.Tensor, s: torch.Tensor, state):
         """Running means of e (B, T, bands) and s (B, T, df_bins) from state ``(me, ms, n)``
