@@ -375,9 +375,35 @@ def mains_hum(n: int, sr: int, f0: float, harmonics: int, rng) -> tuple[np.ndarr
 
 HUM_SPEECH = ["speech_b", "speech_c", "speech_d"]   # speech_a, speech_e carry some mains hum
 HUM_MUSIC = ["loop_amen", "loop_breakbeat", "ambi_drone", "guit_e_slide_free", "organ_chord"]
+#: the tuning clips (``--hum-split tune``): other sources of the same kinds (two loops, a drone,
+#: plucked strings, a synthetic sustained sound; speech from the source registry's TUNE split,
+#: whole languages apart from the scoring voices).  Choose and tune DeHum on these only.
+HUM_TUNE_SPEECH = ["registry_tune_0", "registry_tune_1", "registry_tune_2"]
+HUM_TUNE_MUSIC = ["loop_perc1", "loop_electric", "loop_drone_g_97", "karplus_strong", "synth_pad"]
+HUM_SPLITS = {"score": (HUM_SPEECH, HUM_MUSIC), "tune": (HUM_TUNE_SPEECH, HUM_TUNE_MUSIC)}
+_TUNE_POOL = []
+
+
+def _registry_speech(sr: int, seconds: float, rng) -> np.ndarray:
+    """Speech from the source registry's tune split (bench_unseen's pool), (1, n) at sr."""
+    import sys
+    if not _TUNE_POOL:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_unseen import RATE as POOL_RATE
+        from bench_unseen import Pool
+        _TUNE_POOL.append((Pool("tune"), POOL_RATE))
+    pool, prate = _TUNE_POOL[0]
+    x, _ = pool.speech_excerpt(int(np.ceil(seconds * prate)), rng)
+    return _resample(np.asarray(x, np.float64)[None], prate, sr)[:, :int(seconds * sr)]
 
 
 def _hum_material(name: str, sr: int, seconds: float, rng) -> np.ndarray:
+    if name.startswith("registry_tune_"):
+        return _registry_speech(sr, seconds, rng)
+    if name == "karplus_strong":
+        return plucks(sr, seconds, rng)
+    if name == "synth_pad":
+        return synth_pad(sr, seconds, rng)
     if name.startswith("speech_"):
         return speech_clip(name[-1], sr, seconds, rng)[:1]
     if name == "organ_chord":
@@ -415,11 +441,13 @@ def dehum_systems(legacy: bool = False) -> dict:
 
 
 def hum_category(draws: int = 2, sr: int = RATE, seconds: float = 12.0, verbose=True,
-                 legacy: bool = False) -> dict:
-    """SI-SDR (clean reference) of the input and each system on hum at 5 and 10 dB SNR."""
+                 legacy: bool = False, split: str = "score") -> dict:
+    """SI-SDR (clean reference) of the input and each system on hum at 5 and 10 dB SNR, on the
+    scoring clips (published) or the tuning clips (``split="tune"``)."""
     rows = []
     systems = dehum_systems(legacy)
-    for kind, names in (("speech", HUM_SPEECH), ("music", HUM_MUSIC)):
+    speech_names, music_names = HUM_SPLITS[split]
+    for kind, names in (("speech", speech_names), ("music", music_names)):
         for name in names:
             for d in range(draws):
                 rng = np.random.default_rng([sum(map(ord, name)), d, 7])
@@ -660,7 +688,7 @@ def register_category(name: str, fn: Callable[[argparse.Namespace], tuple[dict, 
 
 
 register_category("hum", lambda a: (lambda r: (r, hum_table(r)))(
-    hum_category(a.draws, verbose=a.verbose, legacy=a.legacy)))
+    hum_category(a.draws, verbose=a.verbose, legacy=a.legacy, split=a.hum_split)))
 register_category("hum_detector", lambda a: (lambda r: (r, hum_detector_table(r)))(
     hum_detector_category(a.draws, verbose=a.verbose)))
 register_category("rumble", lambda a: (lambda r: (r, rumble_table(r)))(
@@ -680,6 +708,8 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=2)
     ap.add_argument("--json", default=str(ROOT / "runs" / "bench_restoration.json"))
     ap.add_argument("--legacy", action="store_true", help="also score the legacy notch DeHum")
+    ap.add_argument("--hum-split", default="score", choices=tuple(HUM_SPLITS),
+                    help="hum clips: score (published) or tune (for choosing DeHum's settings)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
     out = {}
