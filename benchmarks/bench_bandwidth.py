@@ -2,10 +2,13 @@
 
     .venv/bin/python benchmarks/bench_bandwidth.py [--draws 2] [--seconds 3] [--json out.json]
 
-Clips: development sources of :mod:`aural.models.bwe_data` (held out of training: tuxpaint
-bg/nb/de and klettres de/pt speech, ufoai-music), 48 kHz mono, drawn with a fixed seed; a draw
-whose clean clip is itself band-limited (:func:`full_band`: 11-16 kHz more than 55 dB under
-1-4 kHz) is redrawn.
+Clips (``--split``): ``score`` (default, for publishing): the registry's score-split full-band
+sources of :mod:`aural.models.bwe_data` (tuxpaint be/da/ro and klettres da/he/hu speech,
+0ad-data music); ``tune`` (for choosing): its dev sources (tuxpaint bg/nb/de and klettres de/pt
+speech, ufoai-music).  Both are held out of training, 48 kHz mono, drawn with a fixed seed, the
+SOURCE first (uniformly), then a file of it: drawn file by file, one voice with 789 files made
+most of the speech (``--by-file`` repeats that older draw).  A draw whose clean clip is itself
+band-limited (:func:`full_band`: 11-16 kHz more than 55 dB under 1-4 kHz) is redrawn.
 Degradation: the project's zero-phase 8th-order Butterworth low-pass
 (:func:`aural.models.degrade.bandlimit`) at 4 and 8 kHz.  Methods: ``input`` (the band-limited
 clip), ``folding`` (BandwidthExtender mode folding: spectral translation shaped by the top
@@ -31,7 +34,7 @@ from scipy.signal import resample_poly  # noqa: E402
 
 from aural.engine.metrics import log_spectral_distance, si_sdr  # noqa: E402
 from aural.models.bwe import BandwidthExtender  # noqa: E402
-from aural.models.bwe_data import SR, draw_segment, source_files  # noqa: E402
+from aural.models.bwe_data import SR, draw_segment, source_files, source_groups  # noqa: E402
 from aural.models.data import reaches_band  # noqa: E402
 from aural.models.degrade import bandlimit  # noqa: E402
 
@@ -59,11 +62,18 @@ def full_band(x: np.ndarray, sr: int = SR) -> bool:
     return reaches_band(x, sr, 16000.0, width_hz=5000.0)  # 11-16 kHz
 
 
-def draw_clips(kind: str, n: int, seconds: float, seed: int) -> list[np.ndarray]:
+def draw_clips(kind: str, n: int, seconds: float, seed: int, split: str = "score",
+               by_file: bool = False) -> list[np.ndarray]:
+    """n full-band clips of ``kind`` from ``split``: a source drawn uniformly, then a segment of
+    its files (``by_file``: a segment of all the split's files, the pre-session-19 draw)."""
     rng = np.random.default_rng(seed)
-    files = source_files("dev", kind)
+    groups = [source_files(split, kind)] if by_file else source_groups(split, kind)
+    if not groups:
+        raise SystemExit(f"no {kind} sources of the {split} split on this machine: "
+                         "AURAL_DATA=full bash scripts/setup.d/50-data.sh")
     out: list[np.ndarray] = []
     for _ in range(n * 10):
+        files = groups[int(rng.integers(0, len(groups)))]
         x = draw_segment(files, seconds, rng)
         x = (x / max(1e-6, float(np.max(np.abs(x)))) * 0.5).astype(np.float32)
         if full_band(x):
@@ -73,11 +83,12 @@ def draw_clips(kind: str, n: int, seconds: float, seed: int) -> list[np.ndarray]
     return out
 
 
-def run(draws: int, seconds: float, cutoffs: list[float], seed: int) -> list[dict]:
+def run(draws: int, seconds: float, cutoffs: list[float], seed: int, split: str = "score",
+        by_file: bool = False) -> list[dict]:
     vq = _visqol()
     rows = []
     for kind in ("speech", "music"):
-        clips = draw_clips(kind, draws, seconds, seed)
+        clips = draw_clips(kind, draws, seconds, seed, split, by_file)
         for fc in cutoffs:
             for i, x in enumerate(clips):
                 y = bandlimit(x, SR, fc)
@@ -127,9 +138,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cutoffs", default="4000,8000")
     ap.add_argument("--seed", type=int, default=2023)
     ap.add_argument("--json", default="bench_bandwidth.json")
+    ap.add_argument("--split", default="score", choices=("score", "tune"),
+                    help="score: publish; tune: choose and tune (the registry's tune split)")
+    ap.add_argument("--by-file", action="store_true",
+                    help="draw files uniformly over the split (the old draw), not sources")
     a = ap.parse_args(argv)
     t0 = time.time()
-    rows = run(a.draws, a.seconds, [float(c) for c in a.cutoffs.split(",")], a.seed)
+    rows = run(a.draws, a.seconds, [float(c) for c in a.cutoffs.split(",")], a.seed,
+               "dev" if a.split == "tune" else "score", a.by_file)
     summ = summarise(rows)
     print(f"{'kind':7s} {'cut':>5s} {'method':8s} {'LSD dB':>14s} {'LSD16 dB':>14s} {'SI-SDR dB':>14s} "
           f"{'ViSQOL':>12s} {'RTF':>12s}   (mean / worst)")

@@ -6,7 +6,13 @@ never reach training):
 
 - train speech: tuxpaint-stamps-default es fr ru ml sl sv lt en, klettres-data ar en it ml nds
   ru uk tn cs (44.1 kHz); train music: sonic-pi-samples (44.1 kHz).
-- dev (held out of training): speech tuxpaint bg nb de, klettres de pt; music ufoai-music.
+- dev (held out of training; the registry's TUNE split, for choosing): speech tuxpaint bg nb
+  de, klettres de pt; music ufoai-music.
+- score (the registry's SCORE split, for publishing only): speech tuxpaint be da ro, klettres
+  da he hu; music 0ad-data.
+
+:func:`source_groups` keeps the files of each source apart, so a draw can pick the source
+first: drawn file by file, one voice with 789 files (tuxpaint bg) made most of the dev speech.
 
 A pair is (band-limited, full-band) at 48 kHz: a random cutoff (log-uniform 3.4-11 kHz), cut by
 the project's zero-phase Butterworth (:func:`aural.models.degrade.bandlimit`, order 6-12) or by
@@ -22,7 +28,8 @@ from scipy import signal
 from .data import load_audio, registry
 from .degrade import bandlimit
 
-__all__ = ["SR", "TRAIN", "DEV", "source_files", "cut", "draw_segment"]
+__all__ = ["SR", "TRAIN", "DEV", "SCORE", "source_files", "source_groups", "cut",
+           "draw_segment"]
 
 SR = 48000
 TRAIN = {"speech": tuple("tuxpaint-stamps-default/" + k
@@ -33,24 +40,36 @@ TRAIN = {"speech": tuple("tuxpaint-stamps-default/" + k
 DEV = {"speech": ("tuxpaint-stamps-default/bg", "tuxpaint-stamps-default/nb",
                   "tuxpaint-stamps-default/de", "klettres-data/de", "klettres-data/pt"),
        "music": ("ufoai-music/music",)}
+SCORE = {"speech": tuple("tuxpaint-stamps-default/" + k for k in ("be", "da", "ro"))
+         + tuple("klettres-data/" + k for k in ("da", "he", "hu")),
+         "music": ("0ad-data/music",)}
+_TABLES = {"train": (TRAIN, "train"), "dev": (DEV, "tune"), "score": (SCORE, "score")}
 
 
-def source_files(split: str, kind: str) -> list[str]:
-    """Files of the full-band sources of ``split`` ("train" / "dev") and ``kind`` (speech/music);
-    checked against the registry's split so nothing held out can be trained on."""
+def source_groups(split: str, kind: str) -> list[list[str]]:
+    """The files of each full-band source of ``split`` ("train", "dev" = the registry's tune
+    split, "score") and ``kind`` (speech/music), one sorted list per source present on this
+    machine; checked against the registry's split so nothing held out can be trained on."""
+    if split not in _TABLES:
+        raise ValueError(f"split must be one of {sorted(_TABLES)}, not {split!r}")
     reg = registry()
-    table = TRAIN if split == "train" else DEV
+    table, want = _TABLES[split]
     ids = [i for k, v in table.items() if k.startswith(kind) for i in v]
-    want = "train" if split == "train" else "tune"
-    out: list[str] = []
+    out: list[list[str]] = []
     for i in ids:
         s = reg.get(i)
         if s is None:
             continue
         if s.split != want:
             raise RuntimeError(f"{i} is in split {s.split}, not {want}")
-        out.extend(s.files)
-    return sorted(out)
+        if s.files:
+            out.append(sorted(s.files))
+    return out
+
+
+def source_files(split: str, kind: str) -> list[str]:
+    """All files of :func:`source_groups`, one sorted list."""
+    return sorted(f for g in source_groups(split, kind) for f in g)
 
 
 def cut(x: np.ndarray, cutoff_hz: float, rng: np.random.Generator, kind: str | None = None) -> np.ndarray:

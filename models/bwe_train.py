@@ -3,8 +3,8 @@
     nice -n 5 .venv/bin/python -m aural.models.bwe_train --out models/weights/bwe.onnx \
         --minutes 25 --work ~/.cache/aural/bwe
 
-Data (:mod:`aural.models.bwe_data`): 2 s segments of full-band train speech and music, cut at a
-log-uniform 3.4-11 kHz; features exactly as the streaming node computes them
+Data (:mod:`aural.models.bwe_data`): 2 s segments of full-band train speech and music (each
+example's source drawn first, ``--balance source``), cut at a log-uniform 3.4-11 kHz; features exactly as the streaming node computes them
 (:func:`aural.models.bwe_core.features` on Hann frames of 1024, hop 256 at 48 kHz, causal framing)
 with the cutoff jittered by +-8 % (the detector's error); target: the clean signal's band levels
 relative to the known band's level (dB / 20, clipped to [-5, 2]); loss: L1 in dB over the bands
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import bwe_core as core
-from .bwe_data import SR, cut, draw_segment, source_files
+from .bwe_data import SR, cut, draw_segment, source_files, source_groups
 
 HIDDEN = 96
 
@@ -60,14 +60,25 @@ def make_example(clean: np.ndarray, fc: float, rng: np.random.Generator,
     return feat, target, mask
 
 
-def build_dataset(path: Path, n_speech: int, n_music: int, seconds: float, seed: int) -> None:
-    """Draw the training examples once and save them (features, targets, masks) to path."""
+def build_dataset(path: Path, n_speech: int, n_music: int, seconds: float, seed: int,
+                  balance: str = "source") -> None:
+    """Draw the training examples once and save them (features, targets, masks) to path.
+
+    ``balance="source"``: each example picks a source (a voice, a package) uniformly, then a
+    segment of its files, so a voice with 790 files weighs as much as one with 6; ``"file"``:
+    a segment of all the split's files (the session-16 recipe: three voices made 70 % of it)."""
     rng = np.random.default_rng(seed)
     lay = core.BweLayout(SR)
-    sp, mu = source_files("train", "speech"), source_files("train", "music")
+    if balance == "source":
+        sp, mu = source_groups("train", "speech"), source_groups("train", "music")
+    elif balance == "file":
+        sp, mu = [source_files("train", "speech")], [source_files("train", "music")]
+    else:
+        raise ValueError(f"balance must be 'source' or 'file', not {balance!r}")
     feats, tgts, masks = [], [], []
     for i in range(n_speech + n_music):
-        files = sp if i < n_speech else mu
+        groups = sp if i < n_speech else mu
+        files = groups[int(rng.integers(0, len(groups)))] if len(groups) > 1 else groups[0]
         x = draw_segment(files, seconds, rng)
         fc = math.exp(rng.uniform(math.log(3400.0), math.log(11000.0)))
         f, t, m = make_example(x, fc, rng, lay)
@@ -135,7 +146,7 @@ def train(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data.npz"
     if not data.exists():
-        build_dataset(data, args.speech, args.music, args.seconds, args.seed)
+        build_dataset(data, args.speech, args.music, args.seconds, args.seed, args.balance)
     d = np.load(data)
     feat, tgt, mask = (torch.from_numpy(d[k]) for k in ("feat", "target", "mask"))
     n = feat.shape[0]
@@ -188,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=23)
+    ap.add_argument("--balance", choices=("source", "file"), default="source",
+                    help="draw examples per source (default) or per file (the session-16 data)")
     ap.add_argument("--export-only", action="store_true")
     args = ap.parse_args(argv)
     if args.export_only:
