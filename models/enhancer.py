@@ -296,6 +296,9 @@ class NeuralEnhancer(HopProcessor):
                 raise ModelNotFound(f"{e}; or 'deepfilternet3' (pip install 'aural[dfn]')") from None
             self.info = read_info(self.model_path)
         self.hop = self.info.hop
+        # the model's level calibration (ONNX metadata, models/calibrate.py): applied to every hop
+        # before the attenuation and adaptive limits mix it with the dry input
+        self._out_gain = np.float32(getattr(self.info, "output_gain", 1.0))
         self._streamer: OnnxStreamer | PipelinedStreamer | None = None
         self._resampling = False
         self._gfloor = 10.0 ** (self.v("high_band_floor") / 20.0)
@@ -475,6 +478,8 @@ class NeuralEnhancer(HopProcessor):
             self._model_rec = r
         if self.dfn:
             return y
+        if self._out_gain != 1.0:
+            np.multiply(y, self._out_gain, out=y)
         # the mix is made here, per model hop, and not through the processor's dry/wet mix
         # (whose target moves per host block): sample-exact, so block-size invariant.
         # atten_limit 100 means the model alone, so the adaptive limit is off there too

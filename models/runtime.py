@@ -98,6 +98,10 @@ class ModelInfo:
         self.latency = int(meta["latency"])
         self.states = [(n, tuple(int(d) for d in s)) for n, s in json.loads(meta["states"])]
         self.config = json.loads(meta.get("config", "{}"))
+        # level calibration (models/calibrate.py): the runtime scales each hop's output by it
+        self.output_gain = float(meta.get("output_gain", "1"))
+        if not (0.1 <= self.output_gain <= 10.0):
+            raise ValueError(f"output_gain {self.output_gain} outside 0.1-10 in the model's metadata")
 
     def __repr__(self) -> str:
         return (f"ModelInfo(kind={self.kind!r}, sample_rate={self.sample_rate}, hop={self.hop}, "

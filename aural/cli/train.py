@@ -10,6 +10,7 @@ Both need torch (``pip install 'aural[train]'``); it is imported only when they 
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from .common import CliError
@@ -133,6 +134,18 @@ def register(sub) -> None:
     e.add_argument("--no-ema", action="store_true", help="export the raw weights, not the EMA copy")
     e.set_defaults(func=run_export)
 
+    c = sub.add_parser("calibrate", help="set an exported model's output level so it passes "
+                                         "clean speech at the level it came in",
+                       description="Run the model on clean train-split speech of the source "
+                                   "registry, measure the scale of its output against its input, "
+                                   "and write the inverse as output_gain in a copy's metadata "
+                                   "(NeuralEnhancer applies it before its attenuation limit).")
+    c.add_argument("model", help="an exported .onnx (or a shipped model's name)")
+    c.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    c.add_argument("--clips", type=int, default=12)
+    c.add_argument("--seconds", type=float, default=4.0)
+    c.set_defaults(func=run_calibrate)
+
 
 def run_train(args) -> int:
     _need_torch()
@@ -173,6 +186,22 @@ def _export(ckpt: str, out: str, ema: bool) -> None:
     d = model.describe()
     print(f"{out}: {d['kind']}, {d['parameters']} parameters, {d['sample_rate']} Hz, hop {d['hop']}, "
           f"model latency {d['latency']} samples, {os.path.getsize(out) / 1024:.0f} KiB")
+
+
+def run_calibrate(args) -> int:
+    from aural.models.calibrate import calibration_speech, measure_output_gain, set_output_gain
+    from aural.models.runtime import read_info
+
+    try:
+        info = read_info(args.model)
+        speech = calibration_speech(info.sample_rate, args.clips, args.seconds)
+        gain = measure_output_gain(args.model, speech)
+        set_output_gain(args.model, gain, args.output)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        raise CliError(str(e)) from None
+    print(f"{args.output}: output_gain {gain:.4f} ({20 * math.log10(gain):+.2f} dB; the model "
+          f"passed clean speech at {1 / gain:.3f} x, over {len(speech)} clips x {args.seconds:g} s)")
+    return 0
 
 
 def run_export(args) -> int:
