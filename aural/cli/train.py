@@ -1,6 +1,8 @@
-"""``aural train`` and ``aural export``: train a neural enhancer, export it to streaming ONNX.
+"""``aural train``, ``aural export``, ``aural calibrate``: train a neural enhancer, export it to
+streaming ONNX, set its output level.
 
-Both need torch (``pip install 'aural[train]'``); it is imported only when they run.
+The first two need torch, calibrate needs onnx (``pip install 'aural[train]'``); imported only
+when they run.
 
     aural train dsunet --out runs/ds --epochs 10 --steps-per-epoch 100 --batch 8
     aural train wavenet --out runs/wn --model-arg channels=24 --model-arg layers=9
