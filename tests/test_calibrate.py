@@ -95,3 +95,26 @@ def test_cli_calibrate_writes_the_copy(quiet_model, tmp_path, monkeypatch, capsy
     assert main(["calibrate", str(quiet_model), "-o", str(out), "--clips", "2", "--seconds", "1.5"]) == 0
     assert read_info(out).output_gain == pytest.approx(1 / GAIN, rel=1e-3)
     assert "output_gain 2.5000 (+7.96 dB" in capsys.readouterr().out
+
+
+def test_cli_calibrate_on_the_users_own_speech_files(quiet_model, tmp_path, capsys):
+    import soundfile as sf
+
+    from aural.cli.main import main
+
+    files = []
+    for i, rate in enumerate((48000, 44100)):  # any rate: resampled to the model's
+        f = tmp_path / f"voice{i}.wav"
+        x = _speech_like(2.0, 10 + i)
+        if rate != SR:
+            from scipy.signal import resample_poly
+            x = resample_poly(x, 147, 160).astype(np.float32)
+        sf.write(f, x, rate)
+        files.append(str(f))
+    out = tmp_path / "own.onnx"
+    assert main(["calibrate", str(quiet_model), "--speech", *files, "-o", str(out)]) == 0
+    assert read_info(out).output_gain == pytest.approx(1 / GAIN, rel=2e-3)
+    assert "over 2 clips, 4.0 s" in capsys.readouterr().out
+    assert main(["calibrate", str(quiet_model), "--speech", str(tmp_path / "none.wav"),
+                 "-o", str(tmp_path / "x.onnx")]) != 0
+    assert not (tmp_path / "x.onnx").exists()

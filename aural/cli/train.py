@@ -144,8 +144,11 @@ def register(sub) -> None:
                                    "(NeuralEnhancer applies it before its attenuation limit).")
     c.add_argument("model", help="an exported .onnx (or a shipped model's name)")
     c.add_argument("-o", "--output", required=True, help="ONNX file to write")
-    c.add_argument("--clips", type=int, default=12)
-    c.add_argument("--seconds", type=float, default=4.0)
+    c.add_argument("--speech", nargs="+", metavar="FILE",
+                   help="clean speech files to measure on (your own voice, say); default: the "
+                        "source registry's train split (AURAL_DATA=full installs it)")
+    c.add_argument("--clips", type=int, default=12, help="registry clips (without --speech)")
+    c.add_argument("--seconds", type=float, default=4.0, help="... of this length")
     c.set_defaults(func=run_calibrate)
 
 
@@ -196,13 +199,18 @@ def run_calibrate(args) -> int:
 
     try:
         info = read_info(args.model)
-        speech = calibration_speech(info.sample_rate, args.clips, args.seconds)
+        if args.speech:
+            from aural.models.data import load_audio
+            speech = [load_audio(f, info.sample_rate) for f in args.speech]
+        else:
+            speech = calibration_speech(info.sample_rate, args.clips, args.seconds)
         gain = measure_output_gain(args.model, speech)
         set_output_gain(args.model, gain, args.output)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except (ValueError, OSError, ImportError, RuntimeError) as e:
         raise CliError(str(e)) from None
     print(f"{args.output}: output_gain {gain:.4f} ({20 * math.log10(gain):+.2f} dB; the model "
-          f"passed clean speech at {1 / gain:.3f} x, over {len(speech)} clips x {args.seconds:g} s)")
+          f"passed clean speech at {1 / gain:.3f} x, over {len(speech)} clips, "
+          f"{sum(len(x) for x in speech) / info.sample_rate:.1f} s)")
     return 0
 
 
