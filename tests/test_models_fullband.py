@@ -140,6 +140,21 @@ def test_features_are_level_free_so_the_output_scales_with_the_input(models, sig
     assert torch.abs(y2 - 10.0 * y1).max() < 2e-3 * torch.abs(10.0 * y1).max()
 
 
+def test_a_fresh_model_starts_near_the_identity_level(signal):
+    """Stage-1 gains start at sigmoid(3) = 0.95, not 0.5: a model trained from scratch begins by
+    passing its input (the session-18 legs, from 0.5, still passed clean speech at 0.32-0.38 x
+    after 5,000 steps).  Default-size fresh models, three seeds: level within 1.5 dB."""
+    for seed in range(3):
+        torch.manual_seed(seed)
+        m = FullBandUNet().eval()
+        x = torch.from_numpy(signal)
+        with torch.no_grad():
+            y = m(x)
+        lat = m.latency
+        g = 20 * np.log10(float(y[:, lat:].std() / x[:, :-lat].std()))
+        assert -1.5 < g < 0.5, (seed, g)
+
+
 def test_running_mean_starts_cumulative_then_forgets():
     m = FullBandUNet(**SMALL)
     e = torch.zeros(1, 300, m.erb_bands)
