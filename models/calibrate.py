@@ -25,12 +25,11 @@ import tempfile
 
 import numpy as np
 
+from .runtime import OUTPUT_GAIN_RANGE as GAIN_RANGE
 from .runtime import OnnxStreamer, read_info, resolve_model
 
 __all__ = ["measure_output_gain", "set_output_gain", "calibration_speech", "GAIN_RANGE"]
 
-#: the output gains the runtime accepts (a model more than 20 dB off is broken, not quiet)
-GAIN_RANGE = (0.1, 10.0)
 SETTLE_S = 0.5
 
 

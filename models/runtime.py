@@ -85,6 +85,11 @@ def resolve_model(model: str | os.PathLike) -> str:
                             f"(shipped: {names})")
 
 
+#: the output_gain values a model's metadata may carry (a model more than 20 dB off is broken,
+#: not quiet; models/calibrate.py measures and writes it)
+OUTPUT_GAIN_RANGE = (0.1, 10.0)
+
+
 class ModelInfo:
     """What the runtime needs to know about an exported model (from its ONNX metadata)."""
 
@@ -100,8 +105,9 @@ class ModelInfo:
         self.config = json.loads(meta.get("config", "{}"))
         # level calibration (models/calibrate.py): the runtime scales each hop's output by it
         self.output_gain = float(meta.get("output_gain", "1"))
-        if not (0.1 <= self.output_gain <= 10.0):
-            raise ValueError(f"output_gain {self.output_gain} outside 0.1-10 in the model's metadata")
+        lo, hi = OUTPUT_GAIN_RANGE
+        if not (lo <= self.output_gain <= hi):
+            raise ValueError(f"output_gain {self.output_gain} outside {lo}-{hi} in the model's metadata")
 
     def __repr__(self) -> str:
         return (f"ModelInfo(kind={self.kind!r}, sample_rate={self.sample_rate}, hop={self.hop}, "
