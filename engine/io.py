@@ -613,7 +613,7 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
 def process_file(proc, src: str | os.PathLike, dst: str | os.PathLike, block: int = 4096,
                  subtype: str | None = None, gain_db: float = 0.0,
                  on_block: Callable[[np.ndarray, np.ndarray, int, int], None] | None = None,
-                 ) -> AudioWriter:
+                 learn: bool = True) -> AudioWriter:
     """Stream ``src`` through ``proc`` into ``dst`` (WAV/FLAC, written atomically).
 
     The file is read in chunks and processed in host blocks of ``block`` frames, so memory
@@ -623,7 +623,8 @@ def process_file(proc, src: str | os.PathLike, dst: str | os.PathLike, block: in
     after the processor.  ``on_block(x, y, done, total)`` sees each input block ``x`` and the
     output ``y`` written for it (aligned, possibly shorter or longer), and frames done so far.
 
-    The processor is prepared (and so reset) here.  Returns the closed writer (``frames``,
+    The processor is prepared (and so reset) here.  With ``learn`` (file mode), nodes that
+    learn from a file's opening (DeHum; :mod:`engine.learn`) are first shown its head.  Returns the closed writer (``frames``,
     ``clipped``).  On any error, including KeyboardInterrupt, nothing is left at ``dst``."""
     src, dst = os.fspath(src), os.fspath(dst)
     info = audio_info(src)
@@ -633,6 +634,11 @@ def process_file(proc, src: str | os.PathLike, dst: str | os.PathLike, block: in
     if block < 1:
         raise ValueError("block must be >= 1")
     proc.prepare(info.sample_rate, info.channels, block)
+    if learn:
+        from .learn import learn_head, learn_seconds
+        secs = learn_seconds(proc)
+        if secs > 0.0:
+            learn_head(proc, next(iter_blocks(src, max(1, int(round(secs * info.sample_rate))))))
     lat = int(proc.latency_samples)
     g = float(10.0 ** (gain_db / 20.0))
     chunk = max(block, (65536 // block) * block)

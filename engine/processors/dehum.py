@@ -59,6 +59,18 @@ the detection is released and the output fades back to the input.  Everything is
 samples, so the result does not depend on the host block size.  ``detected_hz`` is the tracked
 fundamental (0.0 while no hum has been detected); ``harmonic_weights`` the per-harmonic weights.
 
+File mode (``learn``).  A causal canceller spends the first seconds of a file detecting the hum
+and converging (the averages run ~4 s), so a file's opening keeps most of its hum.  Given the
+head of the stream before it plays (``aural enhance``, ``aural batch`` and the web page do this
+through ``engine.learn``), ``learn`` runs a twin DeHum backwards over the first ``LEARN_S``
+(8 s): hum reversed in time is still hum, and by the time the backward pass reaches the start it
+has converged (with auto-detection, only when a forward pass over the head detects the same
+fundamental: a decaying note played backwards can look like a steady line).  While the stream is inside that head its output glides (raised cosine, 3-5 s)
+from the backward pass to the node's own: the opening is de-hummed as well as the rest.  Every
+input sample is compared with the learned head, so a stream that is not that file (or a
+rewind) drops the head and is processed exactly as without ``learn``; any parameter change
+drops it too.  Block-size invariant: the head is indexed by the stream position.
+
 Known limit: a loop that repeats sample-exactly with a period of a whole number of mains
 cycles (a drum machine at 120 bpm: lines every 2 Hz, on 50 and 60 Hz too) holds steady lines
 on the mains harmonics; a kick tuned near 50 Hz on such a loop can be taken for hum.
@@ -70,7 +82,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..kernels import smooth_coef
+from ..kernels import sanitize_copy, smooth_coef
 from ..params import Param
 from ..processor import Processor, register
 
@@ -108,6 +120,11 @@ FLL_BOUND = 0.01     # Hz: (auto) the loop stays this close to the detector's es
 DROP_RELEASE = 5     # windows the release count advances when the canceller sees the hum drop
 HOLD_WEIGHT = 0.5    # harmonic weights that hold the detection (two, one of k <= 3)
 HOLD_AFTER = 1.0     # s of averaging before the weights can hold it
+LEARN_S = 8.0        # s of a file's head that ``learn`` runs backwards over
+LEARN_BLEND = (3.0, 5.0)  # s: the output glides from the backward pass to the forward one here
+LEARN_MIN_S = 1.0    # s: a shorter head is not learned (too short for either pass)
+LEARN_AGREE_HZ = 0.1  # Hz: (auto) the backward and a forward pass over the head agree this well
+HEAD_MATCH = 1e-6    # the stream matches the learned head within this (full scale 1)
 ACQUIRE_S = 3.0      # s after a start during which the detector's frequency can reset it
 ACQUIRE_WINDOWS = 5  # detector windows before its estimate is used
 ACQUIRE_HZ = 0.01    # Hz: a difference that makes the canceller jump to it
@@ -750,6 +767,24 @@ def dehum_block(x, out, fams, gz, gcos, gcs, theta, prev, zacc, win, ist, fst, n
                     gs[ch, k, j] = 0.0
 
 
+@njit(cache=True, nogil=True)
+def _head_blend(x, out, hx, hy, hw, pos: int, n: int) -> int:
+    """Inside the learned head (stream position ``pos`` of ``n``): out = (1 - w) out + w hy, if
+    the block x matches the learned input hx.  Returns the new position, or -1 (nothing
+    written) when x is not the learned head."""
+    c, m = x.shape
+    k = min(m, n - pos)
+    for ch in range(c):
+        for i in range(k):
+            if abs(x[ch, i] - hx[ch, pos + i]) > HEAD_MATCH:
+                return -1
+    for ch in range(c):
+        for i in range(k):
+            w = hw[pos + i]
+            out[ch, i] = (1.0 - w) * out[ch, i] + w * hy[ch, pos + i]
+    return pos + m
+
+
 @register
 class DeHum(Processor):
     """Mains-hum remover: subtracts the hum's harmonics (k * f0, each with its own amplitude and
@@ -771,6 +806,8 @@ class DeHum(Processor):
         Param("track", True, kind="bool",
               doc="follow the exact hum frequency (mains drift, +-1 %)"),
     )
+
+    LEARN_S = LEARN_S  # s of a file's head that learn() uses (engine.learn reads this)
 
     def _prepare(self) -> None:
         c = self.channels
@@ -795,6 +832,7 @@ class DeHum(Processor):
         self._zz = np.zeros((HMAX, 2), np.float64)
         self._alpha = math.exp(-1.0 / AVG_WINDOWS)
         self._gcoef = smooth_coef(GAIN_MS, fs)
+        self.forget()
         self._configure()
 
     def _tau(self) -> float:
@@ -851,10 +889,68 @@ class DeHum(Processor):
 
     def _reset(self) -> None:
         self._configure()
+        self._head_pos = 0  # a learned head stays: it is the start of the stream again
+
+    # ------------------------------------------------------------------ file mode
+    def learn(self, head: np.ndarray) -> bool:
+        """File mode: learn the hum of the stream's opening from ``head``, (channels, frames)
+        at the prepared rate: the first seconds of exactly what this node will be fed from
+        position 0 (``LEARN_S`` are used).  Control thread (allocates).  Returns whether a
+        head is held (False: too short, or the backward pass found no hum)."""
+        if not self.prepared:
+            raise RuntimeError(f"{self.name}: learn() before prepare()")
+        head = np.asarray(head)
+        if head.ndim != 2 or head.shape[0] != self.channels:
+            raise ValueError(f"{self.name}: learn() needs ({self.channels}, frames) audio, "
+                             f"got shape {head.shape}")
+        self.forget()
+        fs = float(self.sample_rate)
+        n = min(head.shape[1], int(round(LEARN_S * fs)))
+        if n < LEARN_MIN_S * fs:
+            return False
+        hx = np.empty((self.channels, n), np.float32)
+        sanitize_copy(np.ascontiguousarray(head[:, :n], dtype=np.float32), hx)
+        settings = {p.name: self.get(p.name) for p in self.params}
+        twin = DeHum(**settings)
+        yb = twin(np.ascontiguousarray(hx[:, ::-1]), fs, buffer_size=8192)[:, ::-1]
+        if self._auto:
+            # hum is hum both ways: the head is used only when a forward pass over it detects
+            # the same fundamental (a decaying note played backwards can look steady)
+            ahead = DeHum(**settings)
+            ahead(hx, fs, buffer_size=8192)
+            fb, ff = twin.detected_hz, ahead.detected_hz
+            if fb == 0.0 or ff == 0.0 or abs(fb - ff) > LEARN_AGREE_HZ:
+                return False
+        a, b = LEARN_BLEND
+        if n < LEARN_S * fs:  # a short file: the glide at the same share of it
+            a, b = a * n / (LEARN_S * fs), b * n / (LEARN_S * fs)
+        m = min(n, int(round(b * fs)))
+        t = np.arange(m) / fs
+        u = np.clip((b - t) / (b - a), 0.0, 1.0)
+        self._hw = (0.5 - 0.5 * np.cos(np.pi * u)).astype(np.float64)
+        self._hx = np.ascontiguousarray(hx[:, :m])
+        self._hy = np.ascontiguousarray(yb[:, :m], dtype=np.float32)
+        self._head_n = m
+        self._head_pos = 0
+        return True
+
+    def forget(self) -> None:
+        """Drop a learned head (the stream is processed as without :meth:`learn`)."""
+        self._head_n = 0
+        self._head_pos = 0
+        self._hx = np.zeros((1, 1), np.float32)
+        self._hy = self._hx
+        self._hw = np.zeros(1, np.float64)
+
+    @property
+    def learned(self) -> bool:
+        """Whether a learned head is held and the stream is still inside it."""
+        return self.prepared and self._head_pos < self._head_n
 
     def _on_param(self, name: str, value: float) -> None:
         if not self.prepared:
             return
+        self._head_n = 0  # learned under the old setting (no allocation here)
         if name == "freq_hz":
             self._configure()
         elif name == "harmonics":
@@ -880,6 +976,12 @@ class DeHum(Processor):
                     int(self.v("harmonics")), float(self.sample_rate), self._alpha,
                     int(self.v("track")), self._auto, self._gcoef, self._cs, self._us, self._ss,
                     self._cp, self._wk, self._zz, self._tau(), self._gs)
+        if self._head_pos < self._head_n:
+            p = _head_blend(x, out, self._hx, self._hy, self._hw, self._head_pos, self._head_n)
+            if p < 0:
+                self._head_n = 0  # not the learned file: process it as without learn()
+            else:
+                self._head_pos = p
 
     @property
     def detected_hz(self) -> float:
