@@ -171,11 +171,17 @@ class AuralSystem:
         self.graph.prepare(RATE, 1, BLOCK)
         self.latency = int(self.graph.latency_samples)
         self.streams = True
+        #: file mode: the graph learns each clip's head first (aural.engine.learn), as
+        #: ``aural enhance`` does for a file; off: a live stream from the first sample
+        self.file_mode = False
 
     def reset(self) -> None:
         self.graph.reset()
 
     def process(self, x: np.ndarray) -> np.ndarray:
+        if self.file_mode:
+            from aural.engine.learn import learn_head
+            learn_head(self.graph, x[None, :].astype(np.float32))
         return self.graph(x[None, :], RATE, buffer_size=BLOCK, reset=True)[0]  # latency-compensated
 
 

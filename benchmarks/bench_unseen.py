@@ -354,8 +354,15 @@ def make_systems(names, probe: np.ndarray, log=print,
     objs: dict = {"input": None}
     skipped: dict = {}
     for s in names:
+        file_mode = s.endswith("+file")  # aural systems: learn each clip's head first
+        base = s[: -len("+file")] if file_mode else s
         try:
-            if s == "deepfilternet3-limit":
+            if file_mode:
+                o = make_systems([base], probe, log=lambda *a: None,
+                                 neural_model=neural_model)[0][base]
+                o.file_mode = True
+                o.name, o.label = s, o.label + ", file mode"
+            elif s == "deepfilternet3-limit":
                 o = PeerSystem("deepfilternet3", probe, atten_limit=float(limit))
                 o.name = s
             elif s in PEER_KEYS:
@@ -462,8 +469,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--systems", default=",".join(SYSTEMS),
                     help="comma list of: " + ", ".join(SYSTEMS) + "; also PRESET-repair (a "
-                         "preset's repair nodes) and neural:MODEL (NeuralEnhancer with a shipped "
-                         "model name or an .onnx path; several compare in one run)")
+                         "preset's repair nodes), neural:MODEL (NeuralEnhancer with a shipped "
+                         "model name or an .onnx path; several compare in one run); any aural "
+                         "system with the suffix +file learns each clip's head first, as "
+                         "`aural enhance` does for files (aural.engine.learn)")
     ap.add_argument("--categories", help="comma list (default: all): " + ", ".join(CATEGORIES))
     ap.add_argument("--json", help="also write the figures (per draw and clip too) as JSON here")
     ap.add_argument("--neural-model", metavar="MODEL",

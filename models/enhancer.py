@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 from aural.engine.hop import HopFifo, HopProcessor
-from aural.engine.kernels import DelayLine
+from aural.engine.kernels import DelayLine, sanitize_copy
 from aural.engine.params import Param
 from aural.engine.processor import register
 from aural.engine.processors.dynamics import db_to_lin
@@ -144,6 +144,7 @@ SNR_SUBS = 8            # ... over this many sub-windows (2 s)
 SHARE_TAU_S = 1.0       # s: time constant of the model's share
 SILENT_DB = -100.0      # hops quieter than this (digital silence) are not counted ...
 LOUD_DB = 6.0           # ... nor louder (spikes the input sanitiser limited, not a level)
+LEARN_MATCH = 1e-6      # learn(): the stream's first model hop equals the head's within this
 
 
 @njit(cache=True, nogil=True)
@@ -157,7 +158,9 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
     quiet or silent start leaves the estimate after 2 s); digitally silent hops and hops above
     +6 dBFS (limited spikes) are skipped.  An underestimate only keeps the model working.
     st[ch] = [smoothed power, sub max dB, sub min dB, hops in the sub-window, hops counted, w of
-    the last hop, sub-window index]; mm[ch, 0/1, j] the sub-windows' maxima / minima.  w
+    the last hop, sub-window index, learned (1: the sub-windows were preloaded from a file's
+    head, so the estimate counts from the first hop)]; mm[ch, 0/1, j] the sub-windows' maxima /
+    minima.  w
     follows its target through a one-pole of SHARE_TAU_S (``glide`` per hop), linearly within
     the hop; w = 1 gives y exactly.  ``apply`` False: the estimate and the dry ring are kept current
     (a switch on is seamless) and ``out`` is not written."""
@@ -191,7 +194,7 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
                 st[ch, 6] += 1
                 st[ch, 3] = 0
         w = 1.0
-        if st[ch, 4] > warm:
+        if st[ch, 4] > warm or st[ch, 7] > 0.0:
             hi = st[ch, 1] if st[ch, 3] > 0 else -1e9
             lo = st[ch, 2] if st[ch, 3] > 0 else 1e9
             for j in range(min(nsub, int(st[ch, 6]))):
@@ -218,6 +221,35 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
                 g = w0 + (w - w0) * (i + 1) / h
                 out[ch, i] = g * y[ch, i] + (1.0 - g) * ring[ch, d]
     pos[0] = (q + h) % m
+
+
+def _share_target(st, mm, w_min: float) -> np.ndarray:
+    """Per channel, the share ``_adaptive_mix`` aims at for the estimate in st / mm (as its
+    kernel computes it after warm-up)."""
+    c = st.shape[0]
+    w = np.ones(c)
+    for ch in range(c):
+        k = min(mm.shape[2], int(st[ch, 6]))
+        hi = [st[ch, 1]] if st[ch, 3] > 0 else []
+        lo = [st[ch, 2]] if st[ch, 3] > 0 else []
+        hi += list(mm[ch, 0, :k])
+        lo += list(mm[ch, 1, :k])
+        if not hi:
+            continue
+        t = (max(hi) - min(lo) - SNR_FULL_DB) / (SNR_CLEAN_DB - SNR_FULL_DB)
+        w[ch] = 1.0 - min(1.0, max(0.0, t)) * (1.0 - w_min)
+    return w
+
+
+@njit(cache=True, nogil=True)
+def _same(a, b, tol: float) -> bool:
+    """a equals b within tol, sample by sample (no allocation)."""
+    c, n = a.shape
+    for ch in range(c):
+        for i in range(n):
+            if abs(a[ch, i] - b[ch, i]) > tol:
+                return False
+    return True
 
 
 def _wet_share(limit_db: float) -> float:
@@ -327,13 +359,18 @@ class NeuralEnhancer(HopProcessor):
         self._ad_delay = d
         self._ad_ring = np.zeros((self.channels, d + self.hop), np.float32)
         self._ad_pos = np.zeros(1, np.int64)
-        self._ad_st = np.zeros((self.channels, 7), np.float64)
+        self._ad_st = np.zeros((self.channels, 8), np.float64)
         self._ad_mm = np.zeros((self.channels, 2, SNR_SUBS), np.float64)
         self._ad_out = np.zeros((self.channels, self.hop), np.float32)
         self._ad_sub = max(1, int(round(SNR_SUB_S * msr / self.hop)))
         self._ad_warm = int(SNR_WARM_S * msr / self.hop)
         self._ad_wmin = _wet_share(CLEAN_LIMIT_DB)
         self._ad_glide = 1.0 - math.exp(-self.hop / (SHARE_TAU_S * msr))
+        self._ad_learned = False  # learn(): a file head's SNR estimate, restored on reset
+        self._ad_check = False
+        self._ad_lst = np.zeros_like(self._ad_st)
+        self._ad_lmm = np.zeros_like(self._ad_mm)
+        self._ad_first = np.zeros((self.channels, self.hop), np.float32)
         self._ad_reset()
         self._model_rec = self._model.recoveries
         self._resampling = self.sample_rate != self.info.sample_rate
@@ -484,6 +521,11 @@ class NeuralEnhancer(HopProcessor):
         # (whose target moves per host block): sample-exact, so block-size invariant.
         # atten_limit 100 means the model alone, so the adaptive limit is off there too
         on = self.v("adaptive_limit") > 0.5 and self.v("atten_limit") < 100.0
+        if self._ad_check:  # first hop after a reset with a learned head: is this that file?
+            self._ad_check = False
+            if not _same(self._hbuf, self._ad_first, LEARN_MATCH):
+                self._ad_learned = False  # another stream: as without learn(), exactly
+                self._ad_reset()
         _adaptive_mix(y, self._hbuf, self._ad_ring, self._ad_pos, self._ad_delay, self._ad_st,
                       self._ad_mm, self._ad_sub, self._ad_warm, self._ad_wmin, self._ad_glide,
                       self._ad_out, on)
@@ -492,9 +534,79 @@ class NeuralEnhancer(HopProcessor):
     def _ad_reset(self) -> None:
         self._ad_ring[:] = 0.0
         self._ad_pos[0] = 0
+        if self._ad_learned:  # the stream starts again at the learned file's head
+            self._ad_st[:] = self._ad_lst
+            self._ad_mm[:] = self._ad_lmm
+            self._ad_check = True
+            return
         self._ad_st[:] = 0.0
         self._ad_st[:, 5] = 1.0
         self._ad_mm[:] = 0.0
+
+    # ------------------------------------------------------------------ file mode
+    #: s of a file's head that learn() reads: the adaptive limit's estimation window
+    LEARN_S = SNR_SUBS * SNR_SUB_S
+
+    def learn(self, head: np.ndarray) -> bool:
+        """File mode (:mod:`aural.engine.learn`): estimate the adaptive limit's input SNR from
+        the file's head, (channels, frames) at the prepared rate, exactly what this node will be
+        fed from position 0 (``LEARN_S`` are used).  The stream then starts with the share that
+        estimate sets instead of the model alone ramping over its first seconds.  Kept over
+        :meth:`reset`; a stream whose first model hop differs from the head's, or a new
+        :meth:`prepare`, falls back to the live behaviour exactly.  Control thread (allocates).
+        Returns whether a head is held (False for DeepFilterNet3, which has no adaptive limit,
+        and for a head shorter than one model hop)."""
+        if not self.prepared:
+            raise RuntimeError(f"{self.name}: learn() before prepare()")
+        head = np.asarray(head)
+        if head.ndim != 2 or head.shape[0] != self.channels:
+            raise ValueError(f"{self.name}: learn() needs ({self.channels}, frames) audio, "
+                             f"got shape {head.shape}")
+        self._ad_learned = False
+        self._ad_check = False
+        self._ad_reset()
+        if self.dfn:
+            return False
+        sr, msr, c, h = self.sample_rate, self.info.sample_rate, self.channels, self.hop
+        n = min(head.shape[1], int(round(self.LEARN_S * sr)))
+        x = np.empty((c, n), np.float32)
+        sanitize_copy(np.ascontiguousarray(head[:, :n], dtype=np.float32), x)
+        if self._resampling:  # the model-rate signal the stream's hops will hold
+            g = math.gcd(sr, msr)
+            down = Resampler(c, msr // g, sr // g, sr, exact_side="in")
+            buf = np.zeros((c, down.max_out(self.max_block)), np.float32)
+            parts = []
+            for s0 in range(0, n, self.max_block):
+                m = down.push(np.ascontiguousarray(x[:, s0:s0 + self.max_block]), buf)
+                parts.append(buf[:, :m].copy())
+            x = np.concatenate(parts, axis=1) if parts else x[:, :0]
+        hops = x.shape[1] // h
+        if hops < 1:
+            return False
+        st = np.zeros_like(self._ad_st)
+        st[:, 5] = 1.0
+        mm = np.zeros_like(self._ad_mm)
+        ring = np.zeros_like(self._ad_ring)
+        pos = np.zeros(1, np.int64)
+        y = np.zeros((c, h), np.float32)
+        for k in range(hops):
+            hop = np.ascontiguousarray(x[:, k * h:(k + 1) * h])
+            _adaptive_mix(y, hop, ring, pos, self._ad_delay, st, mm, self._ad_sub, self._ad_warm,
+                          self._ad_wmin, self._ad_glide, y, False)
+        self._ad_lst[:] = 0.0
+        self._ad_lst[:, 5] = _share_target(st, mm, self._ad_wmin)
+        self._ad_lst[:, 6] = st[:, 6]
+        self._ad_lst[:, 7] = 1.0
+        self._ad_lmm[:] = mm
+        self._ad_first[:] = x[:, :h]
+        self._ad_learned = True
+        self._ad_reset()
+        return True
+
+    @property
+    def learned(self) -> bool:
+        """Whether a file head's SNR estimate is held (see :meth:`learn`)."""
+        return bool(self.prepared and getattr(self, "_ad_learned", False))
 
     @property
     def clean_share(self) -> float:
