@@ -13,8 +13,9 @@ the music's level):
    percentile of the last ~1.5 s of such levels (frames taken by a thump are not added to it; a
    bass line or regular kick drums set it high).  ``threshold_db`` above it, and rising (1.25x
    the previous hop's level: the decaying rest of an event already judged is not fitted again),
-   is a candidate; its onset is the first sample of the window where ``l`` exceeds a third of
-   the window's peak.
+   and at least twice the least level of the last 30 ms (a kick drum's body that dips and swells
+   again is no new event), is a candidate; its onset is the first sample of the window where
+   ``l`` exceeds a third of the window's peak.
 3. Fit: over the 32 ms that start 3 ms after the onset (already known: the detection lags), a
    damped sinusoid ``Re(C_lp exp((-1/tau + j w) t))`` is fitted to ``l`` by least squares
    (frequency and decay on a grid, then refined; amplitude and phase per channel, in closed
@@ -61,6 +62,11 @@ F_MAX = 100.0
 RISE = 1.25
 #: the largest frequency difference between the two halves of the fit window (fraction of f)
 MAX_GLIDE = 0.15
+#: ... and exceed the least window level of the last ONSET_HOPS hops (~30 ms) by this factor: a
+#: thump rises out of the music, while the body of a kick drum already sounding that dips and
+#: swells again (1.25x from one hop to the next) is not a new event
+ONSET_RISE = 2.0
+ONSET_HOPS = 6
 
 
 @njit(cache=True, nogil=True)
@@ -251,7 +257,8 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
     xbuf/lbuf (C, M): input and low-band history; the hop written out is
     [M - la - h, M - la).  st (int64, absolute sample times): [0] state (0 idle, 2 pulse
     active), [1] newest sample + 1, [2] the model's time origin (the onset), [4] pulse end,
-    [6] where the subtraction starts ([3], [5] unused).  model (C, 2): the pulse's complex amplitude
+    [6] where the subtraction starts ([3], [5] unused); lv: [0] the previous hop's window level,
+    [1:] the last ONSET_HOPS window levels, newest first.  model (C, 2): the pulse's complex amplitude
     C per channel; best = [f, tau].  stats: [0] pulses removed, [1] candidates rejected."""
     nch = hop_in.shape[0]
     m = xbuf.shape[1]
@@ -288,10 +295,14 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
         ref = select_inplace(tmp, nh, (nh * 4) // 5)
     busy = st[0] != 0
     prev = lv[0]
+    low = lvl                            # the least window level of the last ONSET_HOPS hops
+    for j in range(ONSET_HOPS):
+        low = min(low, lv[1 + j])
     val = lvl
     if busy:
         val = ref                        # a thump does not raise the reference
-    elif nh >= hist.shape[0] // 8 and lvl > thr * ref and lvl > floor and lvl > RISE * prev:
+    elif (nh >= hist.shape[0] // 8 and lvl > thr * ref and lvl > floor and lvl > RISE * prev
+          and lvl > ONSET_RISE * low):
         # (an onset is a rise: the decaying rest of an event already judged is not looked at
         # again, or its later, steadier part would pass for a pulse)
         val = ref
@@ -347,6 +358,9 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
         else:
             stats[1] += 1
     lv[0] = lvl
+    for j in range(ONSET_HOPS - 1, 0, -1):
+        lv[1 + j] = lv[j]
+    lv[1] = lvl
     hist[hcount[1]] = val
     hcount[1] = (hcount[1] + 1) % hist.shape[0]
     hcount[0] = min(nh + 1, hist.shape[0])
@@ -421,7 +435,7 @@ class DeThump(HopProcessor):
         self._tmp = np.zeros(nh, np.float64)
         self._hcount = np.zeros(2, np.int64)
         self._st = np.zeros(7, np.int64)
-        self._lv = np.zeros(1, np.float64)
+        self._lv = np.zeros(1 + ONSET_HOPS, np.float64)
         self._model = np.zeros((c, 2), np.float64)
         self._coef = np.zeros((c, 5), np.float64)
         self._best = np.zeros(2, np.float64)
