@@ -262,3 +262,37 @@ def test_live_osc_limits_reach_the_server(monkeypatch):
     a = build_parser().parse_args(["live"])
     assert a.osc_allow_other_ports is False and a.osc_max_subscribers == 8 and not a.conceal
     assert build_parser().parse_args(["live", "--conceal"]).conceal is True
+
+
+def test_enhance_learns_the_files_opening_unless_told_not_to(tmp_path, capsys):
+    """A hummy file through a DeHum-only preset: by default the hum is cancelled from the first
+    second (DeHum learns the file's opening, docs/restoration.md); ``--no-learn`` processes it
+    as a live stream would, the opening keeps its hum, and equals the live one-shot output."""
+    import json
+
+    sr = 48000
+    s = speech(sr, 6.0, "b")
+    t = np.arange(s.size) / sr
+    hum = sum((1.0 if k % 2 else 0.35) / k * np.sin(2 * np.pi * 50.03 * k * t + k)
+              for k in range(1, 11))
+    hum *= np.sqrt(np.mean(s ** 2) / np.mean(hum ** 2) / 10 ** 0.8)  # 8 dB under the speech
+    src = tmp_path / "hum.wav"
+    write_audio(src, (s + hum)[None].astype(np.float32), sr, subtype="FLOAT")
+    preset = tmp_path / "dehum.json"
+    preset.write_text(json.dumps({"type": "Chain", "name": "dehum",
+                                  "nodes": [{"type": "DeHum", "name": "dehum"}]}))
+    outs = {}
+    for flag in ([], ["--no-learn"]):
+        out = tmp_path / f"out{len(flag)}.wav"
+        rc, _, err = run(capsys, "enhance", src, "-o", out, "-p", preset, "--subtype", "FLOAT",
+                         "-q", *flag)
+        assert rc == 0, err
+        outs[len(flag)], _ = read_audio(out)
+    first = slice(0, sr)
+    left = {k: 10 * np.log10(np.mean((y[0, first] - s[first]) ** 2) / np.mean(hum[first] ** 2))
+            for k, y in outs.items()}
+    assert left[1] > -3.0                  # live: the first second keeps its hum
+    assert left[0] < left[1] - 10.0        # learned: cancelled there too
+    from aural.engine.processors import DeHum
+    live = DeHum(name="dehum")((s + hum)[None].astype(np.float32), sr, buffer_size=4096)
+    assert np.array_equal(outs[1], live)

@@ -44,6 +44,11 @@ def register(sub) -> None:
                         "does not depend on it)")
     p.add_argument("--subtype", default="PCM_24", type=str.upper, choices=SUBTYPES,
                    help="sample format of the output (default PCM_24)")
+    p.add_argument("--no-learn", dest="learn", action="store_false",
+                   help="process the file exactly as a live stream would: nodes do not first "
+                        "learn its opening (by default DeHum cancels the hum from the first "
+                        "sample and the neural enhancer's adaptive limit reads the SNR of the "
+                        "first 2 s; docs/restoration.md, docs/models.md)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="show the progress bar even when stderr is not a terminal")
@@ -151,7 +156,8 @@ def run(args) -> int:
             after.add(y)
             bar.update(done)
 
-        w = process_file(chain, inp, out, block=args.block, subtype=args.subtype, on_block=watch)
+        w = process_file(chain, inp, out, block=args.block, subtype=args.subtype, on_block=watch,
+                         learn=args.learn)
         bar.finish(info.frames)
         latency = chain.latency_samples
         note = None
@@ -170,7 +176,8 @@ def run(args) -> int:
                 mid.add(y)
                 bar.update(done)
 
-            process_file(main, inp, tmp, block=args.block, subtype="FLOAT", on_block=watch1)
+            process_file(main, inp, tmp, block=args.block, subtype="FLOAT", on_block=watch1,
+                         learn=args.learn)
             bar.finish(info.frames)
             measured = mid.lufs
             silent = measured is None or measured == float("-inf")
