@@ -163,3 +163,18 @@ def test_learned_head_is_blended_without_allocating():
         tracemalloc.stop()
     assert p.learned                        # 200 blocks = 4.3 s: still inside the 5 s head
     assert peak - base < 4096, f"peak {peak - base} bytes: an array was allocated"
+
+
+def test_learn_survives_hostile_heads():
+    """NaN/inf and huge values in the head are sanitised as the stream's input is: learn()
+    neither raises nor puts a non-finite sample into the output."""
+    _, mix, _ = _mix(10)
+    bad = mix.copy()
+    bad[0, 1000:1100] = np.nan
+    bad[0, 5000] = np.inf
+    bad[0, 9000:9010] = 1e30
+    p = DeHum()
+    p.prepare(SR, 1, 8192)
+    p.learn(bad)
+    y = p(bad, SR)
+    assert np.isfinite(y).all() and np.abs(y).max() <= 64.0

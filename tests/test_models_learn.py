@@ -93,3 +93,15 @@ def test_learn_errors():
     with pytest.raises(ValueError, match=r"\(2, frames\)"):
         p.learn(np.zeros((1, SR), np.float32))
     assert not p.learn(np.zeros((2, 10), np.float32))  # shorter than one model hop
+
+
+def test_learn_survives_hostile_heads():
+    x = voice_like(2.0, -65.0, seed=6)[None].copy()
+    x[0, 100:200] = np.nan
+    x[0, 3000] = -np.inf
+    x[0, 5000:5010] = 1e30
+    p = NeuralEnhancer(model="dsunet-voice")
+    p.prepare(SR, 1, 8192)
+    assert p.learn(x)
+    y = p(x, SR)
+    assert np.isfinite(y).all() and np.abs(y).max() <= 64.0
