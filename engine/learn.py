@@ -15,7 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["learners", "learn_seconds", "learn_head"]
+from .kernels import sanitize_copy
+
+__all__ = ["learners", "learn_seconds", "learn_head", "checked_head"]
+
+
+def checked_head(node, head: np.ndarray, seconds: float) -> np.ndarray:
+    """For a node's ``learn``: the first ``seconds`` of ``head`` as a fresh float32 (channels,
+    frames) array, sanitised as the stream's input will be (NaN/inf -> 0, limited to +-64).
+    Raises RuntimeError before ``prepare`` and ValueError for another channel count."""
+    if not node.prepared:
+        raise RuntimeError(f"{node.name}: learn() before prepare()")
+    head = np.asarray(head)
+    if head.ndim != 2 or head.shape[0] != node.channels:
+        raise ValueError(f"{node.name}: learn() needs ({node.channels}, frames) audio, "
+                         f"got shape {head.shape}")
+    n = min(head.shape[1], int(round(seconds * node.sample_rate)))
+    x = np.empty((node.channels, n), np.float32)
+    sanitize_copy(np.ascontiguousarray(head[:, :n], dtype=np.float32), x)
+    return x
 
 
 def learners(proc) -> list:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 from aural.engine.hop import HopFifo, HopProcessor
-from aural.engine.kernels import DelayLine, sanitize_copy
+from aural.engine.kernels import DelayLine
 from aural.engine.params import Param
 from aural.engine.processor import register
 from aural.engine.processors.dynamics import db_to_lin
@@ -556,21 +556,15 @@ class NeuralEnhancer(HopProcessor):
         :meth:`prepare`, falls back to the live behaviour exactly.  Control thread (allocates).
         Returns whether a head is held (False for DeepFilterNet3, which has no adaptive limit,
         and for a head shorter than one model hop)."""
-        if not self.prepared:
-            raise RuntimeError(f"{self.name}: learn() before prepare()")
-        head = np.asarray(head)
-        if head.ndim != 2 or head.shape[0] != self.channels:
-            raise ValueError(f"{self.name}: learn() needs ({self.channels}, frames) audio, "
-                             f"got shape {head.shape}")
+        from aural.engine.learn import checked_head
+        x = checked_head(self, head, self.LEARN_S)
         self._ad_learned = False
         self._ad_check = False
         self._ad_reset()
         if self.dfn:
             return False
         sr, msr, c, h = self.sample_rate, self.info.sample_rate, self.channels, self.hop
-        n = min(head.shape[1], int(round(self.LEARN_S * sr)))
-        x = np.empty((c, n), np.float32)
-        sanitize_copy(np.ascontiguousarray(head[:, :n], dtype=np.float32), x)
+        n = x.shape[1]
         if self._resampling:  # the model-rate signal the stream's hops will hold
             g = math.gcd(sr, msr)
             down = Resampler(c, msr // g, sr // g, sr, exact_side="in")

@@ -82,7 +82,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..kernels import sanitize_copy, smooth_coef
+from ..kernels import smooth_coef
 from ..params import Param
 from ..processor import Processor, register
 
@@ -897,19 +897,13 @@ class DeHum(Processor):
         at the prepared rate: the first seconds of exactly what this node will be fed from
         position 0 (``LEARN_S`` are used).  Control thread (allocates).  Returns whether a
         head is held (False: too short, or the backward pass found no hum)."""
-        if not self.prepared:
-            raise RuntimeError(f"{self.name}: learn() before prepare()")
-        head = np.asarray(head)
-        if head.ndim != 2 or head.shape[0] != self.channels:
-            raise ValueError(f"{self.name}: learn() needs ({self.channels}, frames) audio, "
-                             f"got shape {head.shape}")
+        from ..learn import checked_head
+        hx = checked_head(self, head, LEARN_S)
         self.forget()
         fs = float(self.sample_rate)
-        n = min(head.shape[1], int(round(LEARN_S * fs)))
+        n = hx.shape[1]
         if n < LEARN_MIN_S * fs:
             return False
-        hx = np.empty((self.channels, n), np.float32)
-        sanitize_copy(np.ascontiguousarray(head[:, :n], dtype=np.float32), hx)
         settings = {p.name: self.get(p.name) for p in self.params}
         twin = DeHum(**settings)
         yb = twin(np.ascontiguousarray(hx[:, ::-1]), fs, buffer_size=8192)[:, ::-1]
