@@ -624,8 +624,8 @@ def process_file(proc, src: str | os.PathLike, dst: str | os.PathLike, block: in
     output ``y`` written for it (aligned, possibly shorter or longer), and frames done so far.
 
     The processor is prepared (and so reset) here.  With ``learn`` (file mode), nodes that
-    learn from a file's opening (DeHum; :mod:`engine.learn`) are first shown its head.  Returns the closed writer (``frames``,
-    ``clipped``).  On any error, including KeyboardInterrupt, nothing is left at ``dst``."""
+    learn from a file's opening (DeHum, NeuralEnhancer; :mod:`engine.learn`) are first shown
+    its head.  Returns the closed writer (``frames``, ``clipped``).  On any error, including KeyboardInterrupt, nothing is left at ``dst``."""
     src, dst = os.fspath(src), os.fspath(dst)
     info = audio_info(src)
     if info.frames == 0:

@@ -148,6 +148,21 @@ LEARN_MATCH = 1e-6      # learn(): the stream's first model hop equals the head'
 
 
 @njit(cache=True, nogil=True)
+def _share_for(st, mm, w_min: float) -> float:
+    """The model's share for one channel's estimate (st, mm as in :func:`_adaptive_mix`): the
+    loudest over the quietest smoothed hop power in the window, mapped from SNR_FULL_DB (1)
+    to SNR_CLEAN_DB (w_min)."""
+    hi = st[1] if st[3] > 0 else -1e9
+    lo = st[2] if st[3] > 0 else 1e9
+    for j in range(min(mm.shape[1], int(st[6]))):
+        hi = max(hi, mm[0, j])
+        lo = min(lo, mm[1, j])
+    t = (hi - lo - SNR_FULL_DB) / (SNR_CLEAN_DB - SNR_FULL_DB)
+    t = min(1.0, max(0.0, t))
+    return 1.0 - t * (1.0 - w_min)
+
+
+@njit(cache=True, nogil=True)
 def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
                   w_min: float, glide: float, out, apply: bool) -> None:
     """out = w y + (1 - w) x(delayed by ``delay``), per channel, w from that channel's SNR
@@ -160,9 +175,8 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
     st[ch] = [smoothed power, sub max dB, sub min dB, hops in the sub-window, hops counted, w of
     the last hop, sub-window index, learned (1: the sub-windows were preloaded from a file's
     head, so the estimate counts from the first hop)]; mm[ch, 0/1, j] the sub-windows' maxima /
-    minima.  w
-    follows its target through a one-pole of SHARE_TAU_S (``glide`` per hop), linearly within
-    the hop; w = 1 gives y exactly.  ``apply`` False: the estimate and the dry ring are kept current
+    minima.  w follows its target through a one-pole of SHARE_TAU_S (``glide`` per hop),
+    linearly within the hop; w = 1 gives y exactly.  ``apply`` False: the estimate and the dry ring are kept current
     (a switch on is seamless) and ``out`` is not written."""
     c, h = y.shape
     m = ring.shape[1]
@@ -195,14 +209,7 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
                 st[ch, 3] = 0
         w = 1.0
         if st[ch, 4] > warm or st[ch, 7] > 0.0:
-            hi = st[ch, 1] if st[ch, 3] > 0 else -1e9
-            lo = st[ch, 2] if st[ch, 3] > 0 else 1e9
-            for j in range(min(nsub, int(st[ch, 6]))):
-                hi = max(hi, mm[ch, 0, j])
-                lo = min(lo, mm[ch, 1, j])
-            t = (hi - lo - SNR_FULL_DB) / (SNR_CLEAN_DB - SNR_FULL_DB)
-            t = min(1.0, max(0.0, t))
-            w = 1.0 - t * (1.0 - w_min)
+            w = _share_for(st[ch], mm[ch], w_min)
         if not apply:
             w = 1.0
         # the model's share follows slowly (SHARE_TAU_S): a share that changed from hop to hop
@@ -223,31 +230,13 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
     pos[0] = (q + h) % m
 
 
-def _share_target(st, mm, w_min: float) -> np.ndarray:
-    """Per channel, the share ``_adaptive_mix`` aims at for the estimate in st / mm (as its
-    kernel computes it after warm-up)."""
-    c = st.shape[0]
-    w = np.ones(c)
-    for ch in range(c):
-        k = min(mm.shape[2], int(st[ch, 6]))
-        hi = [st[ch, 1]] if st[ch, 3] > 0 else []
-        lo = [st[ch, 2]] if st[ch, 3] > 0 else []
-        hi += list(mm[ch, 0, :k])
-        lo += list(mm[ch, 1, :k])
-        if not hi:
-            continue
-        t = (max(hi) - min(lo) - SNR_FULL_DB) / (SNR_CLEAN_DB - SNR_FULL_DB)
-        w[ch] = 1.0 - min(1.0, max(0.0, t)) * (1.0 - w_min)
-    return w
-
-
 @njit(cache=True, nogil=True)
-def _same(a, b, tol: float) -> bool:
-    """a equals b within tol, sample by sample (no allocation)."""
+def _same(a, b, at: int, tol: float) -> bool:
+    """a equals b[:, at:at + a.shape[1]] within tol, sample by sample (no allocation)."""
     c, n = a.shape
     for ch in range(c):
         for i in range(n):
-            if abs(a[ch, i] - b[ch, i]) > tol:
+            if abs(a[ch, i] - b[ch, at + i]) > tol:
                 return False
     return True
 
@@ -367,10 +356,10 @@ class NeuralEnhancer(HopProcessor):
         self._ad_wmin = _wet_share(CLEAN_LIMIT_DB)
         self._ad_glide = 1.0 - math.exp(-self.hop / (SHARE_TAU_S * msr))
         self._ad_learned = False  # learn(): a file head's SNR estimate, restored on reset
-        self._ad_check = False
+        self._ad_hk = -1          # the next head hop to check, -1: none
         self._ad_lst = np.zeros_like(self._ad_st)
         self._ad_lmm = np.zeros_like(self._ad_mm)
-        self._ad_first = np.zeros((self.channels, self.hop), np.float32)
+        self._ad_hx = np.zeros((self.channels, self.hop), np.float32)
         self._ad_reset()
         self._model_rec = self._model.recoveries
         self._resampling = self.sample_rate != self.info.sample_rate
@@ -521,11 +510,20 @@ class NeuralEnhancer(HopProcessor):
         # (whose target moves per host block): sample-exact, so block-size invariant.
         # atten_limit 100 means the model alone, so the adaptive limit is off there too
         on = self.v("adaptive_limit") > 0.5 and self.v("atten_limit") < 100.0
-        if self._ad_check:  # first hop after a reset with a learned head: is this that file?
-            self._ad_check = False
-            if not _same(self._hbuf, self._ad_first, LEARN_MATCH):
-                self._ad_learned = False  # another stream: as without learn(), exactly
-                self._ad_reset()
+        k = self._ad_hk
+        if k >= 0:  # inside a learned head: is this that file?
+            h = self.hop
+            if _same(self._hbuf, self._ad_hx, k * h, LEARN_MATCH):
+                self._ad_hk = k + 1 if (k + 2) * h <= self._ad_hx.shape[1] else -1
+            else:  # another stream
+                self._ad_learned = False
+                self._ad_hk = -1
+                if k == 0:
+                    self._ad_reset()  # nothing ran yet: exactly as without learn()
+                else:  # the estimate starts afresh here; the share glides on from where it is
+                    self._ad_st[:, :5] = 0.0
+                    self._ad_st[:, 6:] = 0.0
+                    self._ad_mm[:] = 0.0
         _adaptive_mix(y, self._hbuf, self._ad_ring, self._ad_pos, self._ad_delay, self._ad_st,
                       self._ad_mm, self._ad_sub, self._ad_warm, self._ad_wmin, self._ad_glide,
                       self._ad_out, on)
@@ -537,8 +535,9 @@ class NeuralEnhancer(HopProcessor):
         if self._ad_learned:  # the stream starts again at the learned file's head
             self._ad_st[:] = self._ad_lst
             self._ad_mm[:] = self._ad_lmm
-            self._ad_check = True
+            self._ad_hk = 0
             return
+        self._ad_hk = -1
         self._ad_st[:] = 0.0
         self._ad_st[:, 5] = 1.0
         self._ad_mm[:] = 0.0
@@ -552,14 +551,14 @@ class NeuralEnhancer(HopProcessor):
         the file's head, (channels, frames) at the prepared rate, exactly what this node will be
         fed from position 0 (``LEARN_S`` are used).  The stream then starts with the share that
         estimate sets instead of the model alone ramping over its first seconds.  Kept over
-        :meth:`reset`; a stream whose first model hop differs from the head's, or a new
-        :meth:`prepare`, falls back to the live behaviour exactly.  Control thread (allocates).
+        :meth:`reset`; every model hop inside the head is compared with it: a stream that
+        differs from its first hop (or a new :meth:`prepare`) is processed exactly as without
+        learn(), one that differs later has its estimate started afresh there.  Control thread (allocates).
         Returns whether a head is held (False for DeepFilterNet3, which has no adaptive limit,
         and for a head shorter than one model hop)."""
         from aural.engine.learn import checked_head
         x = checked_head(self, head, self.LEARN_S)
         self._ad_learned = False
-        self._ad_check = False
         self._ad_reset()
         if self.dfn:
             return False
@@ -588,11 +587,13 @@ class NeuralEnhancer(HopProcessor):
             _adaptive_mix(y, hop, ring, pos, self._ad_delay, st, mm, self._ad_sub, self._ad_warm,
                           self._ad_wmin, self._ad_glide, y, False)
         self._ad_lst[:] = 0.0
-        self._ad_lst[:, 5] = _share_target(st, mm, self._ad_wmin)
+        for ch in range(c):  # the share the estimate sets (an empty estimate: 1, the model)
+            has = st[ch, 3] > 0 or st[ch, 6] > 0
+            self._ad_lst[ch, 5] = _share_for(st[ch], mm[ch], self._ad_wmin) if has else 1.0
         self._ad_lst[:, 6] = st[:, 6]
         self._ad_lst[:, 7] = 1.0
         self._ad_lmm[:] = mm
-        self._ad_first[:] = x[:, :h]
+        self._ad_hx = np.ascontiguousarray(x[:, :hops * h])  # each hop is checked against it
         self._ad_learned = True
         self._ad_reset()
         return True

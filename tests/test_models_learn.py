@@ -105,3 +105,44 @@ def test_learn_survives_hostile_heads():
     assert p.learn(x)
     y = p(x, SR)
     assert np.isfinite(y).all() and np.abs(y).max() <= 64.0
+
+
+def test_a_stream_that_leaves_the_head_later_restarts_the_estimate():
+    """Two files with the same first second (a shared intro) and different rest: streamed after
+    learning the first, the second drops the learned estimate where they part and its share
+    glides back to the model as set (10 dB SNR) instead of keeping the clean file's."""
+    clean = voice_like(1.0, -65.0, seed=7)
+    noisy = voice_like(3.0, -10.0, seed=8)
+    a = np.concatenate([clean, voice_like(2.0, -65.0, seed=9)])[None]
+    b = np.concatenate([clean, noisy[SR:]])[None]
+    p = NeuralEnhancer(model="dsunet-voice")
+    p.prepare(SR, 1, 8192)
+    assert p.learn(a)
+    p(b, SR)
+    assert not p.learned
+    assert p.clean_share > 0.9              # back towards the model for the noisy rest
+    assert np.isfinite(p(b, SR)).all()
+
+
+def test_learned_stream_allocates_nothing():
+    import tracemalloc
+
+    x = voice_like(3.0, -65.0, seed=10)[None]
+    p = NeuralEnhancer(model="dsunet-voice")
+    p.prepare(SR, 1, 1024)
+    assert p.learn(x)
+    p.reset()
+    blocks = [np.ascontiguousarray(x[:, i:i + 1024]) for i in range(0, 90 * 1024, 1024)]
+    for b in blocks[:8]:  # warm up
+        p.process(b)
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for b in blocks[8:]:           # through the rest of the 2 s head and past it
+            p.process(b)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert p.learned
+    assert peak - base < 4096, f"peak {peak - base} bytes: an array was allocated"

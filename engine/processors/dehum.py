@@ -65,11 +65,12 @@ head of the stream before it plays (``aural enhance``, ``aural batch`` and the w
 through ``engine.learn``), ``learn`` runs a twin DeHum backwards over the first ``LEARN_S``
 (8 s): hum reversed in time is still hum, and by the time the backward pass reaches the start it
 has converged (with auto-detection, only when a forward pass over the head detects the same
-fundamental: a decaying note played backwards can look like a steady line).  While the stream is inside that head its output glides (raised cosine, 3-5 s)
-from the backward pass to the node's own: the opening is de-hummed as well as the rest.  Every
-input sample is compared with the learned head, so a stream that is not that file (or a
-rewind) drops the head and is processed exactly as without ``learn``; any parameter change
-drops it too.  Block-size invariant: the head is indexed by the stream position.
+fundamental: a decaying note played backwards can look like a steady line).  While the stream
+is inside that head its output glides (raised cosine, 3-5 s) from the backward pass to the
+node's own: the opening is de-hummed as well as the rest.  Every input sample is compared with
+the learned head, so a stream that is not that file (or a rewind) drops the head and is
+processed exactly as without ``learn``; any parameter change drops it too.  Block-size
+invariant: the head is indexed by the stream position.
 
 Known limit: a loop that repeats sample-exactly with a period of a whole number of mains
 cycles (a drum machine at 120 bpm: lines every 2 Hz, on 50 and 60 Hz too) holds steady lines
