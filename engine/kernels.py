@@ -253,3 +253,15 @@ def warm_kernels() -> None:
     smoothed_gain(a, b, st, 0.5, 0.9)
     DelayLine(1, 3, 4).process(a)
     add_into(b, a, 1.0)
+
+
+@njit(cache=True, nogil=True)
+def matches_at(a, b, at: int, tol: float) -> bool:
+    """a (channels, n) equals b[:, at:at + n] within tol, sample by sample (no allocation):
+    the file-mode check that a stream is the head a node learned (engine/learn.py)."""
+    c, n = a.shape
+    for ch in range(c):
+        for i in range(n):
+            if abs(a[ch, i] - b[ch, at + i]) > tol:
+                return False
+    return True

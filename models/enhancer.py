@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 from aural.engine.hop import HopFifo, HopProcessor
-from aural.engine.kernels import DelayLine
+from aural.engine.kernels import DelayLine, matches_at
 from aural.engine.params import Param
 from aural.engine.processor import register
 from aural.engine.processors.dynamics import db_to_lin
@@ -228,17 +228,6 @@ def _adaptive_mix(y, x, ring, pos, delay: int, st, mm, sub: int, warm: int,
                 g = w0 + (w - w0) * (i + 1) / h
                 out[ch, i] = g * y[ch, i] + (1.0 - g) * ring[ch, d]
     pos[0] = (q + h) % m
-
-
-@njit(cache=True, nogil=True)
-def _same(a, b, at: int, tol: float) -> bool:
-    """a equals b[:, at:at + a.shape[1]] within tol, sample by sample (no allocation)."""
-    c, n = a.shape
-    for ch in range(c):
-        for i in range(n):
-            if abs(a[ch, i] - b[ch, at + i]) > tol:
-                return False
-    return True
 
 
 def _wet_share(limit_db: float) -> float:
@@ -513,7 +502,7 @@ class NeuralEnhancer(HopProcessor):
         k = self._ad_hk
         if k >= 0:  # inside a learned head: is this that file?
             h = self.hop
-            if _same(self._hbuf, self._ad_hx, k * h, LEARN_MATCH):
+            if matches_at(self._hbuf, self._ad_hx, k * h, LEARN_MATCH):
                 self._ad_hk = k + 1 if (k + 2) * h <= self._ad_hx.shape[1] else -1
             else:  # another stream
                 self._ad_learned = False
