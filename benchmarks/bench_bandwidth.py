@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -137,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--cutoffs", default="4000,8000")
     ap.add_argument("--seed", type=int, default=2023)
-    ap.add_argument("--json", default="bench_bandwidth.json")
+    ap.add_argument("--json", default=str(Path(__file__).resolve().parent.parent / "runs"
+                                          / "bench_bandwidth.json"),
+                    help="where the figures go (default runs/bench_bandwidth.json)")
     ap.add_argument("--split", default="score", choices=("score", "tune"),
                     help="score: publish; tune: choose and tune (the registry's tune split)")
     ap.add_argument("--by-file", action="store_true",
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{_f(s['si_sdr_db'], '6.2f')} /{_f(s['si_sdr_db_worst'], '6.2f')} "
               f"{_f(s['visqol'], '5.2f')} /{_f(s['visqol_worst'], '5.2f')} "
               f"{_f(s['rtf'], '5.3f')} /{_f(s['rtf_worst'], '5.3f')}")
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     with open(a.json, "w") as f:
         json.dump({"summary": summ, "rows": rows, "seconds": a.seconds, "draws": a.draws,
                    "wall_s": time.time() - t0}, f, indent=1)
