@@ -59,10 +59,11 @@ class BatchPlan:
     preset: str
     settings: tuple[str, ...]
     block: int
-    key: str                                   #: hash of preset, settings and block
+    key: str                                   #: hash of preset, settings, block and learn
     todo: list[FileJob] = field(default_factory=list)
     done: list[FileJob] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  #: non-audio files under IN_DIR
+    learn: bool = True                         #: file mode: nodes learn each file's opening
 
     @property
     def manifest(self) -> Path:
@@ -83,7 +84,7 @@ class BatchReport:
         return not self.failed
 
 
-def _job_key(preset: str, settings: Iterable[str], block: int) -> str:
+def _job_key(preset: str, settings: Iterable[str], block: int, learn: bool = True) -> str:
     """Identifies the processing: a preset file's content counts, not just its name."""
     h = hashlib.sha256()
     p = Path(preset)
@@ -100,6 +101,7 @@ def _job_key(preset: str, settings: Iterable[str], block: int) -> str:
     for s in settings:
         h.update(b"\0" + s.encode())
     h.update(f"\0block={block}".encode())
+    h.update(f"\0learn={int(bool(learn))}".encode())  # file mode changes the output
     return h.hexdigest()[:16]
 
 
@@ -125,8 +127,11 @@ def _output_rel(rel: str, fmt: str | None) -> str:
 
 
 def plan_batch(in_dir: str | os.PathLike, out_dir: str | os.PathLike, preset: str = "voice",
-               settings: Iterable[str] = (), block: int = 4096, fmt: str | None = None) -> BatchPlan:
+               settings: Iterable[str] = (), block: int = 4096, fmt: str | None = None,
+               learn: bool = True) -> BatchPlan:
     """Walk ``in_dir`` and decide what to run.  ``fmt``: None (keep), 'wav', 'flac' or 'w64'.
+    ``learn``: file mode (nodes learn each file's opening first, as ``aural enhance``); False
+    processes every file as a live stream would.
 
     Raises ValueError for a missing input folder, an output folder inside the input folder, or
     two sources that would write the same output (``a.ogg`` and ``a.mp3`` both to ``a.flac``)."""
@@ -138,7 +143,8 @@ def plan_batch(in_dir: str | os.PathLike, out_dir: str | os.PathLike, preset: st
     if fmt is not None and fmt not in _FORMATS:
         raise ValueError(f"format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
     settings = tuple(settings)
-    plan = BatchPlan(src, dst, preset, settings, int(block), _job_key(preset, settings, block))
+    plan = BatchPlan(src, dst, preset, settings, int(block),
+                     _job_key(preset, settings, block, learn), learn=bool(learn))
     finished = _read_manifest(plan.manifest)
     seen: dict[str, str] = {}
     for root, dirs, files in os.walk(src):
@@ -198,7 +204,7 @@ def init_worker(preset: str, settings: tuple[str, ...]) -> None:
 
 
 def process_job(in_dir: str, out_dir: str, job: FileJob, preset: str,
-                settings: tuple[str, ...], block: int) -> dict:
+                settings: tuple[str, ...], block: int, learn: bool = True) -> dict:
     """Restore one file; never raises.  Returns a manifest record (status 'done' or 'failed')."""
     from .io import process_file
     t0 = time.monotonic()
@@ -213,7 +219,8 @@ def process_job(in_dir: str, out_dir: str, job: FileJob, preset: str,
             chain = _worker_chain(preset, tuple(settings))
         dst = Path(out_dir) / job.out_rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        w = process_file(chain, Path(in_dir) / job.rel, dst, block=block, subtype=job.subtype)
+        w = process_file(chain, Path(in_dir) / job.rel, dst, block=block, subtype=job.subtype,
+                         learn=learn)
         sr = int(getattr(chain, "sample_rate", 0) or 0)
         rec.update(status="done", frames=int(w.frames), sample_rate=sr,
                    audio_seconds=(w.frames / sr) if sr else 0.0, clipped=int(w.clipped))
@@ -311,7 +318,8 @@ def run_batch(plan: BatchPlan, workers: int | None = None,
     if plan.todo and n == 1:
         init_worker(plan.preset, plan.settings)
         for job in plan.todo:
-            finish(job, process_job(*args, job, plan.preset, plan.settings, plan.block))
+            finish(job, process_job(*args, job, plan.preset, plan.settings, plan.block,
+                                    plan.learn))
     elif plan.todo:
         import multiprocessing as mp
         ctx = mp.get_context("spawn")  # no fork of a process that may hold threads
@@ -322,7 +330,7 @@ def run_batch(plan: BatchPlan, workers: int | None = None,
             jobs = iter(plan.todo)
             for job in jobs:  # keep 2 per worker in flight: a kill loses little, order is kept
                 pending[pool.submit(process_job, *args, job, plan.preset, plan.settings,
-                                    plan.block)] = job
+                                    plan.block, plan.learn)] = job
                 if len(pending) >= 2 * n:
                     break
             while pending:
@@ -339,6 +347,6 @@ def run_batch(plan: BatchPlan, workers: int | None = None,
                     nxt = next(jobs, None)
                     if nxt is not None:
                         pending[pool.submit(process_job, *args, nxt, plan.preset, plan.settings,
-                                            plan.block)] = nxt
+                                            plan.block, plan.learn)] = nxt
     report.wall_seconds = time.monotonic() - t0
     return report

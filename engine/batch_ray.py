@@ -25,9 +25,10 @@ class _Restorer:
     """A Ray Data actor: one chain for the actor's life, one file per row."""
 
     def __init__(self, in_dir: str, out_dir: str, preset: str, settings: tuple[str, ...],
-                 block: int) -> None:
+                 block: int, learn: bool = True) -> None:
         self.args = (in_dir, out_dir)
         self.preset, self.settings, self.block = preset, tuple(settings), int(block)
+        self.learn = bool(learn)
         init_worker(self.preset, self.settings)
 
     def __call__(self, batch: dict) -> dict:
@@ -35,7 +36,7 @@ class _Restorer:
         for i in range(len(batch["rel"])):
             job = FileJob(str(batch["rel"][i]), str(batch["out_rel"][i]), int(batch["size"][i]),
                           int(batch["mtime_ns"][i]), batch["subtype"][i] or None)
-            rec = process_job(*self.args, job, self.preset, self.settings, self.block)
+            rec = process_job(*self.args, job, self.preset, self.settings, self.block, self.learn)
             import json
             out["rec"].append(json.dumps(rec))
         return out
@@ -71,7 +72,7 @@ def run_batch_ray(plan: BatchPlan, workers: int | None = None, address: str | No
         pool = ray.data.ActorPoolStrategy(min_size=1, max_size=min(n, len(rows)))
         ds = ds.map_batches(_Restorer, batch_size=1, num_cpus=1, compute=pool,
                             fn_constructor_args=(str(plan.in_dir), str(plan.out_dir), plan.preset,
-                                                 plan.settings, plan.block))
+                                                 plan.settings, plan.block, plan.learn))
         jobs = {j.rel: j for j in plan.todo}
         finish = recorder(plan, report, progress)
         t0 = time.monotonic()

@@ -92,6 +92,33 @@ def test_a_second_run_skips_what_is_done_and_a_changed_source_or_preset_is_redon
     # other settings are another job: everything is redone
     plan = plan_batch(src, out, preset=PRESET, settings=["limiter.ceiling_db=-3"])
     assert len(plan.todo) == 3 and not plan.done
+    # so is processing as a live stream (--no-learn) instead of in file mode
+    plan = plan_batch(src, out, preset=PRESET, learn=False)
+    assert len(plan.todo) == 3 and not plan.done
+
+
+def test_no_learn_writes_what_enhance_no_learn_writes(tmp_path, capsys):
+    """--no-learn: each file as a live stream would have it, the bytes of `aural enhance
+    --no-learn`; a hummy file shows that this differs from the default file mode."""
+    src = tmp_path / "in"
+    src.mkdir()
+    sr = 48000
+    s = speech(sr, 3.0, clip="b")
+    t = np.arange(s.size) / sr
+    hum = sum(np.sin(2 * np.pi * 50.02 * k * t + k) / k for k in range(1, 9))
+    hum *= np.sqrt(np.mean(s ** 2) / np.mean(hum ** 2) / 10 ** 0.8)
+    sf.write(src / "hum.wav", (s + hum).astype(np.float32), sr, subtype="FLOAT")
+    out = {}
+    for flag in ([], ["--no-learn"]):
+        o = tmp_path / f"out{len(flag)}"
+        assert main(["batch", str(src), str(o), "-p", PRESET, "--workers", "1", "-q", *flag]) == 0
+        ref = tmp_path / f"ref{len(flag)}.wav"
+        _enhance(src / "hum.wav", ref, "--subtype", "FLOAT", *flag)
+        a, _ = sf.read(o / "hum.wav", dtype="float32")
+        b, _ = sf.read(ref, dtype="float32")
+        assert np.array_equal(a, b)
+        out[len(flag)] = a
+    assert not np.array_equal(out[0], out[1])
 
 
 def test_a_killed_run_leaves_no_partial_file_and_resumes_without_redoing(tmp_path):

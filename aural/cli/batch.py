@@ -36,6 +36,9 @@ def register(sub) -> None:
                         "default: start a local one")
     p.add_argument("--block", type=int, default=4096, metavar="N",
                    help="processing block in frames (default 4096; the result does not depend on it)")
+    p.add_argument("--no-learn", dest="learn", action="store_false",
+                   help="process every file as a live stream would (by default nodes first learn "
+                        "each file's opening, as 'aural enhance' does)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     p.set_defaults(func=run)
 
@@ -49,7 +52,7 @@ def run(args) -> int:
         raise CliError("--address needs --engine ray")
     try:
         plan = plan_batch(args.in_dir, args.out_dir, preset=args.preset, settings=args.settings,
-                          block=args.block, fmt=args.format)
+                          block=args.block, fmt=args.format, learn=args.learn)
     except ValueError as e:
         raise CliError(str(e)) from None
     # the preset and settings must be valid before any worker starts
