@@ -125,6 +125,7 @@ LEARN_S = 8.0        # s of a file's head that ``learn`` runs backwards over
 LEARN_BLEND = (3.0, 5.0)  # s: the output glides from the backward pass to the forward one here
 LEARN_MIN_S = 1.0    # s: a shorter head is not learned (too short for either pass)
 LEARN_AGREE_HZ = 0.1  # Hz: (auto) the backward and a forward pass over the head agree this well
+LEARN_FIT_S = 0.4    # s: window of the least-squares scale of the backward pass's hum
 HEAD_MATCH = 1e-6    # the stream matches the learned head within this (full scale 1)
 ACQUIRE_S = 3.0      # s after a start during which the detector's frequency can reset it
 ACQUIRE_WINDOWS = 5  # detector windows before its estimate is used
@@ -916,6 +917,16 @@ class DeHum(Processor):
             fb, ff = twin.detected_hz, ahead.detected_hz
             if fb == 0.0 or ff == 0.0 or abs(fb - ff) > LEARN_AGREE_HZ:
                 return False
+        # the backward pass's hum, scaled to what the input holds of it (least squares over
+        # LEARN_FIT_S, 0..1): where the hum starts only inside the head, the backward canceller
+        # goes on subtracting for a while after it (in its time), and that part must not be
+        # subtracted from the clean opening
+        hb = hx.astype(np.float64) - yb
+        win = np.hanning(max(3, int(round(LEARN_FIT_S * fs))))
+        num = np.convolve(np.sum(hx * hb, axis=0), win, "same")
+        den = np.convolve(np.sum(hb * hb, axis=0), win, "same")
+        r = np.clip((num / np.maximum(den, 1e-30) - 0.2) / 0.6, 0.0, 1.0)
+        yb = hx - r * hb
         a, b = LEARN_BLEND
         if n < LEARN_S * fs:  # a short file: the glide at the same share of it
             a, b = a * n / (LEARN_S * fs), b * n / (LEARN_S * fs)
