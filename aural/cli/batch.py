@@ -38,7 +38,7 @@ def register(sub) -> None:
                    help="processing block in frames (default 4096; the result does not depend on it)")
     p.add_argument("--no-learn", dest="learn", action="store_false",
                    help="process every file as a live stream would (by default nodes first learn "
-                        "each file's opening, as 'aural enhance' does)")
+                        "each file's opening, as aural enhance does)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     p.set_defaults(func=run)
 
