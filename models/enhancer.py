@@ -356,10 +356,17 @@ class NeuralEnhancer(HopProcessor):
             self._prepare_resampling()
 
     # ------------------------------------------------------------------ host rate != model rate
+    def _new_down(self) -> Resampler:
+        """A fresh host-rate -> model-rate resampler (the stream's, the high band's round trip
+        and learn()'s all take the input down alike)."""
+        sr, msr = self.sample_rate, self.info.sample_rate
+        g = math.gcd(sr, msr)
+        return Resampler(self.channels, msr // g, sr // g, sr, exact_side="in")
+
     def _prepare_resampling(self) -> None:
         sr, msr, c, h = self.sample_rate, self.info.sample_rate, self.channels, self.hop
         g = math.gcd(sr, msr)
-        self._down = Resampler(c, msr // g, sr // g, sr, exact_side="in")
+        self._down = self._new_down()
         # the model's latency in host samples, lat * sr/msr, may end in a fraction of a sample
         # (steps of g/msr); the up filter is made that fraction shorter so the total is whole
         frac_steps = (self._model_latency * (sr // g)) % (msr // g)
@@ -374,7 +381,7 @@ class NeuralEnhancer(HopProcessor):
         self._rs_exact_latency = exact
         self._rs_latency = int(round(exact))
         # high band: x delayed by the latency minus x's own round trip through the same filters
-        self._rt_down = Resampler(c, msr // g, sr // g, sr, exact_side="in")
+        self._rt_down = self._new_down()
         self._rt_up = Resampler(c, sr // g, msr // g, msr, exact_side="out")
         self._rt_m = np.zeros_like(self._mbuf)
         self._rt_u = np.zeros((c, self._rt_up.max_out(self._mbuf.shape[1])), np.float32)
@@ -551,11 +558,10 @@ class NeuralEnhancer(HopProcessor):
         self._ad_reset()
         if self.dfn:
             return False
-        sr, msr, c, h = self.sample_rate, self.info.sample_rate, self.channels, self.hop
+        c, h = self.channels, self.hop
         n = x.shape[1]
         if self._resampling:  # the model-rate signal the stream's hops will hold
-            g = math.gcd(sr, msr)
-            down = Resampler(c, msr // g, sr // g, sr, exact_side="in")
+            down = self._new_down()
             buf = np.zeros((c, down.max_out(self.max_block)), np.float32)
             parts = []
             for s0 in range(0, n, self.max_block):

@@ -83,7 +83,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..kernels import smooth_coef
+from ..kernels import matches_at, smooth_coef
 from ..params import Param
 from ..processor import Processor, register
 
@@ -776,10 +776,8 @@ def _head_blend(x, out, hx, hy, hw, pos: int, n: int) -> int:
     written) when x is not the learned head."""
     c, m = x.shape
     k = min(m, n - pos)
-    for ch in range(c):
-        for i in range(k):
-            if abs(x[ch, i] - hx[ch, pos + i]) > HEAD_MATCH:
-                return -1
+    if not matches_at(x[:, :k], hx, pos, HEAD_MATCH):
+        return -1
     for ch in range(c):
         for i in range(k):
             w = hw[pos + i]
