@@ -9,8 +9,8 @@ Data: the source registry of :mod:`aural.models.data` (``registry()``), split by
 file.  Speech is split by language across packages (score: be, da, he, hu, ro; tune: bg, de,
 nb, nn, pt; every language the shipped models trained on is train), noise and music by package
 (score: 0ad-data's ambient and music, bucklespring-data's keys sequenced into typing; tune:
-ufoai-sound's ambience, ufoai-music).  Choose and tune on ``--split tune`` only; publish only
-``--split score``.  Reserved files never reach any split (by path and content).
+ufoai-sound's ambience, its footsteps, doors and clicks scattered into bursts, ufoai-music).
+Choose and tune on ``--split tune`` only; publish only ``--split score``.  Reserved files never reach any split (by path and content).
 
 Categories (48 kHz mono; each clip's clean excerpt and noise come from ONE source each):
 
@@ -191,13 +191,16 @@ class Pool:
         return seg, src.id
 
     def noise_excerpt(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        from aural.models.data import typing_noise
+        from aural.models.data import event_noise, typing_noise
 
         for _ in range(20):
             src = self.noise[int(rng.integers(0, len(self.noise)))]
             if src.form == "typing":
                 keys = self._keys(src)
                 y = typing_noise(n, RATE, keys, rng)
+            elif src.form == "events":
+                shots = [self.audio(f) for f in src.files]
+                y = event_noise(n, RATE, [x for x in shots if len(x) > RATE // 100], rng)
             else:
                 x = self.audio(src.files[int(rng.integers(0, len(src.files)))])
                 if len(x) < RATE // 10:

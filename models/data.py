@@ -84,6 +84,11 @@ MIXES: dict[str, dict] = {
     # stationary noise, hum and clipping are the DSP chain's (Wiener, DeHum) or nobody's job
     "nonstationary": {"p": dict(_MOSTLY_NOISE),
                       "kinds": {"white": 0.5, "pink": 0.5, "brown": 0.5, "real": 4.5, "babble": 4}},
+    # nonstationary plus bursts of one-shots (event_noise from the train split's events sources:
+    # impacts, steps, doors), which no other kind has: noise that comes and goes (session 21)
+    "bursty": {"p": dict(_MOSTLY_NOISE),
+               "kinds": {"white": 0.5, "pink": 0.5, "brown": 0.5, "real": 3.5, "babble": 3,
+                         "events": 2.5}},
     # the same with stationary noise as common as in the dev set (30 %), against the model's gap
     # on white, pink and brown noise; a fine-tune on it did not close that gap (RECIPE.md)
     "balanced": {"p": dict(_MOSTLY_NOISE),
@@ -94,15 +99,17 @@ MIXES: dict[str, dict] = {
 class MixDegrader(Degrader):
     """A :class:`Degrader` with weighted noise types (``kinds``: white/pink/brown/real/babble)."""
 
-    def __init__(self, *a, kinds: dict | None = None, **kw) -> None:
+    def __init__(self, *a, kinds: dict | None = None, shots: list | None = None, **kw) -> None:
         super().__init__(*a, **kw)
         self.kinds = dict(kinds or MIXES["default"]["kinds"])
+        self.shots = list(shots or [])  # one-shot recordings for the "events" kind
 
     def noise_signal(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         from .degrade import _fit, babble, colored_noise
 
         avail = {k: w for k, w in self.kinds.items() if w > 0 and not (k == "real" and not self.noises)
-                 and not (k == "babble" and not self.babble_speech)}
+                 and not (k == "babble" and not self.babble_speech)
+                 and not (k == "events" and not self.shots)}
         names = sorted(avail)
         w = np.array([avail[k] for k in names], np.float64)
         k = names[int(np.searchsorted(np.cumsum(w / w.sum()), rng.random(), side="right").clip(0, len(names) - 1))]
@@ -110,6 +117,8 @@ class MixDegrader(Degrader):
             return _fit(self.noises[int(rng.integers(0, len(self.noises)))], n, rng), k
         if k == "babble":
             return babble(n, self.babble_speech, rng), k
+        if k == "events":
+            return event_noise(n, self.sample_rate, self.shots, rng), k
         return colored_noise(n, {"white": 0.0, "pink": 1.0, "brown": 2.0}[k], rng, self.sample_rate), k
 
 
@@ -292,6 +301,10 @@ class Recipe:
         self._lists = {kind: self._split(globs, train_globs) for kind, globs, train_globs in
                        (("speech", SPEECH_GLOBS, ()), ("music", MUSIC_GLOBS, ()),
                         ("noise", NOISE_GLOBS, NOISE_TRAIN_GLOBS))}
+        # one-shots for the bursty mix (the registry's train-split events packages; own key)
+        self._lists["events"] = {"train": [
+            f for g in EVENT_TRAIN_GLOBS for f in sorted(glob.glob(g)) if not is_reserved(f)
+            and not any(fnmatch.fnmatch(os.path.basename(f), e) for e in WESNOTH_VOICES)], "dev": []}
         # its own key, so the lists (and examples) above never change with it; max 4000 prompts
         self._lists["dry_speech"] = (self._split(DRY_SPEECH_GLOBS, cap=4000)
                                      if self.dry_speech > 0 else {s: [] for s in SPLITS})
@@ -306,6 +319,10 @@ class Recipe:
         reg = registry()
         rng = np.random.default_rng(self.seed)
         out: dict[str, dict[str, list[str]]] = {"dry_speech": {s: [] for s in SPLITS}}
+        # one-shots of the "events" sources, for the bursty mix's event_noise (own key: the
+        # clip lists above are the same with or without them)
+        out["events"] = {"train": [f for src in split_sources("train", "noise", reg)
+                                   if src.form == "events" for f in src.files], "dev": []}
         for kind in ("speech", "music", "noise"):
             out[kind] = {}
             for split, rsplit in (("train", "train"), ("dev", "tune")):
@@ -382,8 +399,12 @@ class Recipe:
                 kw = dict(self.degrader_kw)
                 if mix["p"] is not None:
                     kw["p"] = dict(mix["p"])
+                shots = []
+                if mix["kinds"].get("events"):
+                    shots = [self.audio(f) for f in self._lists.get("events", {}).get(split, [])]
+                    shots = [x for x in shots if len(x) > self.sample_rate // 100 and np.any(x)]
                 self._degraders[key] = MixDegrader(self.sample_rate, noises, babble_speech,
-                                                   kinds=mix["kinds"], **kw)
+                                                   kinds=mix["kinds"], shots=shots, **kw)
             else:
                 self._degraders[key] = Degrader(self.sample_rate, noises, babble_speech, **self.degrader_kw)
         return self._degraders[key]
@@ -523,6 +544,20 @@ TUXPAINT = "/usr/share/tuxpaint/stamps"
 KLETTRES = "/usr/share/klettres"
 FILLETS = "/usr/share/games/fillets-ng/sound"
 UFOAI_PK3 = "/usr/share/games/ufoai/base/0snd.pk3"
+# train-split one-shots for bursty noise (event_noise): wesnoth's weapon and impact sounds (its
+# creature voices excluded in packages()), supertux's non-musical ones
+WESNOTH_SOUNDS = "/usr/share/games/wesnoth/1.16/data/core/sounds"
+SUPERTUX_SOUNDS = "/usr/share/games/supertux2/sounds"
+SUPERTUX_EVENTS = ("brick.wav", "cracking.wav", "door.wav", "fall.wav", "fizz.wav", "flip.wav",
+                   "flop.ogg", "hop.ogg", "iceblock_bump.wav", "icecrash.ogg", "kick.wav",
+                   "locked.ogg", "pop.ogg", "skid.wav", "splash.ogg", "splash.wav", "splat.wav",
+                   "squish.wav", "stomp.wav", "switch.ogg", "thud.ogg", "ticking.wav",
+                   "trampoline.wav", "turnkey.ogg", "wood.wav")
+EVENT_TRAIN_GLOBS = (f"{WESNOTH_SOUNDS}/*.ogg", *(f"{SUPERTUX_SOUNDS}/{n}" for n in SUPERTUX_EVENTS))
+WESNOTH_VOICES = ("*-hit*", "*-die*", "*growl*", "*shriek*", "*roar*")
+# one-shot household and handling sounds of 0snd.pk3 (no voices, no weapons): the tune split's
+# bursty noise, scattered in time by :func:`event_noise` (the score split's is typing)
+UFOAI_EVENTS = ("sound/footsteps/", "sound/doors/", "sound/ui/", "sound/misc/break")
 
 
 def data_cache() -> Path:
@@ -542,17 +577,21 @@ def extract_ufoai(cache: Path | None = None) -> Path:
     import zipfile
 
     cache = cache or data_cache()
-    for pk3, prefix, out in ((UFOAI_PK3, "sound/ambience/", cache / "ufoai-sound" / "ambience"),
-                             (UFOAI_MUSIC_PK3, "music/", cache / "ufoai-music")):
+    for pk3, prefixes, out in ((UFOAI_PK3, ("sound/ambience/",), cache / "ufoai-sound" / "ambience"),
+                               (UFOAI_PK3, UFOAI_EVENTS, cache / "ufoai-sound" / "events"),
+                               (UFOAI_MUSIC_PK3, ("music/",), cache / "ufoai-music")):
         if not os.path.isfile(pk3) or any(out.glob("*.ogg")):
             continue
         out.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(pk3) as z:
             for name in z.namelist():
-                if name.startswith(prefix) and name.endswith(".ogg") and "/" not in name[len(prefix):]:
-                    tmp = out / (os.path.basename(name) + ".part")
+                prefix = next((p for p in prefixes if name.startswith(p)), None)
+                if prefix and name.endswith(".ogg") and "/" not in name[len(prefix):]:
+                    # sound/doors/door1-open.ogg -> doors_door1-open.ogg (folders may share names)
+                    flat = name[len("sound/"):].replace("/", "_") if len(prefixes) > 1 else os.path.basename(name)
+                    tmp = out / (flat + ".part")
                     tmp.write_bytes(z.read(name))
-                    tmp.rename(out / os.path.basename(name))
+                    tmp.rename(out / flat)
     return cache
 
 
@@ -638,6 +677,14 @@ def packages() -> tuple[Package, ...]:
         Package("wesnoth-1.16-data", "noise", NOISE_TRAIN_GLOBS[3:]),
         Package("ufoai-sound", "noise", (f"{c}/ufoai-sound/ambience/*.ogg",),
                 note="machinery, hum, ventilation, fire, water, static, city (from 0snd.pk3)"),
+        Package("wesnoth-1.16-data", "noise", EVENT_TRAIN_GLOBS[:1], lambda p: "events",
+                exclude=WESNOTH_VOICES, form="events",
+                note="weapon, impact and handling one-shots (no voices): bursty training noise"),
+        Package("supertux-data", "noise", EVENT_TRAIN_GLOBS[1:],
+                lambda p: "events", form="events", note="impacts, doors, steps, splashes"),
+        Package("ufoai-sound", "noise", (f"{c}/ufoai-sound/events/*.ogg",), lambda p: "events",
+                form="events", note="footsteps, doors, clicks, breaking glass and wood: one-shots "
+                "scattered into bursts (from 0snd.pk3)"),
         Package("0ad-data", "noise", (f"{c}/0ad-data/audio/ambient/**/*.ogg",), _dir_key(-2),
                 note="rain, thunder, wind, rivers, waves, crowds, birds (from public.zip)"),
         Package("bucklespring-data", "noise", ("/usr/share/buckle/wav/*.wav",), form="typing",
@@ -732,6 +779,29 @@ def registry_table(reg: dict[str, Source] | None = None) -> list[dict]:
         rows.append({"id": s.id, "kind": s.kind, "split": s.split, "files": len(s.files),
                      "minutes": sec / 60.0})
     return rows
+
+
+def event_noise(n: int, sample_rate: int, shots: list[np.ndarray],
+                rng: np.random.Generator) -> np.ndarray:
+    """n samples of bursty noise from one-shot recordings (footsteps, doors, clicks): runs of
+    2-8 shots of one recording at 1.5-4 per second (a walk, a knock, a clicking), +-4 dB each,
+    0.3-1.5 s of silence between runs; sometimes one shot alone.  Like :func:`typing_noise`,
+    noise that comes and goes, which a steady-noise estimate cannot follow."""
+    y = np.zeros(n, np.float32)
+    t = int(rng.uniform(0, 0.5) * sample_rate)
+    while t < n:
+        x = shots[int(rng.integers(0, len(shots)))]
+        runs = 1 if rng.random() < 0.3 else int(rng.integers(2, 9))
+        rate = rng.uniform(1.5, 4.0)
+        for _ in range(runs):
+            g = np.float32(10 ** (rng.uniform(-4, 4) / 20))
+            m = min(len(x), n - t)
+            y[t:t + m] += g * x[:m]
+            t += int(rng.gamma(6.0, 1.0 / (6.0 * rate)) * sample_rate) + 1
+            if t >= n:
+                break
+        t += int(rng.uniform(0.3, 1.5) * sample_rate)
+    return y
 
 
 def typing_noise(n: int, sample_rate: int, keys: list[tuple[np.ndarray, np.ndarray]],

@@ -120,6 +120,18 @@ def test_typing_noise_is_keystrokes_with_pauses():
     assert np.array_equal(y, again)
 
 
+def test_event_noise_is_runs_of_one_shots_with_silence_between():
+    step = np.hanning(2400).astype(np.float32)  # a 50 ms footstep
+    door = 0.3 * np.hanning(24000).astype(np.float32)
+    y = data.event_noise(48000 * 6, 48000, [step, door], np.random.default_rng(1))
+    assert y.shape == (288000,) and np.isfinite(y).all()
+    fr = np.abs(y[: len(y) // 480 * 480]).reshape(-1, 480).max(axis=1)
+    assert 0.05 < np.mean(fr > 0.05) < 0.9  # bursts and silence, not a continuous noise
+    assert np.mean(fr < 1e-6) > 0.05       # true gaps between the runs
+    assert 0.5 < np.max(np.abs(y)) < 4 * 10 ** (4 / 20)  # shots at +-4 dB, a few overlapping at most
+    assert np.array_equal(y, data.event_noise(48000 * 6, 48000, [step, door], np.random.default_rng(1)))
+
+
 def _speechlike(n: int, rng) -> np.ndarray:
     t = np.arange(n) / bu.RATE
     f0 = 140 + 20 * np.sin(2 * np.pi * 0.7 * t)

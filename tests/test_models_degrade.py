@@ -261,15 +261,34 @@ def test_train_only_noise_never_reaches_dev_and_reserved_stays_out(tmp_path, mon
             f.cache_clear()
 
 
-@pytest.mark.parametrize("mix", ["default", "nonstationary", "balanced"])
+@pytest.mark.parametrize("mix", ["default", "nonstationary", "balanced", "bursty"])
 def test_training_mix_draws_noise_types_at_their_weights(speech, mix):
     """Each training mix's noise types come out at their declared shares (3,000 draws)."""
     from aural.models import data as R
 
     kinds = R.MIXES[mix]["kinds"]
-    deg = R.MixDegrader(SR, [speech[:4000]], [speech[:4000], speech[4000:8000]], kinds=kinds)
+    shot = np.hanning(400).astype(np.float32)
+    deg = R.MixDegrader(SR, [speech[:4000]], [speech[:4000], speech[4000:8000]], kinds=kinds,
+                        shots=[shot])
     rng = np.random.default_rng(3)
     drawn = [deg.noise_signal(64, rng)[1] for _ in range(3000)]
     total = sum(kinds.values())
     for k, w in kinds.items():
         assert abs(drawn.count(k) / 3000 - w / total) < 0.03, (k, drawn.count(k))
+
+
+def test_bursty_mix_events_are_one_shots_that_come_and_go(speech):
+    """The bursty mix's "events" noise is the given one-shots, with silence between the runs;
+    without one-shots the kind is never drawn (the other kinds keep their relative weights)."""
+    from aural.models import data as R
+
+    kinds = R.MIXES["bursty"]["kinds"]
+    shot = np.hanning(800).astype(np.float32)
+    deg = R.MixDegrader(SR, [speech[:4000]], [speech[:4000]], kinds={"events": 1}, shots=[shot])
+    y, k = deg.noise_signal(SR * 4, np.random.default_rng(0))
+    assert k == "events" and y.shape == (SR * 4,)
+    fr = np.abs(y[: len(y) // 160 * 160]).reshape(-1, 160).max(axis=1)
+    assert np.mean(fr < 1e-9) > 0.1 and np.mean(fr > 0.3) > 0.05
+    none = R.MixDegrader(SR, [speech[:4000]], [speech[:4000]], kinds=kinds)
+    rng = np.random.default_rng(1)
+    assert "events" not in {none.noise_signal(64, rng)[1] for _ in range(300)}

@@ -43,7 +43,7 @@ def _model_args(items) -> dict:
 
 #: the names of aural.models.data.MIXES, for the help text without importing the training
 #: stack (SciPy) at start-up; tests/test_cli.py checks they agree
-MIX_NAMES = ("default", "nonstationary", "balanced")
+MIX_NAMES = ("default", "nonstationary", "bursty", "balanced")
 
 
 def _mixes() -> list[str]:
