@@ -120,6 +120,25 @@ def test_typing_noise_is_keystrokes_with_pauses():
     assert np.array_equal(y, again)
 
 
+def test_extract_ufoai_takes_ambience_and_event_one_shots_but_no_voices(tmp_path, monkeypatch):
+    import zipfile
+
+    pk3 = tmp_path / "0snd.pk3"
+    with zipfile.ZipFile(pk3, "w") as z:
+        for name in ("sound/ambience/fire.ogg", "sound/footsteps/dirt1.ogg", "sound/doors/door1-open.ogg",
+                     "sound/misc/breakglass01.ogg", "sound/misc/talk.ogg", "sound/civilians/maledeath01.ogg",
+                     "sound/weapons/explosion.ogg", "sound/footsteps/sub/x.ogg"):
+            z.writestr(name, name.encode())
+    monkeypatch.setattr(data, "UFOAI_PK3", str(pk3))
+    monkeypatch.setattr(data, "UFOAI_MUSIC_PK3", str(tmp_path / "absent.pk3"))
+    cache = data.extract_ufoai(tmp_path / "cache")
+    amb = sorted(p.name for p in (cache / "ufoai-sound" / "ambience").iterdir())
+    ev = sorted(p.name for p in (cache / "ufoai-sound" / "events").iterdir())
+    assert amb == ["fire.ogg"]
+    assert ev == ["doors_door1-open.ogg", "footsteps_dirt1.ogg", "misc_breakglass01.ogg"]
+    assert (cache / "ufoai-sound" / "events" / "footsteps_dirt1.ogg").read_bytes() == b"sound/footsteps/dirt1.ogg"
+
+
 def test_event_noise_is_runs_of_one_shots_with_silence_between():
     step = np.hanning(2400).astype(np.float32)  # a 50 ms footstep
     door = 0.3 * np.hanning(24000).astype(np.float32)
