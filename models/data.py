@@ -269,6 +269,8 @@ class Recipe:
     min_band_hz: speech files whose band ends below this (Hz; :func:`reaches_band`) are never
     drawn as clean targets, so a full-band model does not learn that speech stops at 7 kHz (the
     telephone and 22.05 kHz recordings stay in babble); 0 (default): every file, as before.
+    keep_room: share of the TRAINING examples with reverb whose target keeps the room (the dev
+    set is unchanged by it); 0 (default): the dry speech, as before.
     """
 
     sample_rate: int = 16000
@@ -285,6 +287,7 @@ class Recipe:
     music_safe_noise: bool = False
     sources: str = "recipe"
     min_band_hz: float = 0.0
+    keep_room: float = 0.0
 
     def __post_init__(self) -> None:
         if self.train_mix not in MIXES:
@@ -397,6 +400,8 @@ class Recipe:
             if split == "train" and self.train_mix != "default":
                 mix = MIXES[self.train_mix]
                 kw = dict(self.degrader_kw)
+                if self.keep_room > 0:
+                    kw["keep_room"] = self.keep_room
                 if mix["p"] is not None:
                     kw["p"] = dict(mix["p"])
                 shots = []
@@ -406,7 +411,10 @@ class Recipe:
                 self._degraders[key] = MixDegrader(self.sample_rate, noises, babble_speech,
                                                    kinds=mix["kinds"], shots=shots, **kw)
             else:
-                self._degraders[key] = Degrader(self.sample_rate, noises, babble_speech, **self.degrader_kw)
+                kw = dict(self.degrader_kw)
+                if split == "train" and self.keep_room > 0:
+                    kw["keep_room"] = self.keep_room
+                self._degraders[key] = Degrader(self.sample_rate, noises, babble_speech, **kw)
         return self._degraders[key]
 
     def _excerpt(self, rng: np.random.Generator, split: str) -> tuple[np.ndarray, str]:

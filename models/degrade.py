@@ -253,6 +253,8 @@ class Degrader:
     babble_speech: speech clips to make babble from (other files than the clean one).
     p: probability of each category; snr_range: (-5, 20) dB for noise, hum and clicks.
     level_range: gain in dB applied to degraded and target alike.
+    keep_room: share of the reverberant examples whose target is the reverberant speech (a
+    denoiser's job: noise out, room kept) rather than the dry one (0: always dry, as before).
     """
 
     sample_rate: int = 16000
@@ -263,6 +265,7 @@ class Degrader:
                                              "reverb": 0.2})
     snr_range: tuple[float, float] = (-5.0, 20.0)
     level_range: tuple[float, float] = (-25.0, 0.0)
+    keep_room: float = 0.0
 
     def noise_signal(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         kinds = ["white", "pink", "brown"]
@@ -297,11 +300,17 @@ class Degrader:
         def use(c: str) -> bool:
             return c in chosen
         y = target.copy()
+        dry = target  # the SNRs below are set against the dry speech, with or without keep_room
         if use("reverb"):
             rt = float(rng.uniform(0.15, 1.0))
             drr = float(rng.uniform(-3.0, 12.0))
             y = reverb(y, synth_rir(sr, rt, rng, drr_db=drr))
             meta["reverb"] = {"rt60": rt, "drr_db": drr}
+            # decided by its own stream (seeded by this room), so ``rng`` draws exactly as before
+            own = np.random.default_rng([n, int(rt * 1e9), int((drr + 10.0) * 1e9)])
+            if self.keep_room > 0 and own.random() < self.keep_room:
+                target = y.copy()
+                meta["reverb"]["target"] = "reverberant"
         if use("bandlimit"):
             fc = float(rng.choice([3400.0, 4000.0, 5500.0]))
             fc = min(fc, 0.45 * sr)
@@ -322,7 +331,7 @@ class Degrader:
             s = float(rng.uniform(*self.snr_range))
             if cat in ("clicks", "crackle"):
                 s += 5.0  # impulsive noise is audible at higher SNR
-            y = y + scale_to_snr(target, d, s)
+            y = y + scale_to_snr(dry, d, s)
             meta[cat] = {"snr_db": s, "type": kind}
         if use("clip"):
             c = float(rng.uniform(3.0, 15.0))

@@ -168,6 +168,7 @@ class TrainConfig:
     mix: str = "nonstationary"
     dry_speech: float = 0.0
     clean_fraction: float = 0.0
+    keep_room: float = 0.0    # share of reverberant training examples with the room kept in the target
     music_safe_noise: bool = False  # Recipe.music_safe_noise: no musical ambiences under music
     adversarial: float = 0.0  # weight of the GAN terms (models/adversarial.py); 0 = none
     w_fm: float = 2.0         # feature matching, relative to the adversarial term
@@ -326,7 +327,8 @@ def _make_data(cfg: TrainConfig):
                   dev_examples=cfg.dev_examples, max_files=cfg.max_files,
                   music_fraction=cfg.music_fraction, train_mix=cfg.mix, dry_speech=cfg.dry_speech,
                   clean_fraction=cfg.clean_fraction, music_safe_noise=cfg.music_safe_noise,
-                  sources=cfg.sources, min_band_hz=cfg.min_band_hz)
+                  sources=cfg.sources, min_band_hz=cfg.min_band_hz,
+                  keep_room=cfg.keep_room)
 
 
 def _init_checkpoint(init: str, out: str) -> str:

@@ -292,3 +292,31 @@ def test_bursty_mix_events_are_one_shots_that_come_and_go(speech):
     none = R.MixDegrader(SR, [speech[:4000]], [speech[:4000]], kinds=kinds)
     rng = np.random.default_rng(1)
     assert "events" not in {none.noise_signal(64, rng)[1] for _ in range(300)}
+
+
+def test_keep_room_targets_the_reverberant_speech_without_changing_the_inputs(speech):
+    """keep_room: a reverberant example's target is the reverberant speech (noise out, room
+    kept); the degraded inputs are drawn exactly as without it."""
+    from aural.models.degrade import Degrader
+
+    x = speech[: SR * 2]
+    dry = Degrader(SR)
+    wet = Degrader(SR, keep_room=1.0)
+    kept = 0
+    for i in range(12):
+        force = ["reverb", "noise"] if i % 2 else None
+        y0, t0, m0 = dry(x, np.random.default_rng(i), force=force)
+        y1, t1, m1 = wet(x, np.random.default_rng(i), force=force)
+        assert np.array_equal(y0, y1)
+        if "reverb" in m1:
+            kept += 1
+            assert m1["reverb"]["target"] == "reverberant"
+            # the target is the input minus the added noise: its error to the input is the
+            # noise alone, well below the dry target's (which also misses the room)
+            e_wet = np.sum((y1 - t1) ** 2)
+            e_dry = np.sum((y0 - t0) ** 2)
+            assert e_wet < e_dry
+            assert not np.array_equal(t0, t1)
+        else:
+            assert np.array_equal(t0, t1)
+    assert kept >= 6

@@ -96,6 +96,9 @@ def register(sub) -> None:
     p.add_argument("--mix", default="nonstationary",
                    help="degradation mix of the training examples: " + ", ".join(_mixes())
                         + " (default nonstationary; the dev set always uses 'default')")
+    p.add_argument("--keep-room", type=float, default=0.0, metavar="FRACTION",
+                   help="share of the reverberant training examples whose target keeps the room "
+                        "(noise out, room kept; default 0: the target is the dry speech)")
     p.add_argument("--dry-speech", type=float, default=0.0, metavar="FRACTION",
                    help="share of speech examples (train and dev) drawn from the dry studio "
                         "prompts of asterisk-core-sounds-*-g722 (default 0)")
@@ -164,7 +167,8 @@ def run_train(args) -> int:
                       max_files=args.max_files, music_fraction=args.music_fraction,
                       dev_examples=args.dev_examples, save_every=args.save_every,
                       mix=args.mix, dry_speech=args.dry_speech, init=args.init or "",
-                      clean_fraction=args.clean, adversarial=args.adversarial,
+                      clean_fraction=args.clean, keep_room=args.keep_room,
+                      adversarial=args.adversarial,
                       loss=args.loss, music_safe_noise=args.music_safe_noise,
                       sources=args.sources, min_band_hz=args.min_band,
                       device=args.device, workers=args.workers)
