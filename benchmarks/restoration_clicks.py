@@ -220,8 +220,21 @@ def run(proc, x: np.ndarray, sr: int) -> np.ndarray:
 
 
 def _procs(params: dict | None = None, thump: bool = False):
+    """The nodes of one configuration: DeClick with ``params``; ``params["nodes"]`` may name
+    "declick" (default), "learned" (the learned DeCrackle alone), "declick+learned" or
+    "learned+declick" (in that order)."""
     from aural.engine.processors import DeClick
-    ps = [DeClick(**(params or {}))]
+    prm = dict(params or {})
+    nodes = prm.pop("nodes", "declick").split("+")
+    ps = []
+    for n in nodes:
+        if n == "declick":
+            ps.append(DeClick(**prm))
+        elif n == "learned":
+            from aural.models.decrackle import DeCrackle
+            ps.append(DeCrackle(**({"model": LEARNED_MODEL} if LEARNED_MODEL else {})))
+        else:
+            raise ValueError(f"unknown node {n!r}")
     if thump:
         from aural.engine.processors import DeThump
         ps.insert(0, DeThump())
@@ -244,13 +257,15 @@ def clips(held: bool = True, seconds: float = 4.0) -> list:
     return out
 
 
+LEARNED_MODEL: str | None = None  # --model: another de-crackle ONNX file than the shipped one
+
 CONFIGS = {
     "old": {"threshold": 6.0, "max_click_ms": 1.5},
 }
 
 
 def click_tables(draws: int = 3, seconds: float = 4.0, held: bool = True,
-                 configs: dict | None = None) -> dict:
+                 configs: dict | None = None, thumps: bool = True) -> dict:
     """SI-SDR gain (dB) of DeClick configurations per degradation, mean and worst over clips x
     draws; the thump table (low-band error in the thump spans, SI-SDR); the false-alarm table
     (clean material: detections per minute, SI-SDR of the output vs the input)."""
@@ -272,8 +287,8 @@ def click_tables(draws: int = 3, seconds: float = 4.0, held: bool = True,
             res[(kind, cname)] = {"mean": float(g.mean()), "worst": float(g.min()),
                                   "input": float(np.mean([v[1] for v in gains])),
                                   "worst_clip": min(gains, key=lambda v: v[2])[0]}
-    res["thumps"] = thump_table(draws, seconds, held)
-    res["clean"] = false_alarm_table(configs, seconds)
+    res["thumps"] = thump_table(draws, seconds, held) if thumps else {}
+    res["clean"] = false_alarm_table(configs, seconds, held)
     return res
 
 
@@ -318,8 +333,11 @@ def thump_table(draws: int, seconds: float, held: bool = True) -> dict:
             "clean_false_alarms": float(sum(c[1] for c in clean))}
 
 
-def clean_material(seconds: float = 4.0) -> list:
-    """Clean (name, signal, sr): held-out speech (plosives), guitar, loops, drum hits, plucks."""
+def clean_material(seconds: float = 4.0, held: bool = True) -> list:
+    """Clean (name, signal, sr): held-out speech (plosives), guitar, loops, drum hits, plucks;
+    ``held=False``: the tuning clips and plucks (seed 0) instead."""
+    if not held:
+        return clips(False, seconds) + [("karplus_strong_0", karplus_strong(44100, seconds, seed=0), 44100)]
     out = [(f"speech_{s}", speech(s, 22050, seconds), 22050) for s in SPEECH_HELD]
     out += [(m, music(m, 44100, seconds), 44100) for m in MUSIC_HELD]
     hits = [sonic(h, 44100) for h in CLEAN_HITS]
@@ -339,15 +357,17 @@ def clean_material(seconds: float = 4.0) -> list:
     return out
 
 
-def false_alarm_table(configs: dict, seconds: float = 4.0) -> dict:
-    """Per config: worst SI-SDR (output vs input) on clean material and detections per minute."""
+def false_alarm_table(configs: dict, seconds: float = 4.0, held: bool = True) -> dict:
+    """Per config: SI-SDR (output vs input) on clean material and DeClick's detections per
+    minute (0 for the learned node alone)."""
     out = {}
     for cname, prm in configs.items():
         rows = []
-        for name, x, sr in clean_material(seconds):
-            p = _procs(prm)[0]
-            y = run(p, x, sr)
-            per_min = p.clicks_repaired * 60.0 / (x.shape[1] / sr) / x.shape[0]
+        for name, x, sr in clean_material(seconds, held):
+            ps = _procs(prm)
+            y = _chain(ps, x, sr)
+            reps = sum(getattr(p, "clicks_repaired", 0) for p in ps)
+            per_min = reps * 60.0 / (x.shape[1] / sr) / x.shape[0]
             rows.append((name, si_sdr(x, y), per_min))
         out[cname] = rows
     return out
@@ -372,8 +392,16 @@ if __name__ == "__main__":
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--tune", action="store_true", help="score the tuning clips instead")
+    ap.add_argument("--learned", action="store_true",
+                    help="add the learned DeCrackle alone and after DeClick (no thump table)")
+    ap.add_argument("--model", help="de-crackle ONNX file for --learned (default: the shipped one)")
     a = ap.parse_args()
     t0 = time.time()
-    print_tables(click_tables(a.draws, a.seconds, held=not a.tune,
-                              configs={"preset": {"threshold": 6.0, "max_click_ms": 1.5}}))
+    LEARNED_MODEL = a.model
+    configs = {"preset": {"threshold": 6.0, "max_click_ms": 1.5}}
+    if a.learned:
+        configs["learned"] = {"nodes": "learned"}
+        configs["dc+learned"] = {"nodes": "declick+learned"}
+    print_tables(click_tables(a.draws, a.seconds, held=not a.tune, configs=configs,
+                              thumps=not a.learned))
     print(f"\n({time.time() - t0:.0f} s)")

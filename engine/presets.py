@@ -88,6 +88,7 @@ class PresetError(ValueError):
 OPTIONAL_TYPES: dict[str, tuple[str, str]] = {
     "NeuralEnhancer": ("aural.models.enhancer", "onnxruntime"),
     "BandwidthExtender": ("aural.models.bwe", "onnxruntime"),
+    "DeCrackle": ("aural.models.decrackle", "onnxruntime"),
     "Pedalboard": ("aural.plugins.pedalboard_node", "pedalboard"),
     "PedalboardNode": ("aural.plugins.pedalboard_node", "pedalboard"),
 }

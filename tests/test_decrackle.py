@@ -1,0 +1,150 @@
+"""The learned de-crackle node (issue 22): streaming contract, do-no-harm, crackle removed, the
+net's level blindness, and its training command (tiny, a few steps)."""
+from __future__ import annotations
+
+import sys
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from aural.models import decrackle_data as dd
+from aural.models.decrackle import DEFAULT_DECRACKLE_MODEL, CrackleNet, DeCrackle, receptive_field
+from aural.models.data import Source
+from helpers import si_sdr, stream
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import restoration_clicks as rc  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _speech(sr: int, seconds: float = 1.5, name: str = "c") -> np.ndarray:
+    x, s = sf.read(DATA / f"speech_{name}.flac", dtype="float64")
+    x = x[int(0.3 * s):int((0.3 + seconds) * s)]
+    g = gcd(sr, s)
+    x = resample_poly(x, sr // g, s // g)
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)[None, :]
+
+
+def _delayed(x: np.ndarray, d: int) -> np.ndarray:
+    return np.concatenate([np.zeros((x.shape[0], d), np.float32), x[:, :x.shape[1] - d]], 1)
+
+
+def test_shipped_model_is_a_decrackle_net() -> None:
+    net = CrackleNet(DEFAULT_DECRACKLE_MODEL, 2, 1024)
+    assert net.receptive_field == receptive_field()
+    assert net.session.get_providers() == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("sr", [16000, 22050, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_blockwise_equals_one_shot_and_latency(sr: int, channels: int) -> None:
+    rng = np.random.default_rng(sr + channels)
+    x = (0.2 * rng.standard_normal((channels, int(0.4 * sr)))).astype(np.float32)
+    d = DeCrackle()
+    whole = stream(d, x, sr, x.shape[1])
+    hop = 1024 if sr >= 32000 else 512
+    assert d.latency_samples == hop - 1 + (receptive_field() - 1) // 2
+    for blocks in (1, 37, [5, 300, 64]):
+        assert np.array_equal(stream(DeCrackle(), x, sr, blocks, max_block=512), whole)
+
+
+@pytest.mark.parametrize("sr", [8000, 96000, 192000])
+def test_outside_the_trained_rates_the_input_passes_delayed(sr: int) -> None:
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 6000)).astype(np.float32)
+    d = DeCrackle()
+    y = stream(d, x, sr, 256)
+    assert not d.active
+    assert np.array_equal(y, _delayed(x, d.latency_samples))
+
+
+def test_amount_zero_is_the_delayed_input_bit_for_bit() -> None:
+    x, _ = rc.add_crackle(_speech(44100).astype(np.float64), 44100, np.random.default_rng(2))
+    x = x.astype(np.float32)
+    d = DeCrackle(amount=0.0)
+    y = stream(d, x, 44100, 512)
+    assert d.active and d.samples_changed == 0
+    assert np.array_equal(y, _delayed(x, d.latency_samples))
+
+
+@pytest.mark.parametrize("sr", [22050, 44100])
+def test_removes_dense_crackle_from_speech(sr: int) -> None:
+    """The click benchmark's own crackle generator (never used in training) on held-out speech."""
+    clean = _speech(sr, 2.0, "d").astype(np.float64)
+    noisy, _ = rc.add_crackle(clean, sr, np.random.default_rng(5))
+    y = DeCrackle()(noisy.astype(np.float32), sr)
+    before, after = si_sdr(clean[0], noisy[0]), si_sdr(clean[0], y[0])
+    assert after - before >= 3.0, (before, after)
+
+
+def test_clean_material_passes_nearly_untouched() -> None:
+    """Do no harm: clean speech and plucked strings keep >= 30 dB SI-SDR against the input."""
+    for x, sr in ((_speech(22050, 2.0, "e"), 22050),
+                  (rc.karplus_strong(44100, 2.0, seed=7).astype(np.float32), 44100)):
+        y = DeCrackle()(x, sr)
+        for ch in range(x.shape[0]):
+            assert si_sdr(x[ch], y[ch]) >= 30.0
+
+
+def test_the_net_is_blind_to_level() -> None:
+    """Bias-free convolutions and leaky ReLUs: net(a x) = a net(x) for a > 0."""
+    net = CrackleNet(DEFAULT_DECRACKLE_MODEL, 1, 1024)
+    x, _ = rc.add_crackle(_speech(44100, 0.5), 44100, np.random.default_rng(3))
+    e1 = net.estimate(x)
+    e2 = net.estimate(8.0 * x)
+    assert np.max(np.abs(e1)) > 1e-4
+    np.testing.assert_allclose(e2, 8.0 * e1, rtol=1e-3, atol=1e-5)
+
+
+def test_nonfinite_input_never_reaches_the_output() -> None:
+    x = _speech(48000, 0.5)
+    x[0, 3000:3100] = np.nan
+    x[0, 9000] = np.inf
+    y = DeCrackle()(x, 48000)
+    assert np.all(np.isfinite(y))
+
+
+def test_example_is_target_plus_crackle_and_clean_share() -> None:
+    rng = np.random.default_rng(0)
+    s = np.sin(np.arange(8000) * 0.05).astype(np.float32)
+    for _ in range(20):
+        x, c = dd.make_example(s, 44100, rng, clean_share=0.0)
+        assert np.any(c != 0.0)
+        t = x - c
+        assert np.corrcoef(t, s)[0, 1] ** 2 > 0.95     # the target is the (scaled) clean signal
+    x, c = dd.make_example(s, 44100, rng, clean_share=1.0)
+    assert not np.any(c)
+
+
+def test_training_music_excludes_the_benchmark_clips(monkeypatch) -> None:
+    names = ["loop_amen", "loop_industrial", "vinyl_rewind", "bd_haus", "bass_hit_c"]
+    reg = {"sonic-pi-samples/music": Source(
+        id="sonic-pi-samples/music", package="sonic-pi-samples", kind="music", split="train",
+        files=[f"/fake/{n}.flac" for n in names])}
+    monkeypatch.setattr(dd, "registry", lambda: reg)
+    assert [Path(f).stem for f in dd.music_files()] == ["bass_hit_c", "loop_industrial"]
+    assert dd.BENCH_CLIPS >= set(rc.MUSIC_TUNE) | set(rc.MUSIC_HELD) | set(rc.CLEAN_HITS) | set(rc.VINYL)
+
+
+def test_training_command_runs_resumes_and_exports(tmp_path, monkeypatch) -> None:
+    from aural.models import decrackle_train
+
+    monkeypatch.setattr(dd, "speech_groups", lambda: [["a"], ["b"]])
+    monkeypatch.setattr(dd, "music_files", lambda: ["m"])
+    monkeypatch.setattr(dd, "draw_segment", lambda files, seconds, rng: (
+        0.3 * np.sin(np.arange(int(seconds * 48000)) * rng.uniform(0.01, 0.2))).astype(np.float32))
+    out = tmp_path / "dc.onnx"
+    args = ["--work", str(tmp_path / "w"), "--out", str(out), "--pool", "4", "--pool-seconds", "0.2",
+            "--samples", "512", "--batch", "2", "--steps", "3", "--channels", "4"]
+    meta = decrackle_train.main(args)
+    assert meta["steps"] == 3 and out.is_file()
+    meta = decrackle_train.main(args[:-3] + ["5", "--channels", "4"])
+    assert meta["steps"] == 5                                  # resumed from step 3
+    x = _speech(48000, 0.3)
+    d = DeCrackle(model=out)
+    y = stream(d, x, 48000, 128)
+    assert d.active and np.all(np.isfinite(y))
