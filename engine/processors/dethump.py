@@ -67,6 +67,8 @@ MAX_GLIDE = 0.15
 #: swells again (1.25x from one hop to the next) is not a new event
 ONSET_RISE = 2.0
 ONSET_HOPS = 6
+#: with ``need_click``: the click's high-band peak must reach this share of the pulse's peak
+CLICK_MIN = 0.04
 
 
 @njit(cache=True, nogil=True)
@@ -194,8 +196,9 @@ def _damped(k, sr, w, tau):
 
 
 @njit(cache=True, nogil=True)
-def _pulse_start(xbuf, lbuf, r0, r_hi, r1, t0, sr, f, tau, coef, sos) -> int:
-    """Where the fitted pulse starts (buffer index, full band).
+def _pulse_start(xbuf, lbuf, r0, r_hi, r1, t0, sr, f, tau, coef, sos):
+    """Where the fitted pulse starts (buffer index, full band), and the peak of the scratch's
+    click in the high band (0.0 when no click stands out).
 
     In the low band: the ns in [r0, r_hi] minimising the energy of ``l`` before ns plus that of
     ``l - model`` from ns to r1 (the model is zero before the pulse; extrapolated backwards it
@@ -245,12 +248,21 @@ def _pulse_start(xbuf, lbuf, r0, r_hi, r1, t0, sr, f, tau, coef, sos) -> int:
                 hpos = i
     if hpos >= 0 and hpk > 6.0 * hsum / ((c1 + 1 - c0) * nch):
         start = hpos
-    return max(start, 1)
+    # the click: the peak second difference of x within [start - 4 ms, start + 2 ms] (a sharp
+    # edge; a 12-100 Hz ring and its filtered residue have next to none)
+    q0 = max(start - int(0.004 * sr), 1)
+    q1 = min(start + int(0.002 * sr), xbuf.shape[1] - 2)
+    click = 0.0
+    for i in range(q0, q1 + 1):
+        for ch in range(nch):
+            click = max(click, abs(xbuf[ch, i + 1] - 2.0 * xbuf[ch, i] + xbuf[ch, i - 1]))
+    return max(start, 1), click
 
 
 @njit(cache=True, nogil=True)
 def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv, model, coef,
-                best, la, h, dw, skip, wfit, dec, thr, sub, floor, fmax, sr, stats) -> None:
+                best, la, h, dw, skip, wfit, dec, thr, sub, floor, fmax, sr, stats,
+                click_min) -> None:
     """One hop for every channel (channels share the detection and the pulse's f and tau; the
     amplitude and phase are per channel).
 
@@ -259,7 +271,9 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
     active), [1] newest sample + 1, [2] the model's time origin (the onset), [4] pulse end,
     [6] where the subtraction starts ([3], [5] unused); lv: [0] the previous hop's window level,
     [1:] the last ONSET_HOPS window levels, newest first.  model (C, 2): the pulse's complex amplitude
-    C per channel; best = [f, tau].  stats: [0] pulses removed, [1] candidates rejected."""
+    C per channel; best = [f, tau].  stats: [0] pulses removed, [1] candidates rejected.
+    click_min: a pulse is accepted only with a click at its start whose high-band peak is at
+    least this share of the pulse's peak amplitude (0: no click needed)."""
     nch = hop_in.shape[0]
     m = xbuf.shape[1]
     nsec = sos.shape[0]
@@ -342,10 +356,18 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
             tau = best[1]
         if ok:
             d0 = m - la - h
-            start = _pulse_start(xbuf, lbuf, on - int(0.008 * sr), k0, k0 + wfit, on, sr, f,
-                                 tau, coef, sos)
+            start, click = _pulse_start(xbuf, lbuf, on - int(0.008 * sr), k0, k0 + wfit, on,
+                                        sr, f, tau, coef, sos)
             z0 = cmath.exp(complex(-1.0 / (tau * sr), 2.0 * math.pi * f / sr))
             hz = _sos_response(sos, z0)
+            amp = 0.0
+            for ch in range(nch):
+                c = complex(coef[ch, 0], -coef[ch, 1]) / hz
+                amp = max(amp, abs(c))
+            # a scratch is a click and its boom; a kick struck alone (an 808, a sine kick after
+            # silence) rings the same way but starts without one
+            ok = click >= click_min * amp
+        if ok:
             for ch in range(nch):
                 c = complex(coef[ch, 0], -coef[ch, 1]) / hz
                 model[ch, 0] = c.real
@@ -405,6 +427,9 @@ class DeThump(HopProcessor):
               doc="top of the band the pulse is looked for in (the fit's band)"),
         Param("depth_db", 40.0, unit="dB", range=(0.0, 80.0),
               doc="how much of the fitted pulse is subtracted (40 dB: 99 %; 0: nothing)"),
+        Param("need_click", True, kind="bool",
+              doc="accept a pulse only when a click marks its start (a scratch; a kick drum "
+                  "struck alone rings like a thump but has none)"),
     )
     #: the history of window levels the reference is taken from (s)
     history_s = 1.5
@@ -473,7 +498,8 @@ class DeThump(HopProcessor):
                     self._la, self.hop, self._dw, self._skip, self._wfit, self._dec,
                     10.0 ** (self.v("threshold_db") / 20.0),
                     1.0 - 10.0 ** (-self.v("depth_db") / 20.0), 3e-3, self._fmax,
-                    float(self.sample_rate), self._stats)
+                    float(self.sample_rate), self._stats,
+                    CLICK_MIN if self.v("need_click") else 0.0)
 
     @property
     def thumps_removed(self) -> int:
