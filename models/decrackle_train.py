@@ -33,7 +33,6 @@ from .decrackle_data import ExamplePool
 
 def build_net(channels: int = CHANNELS, dilations=DILATIONS, in_kernel: int = IN_KERNEL):
     """The de-crackle net (torch): (batch, 1, T + R - 1) -> (batch, 1, T)."""
-    import torch
     from torch import nn
 
     class Block(nn.Module):
