@@ -374,7 +374,7 @@ def false_alarm_table(configs: dict, seconds: float = 4.0, held: bool = True) ->
 
 
 def print_tables(res: dict) -> None:
-    print("SI-SDR gain (dB), held-out clips x draws")
+    print("SI-SDR gain (dB), clips x draws (held-out, or the tuning clips with --tune)")
     print(f"{'degradation':14s} {'config':10s} {'input':>7s} {'mean':>7s} {'worst':>7s}  worst clip")
     for k, v in res.items():
         if isinstance(k, tuple):

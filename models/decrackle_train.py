@@ -113,6 +113,8 @@ def train(args: argparse.Namespace) -> dict:
         net.load_state_dict(s["net"])
         opt.load_state_dict(s["opt"])
         spent, step, hist = s["spent"], s["step"], s.get("hist", [])
+        for g in opt.param_groups:  # a resumed run takes this run's --lr (a lower last leg)
+            g["lr"] = args.lr
         print(f"resumed at step {step} ({spent / 60:.1f} min)", flush=True)
     pool = ExamplePool(args.pool, args.pool_seconds, args.seed)
     rng = np.random.default_rng(args.seed * 1000 + step)

@@ -1,5 +1,9 @@
-"""The learned de-crackle node (issue 22): streaming contract, do-no-harm, crackle removed, the
-net's level blindness, and its training command (tiny, a few steps)."""
+"""The learned de-crackle node (issue 22): streaming contract, alignment of the subtracted
+estimate, the net's level blindness, and its training command (tiny, a few steps).
+
+The session-23 weights were not shipped (models/weights/RECIPE.md, "Session 23"), so the node is
+tested with a small net of the same architecture built here (random weights, a visible output):
+what is tested is the node and the net's form, not a trained model's quality."""
 from __future__ import annotations
 
 import sys
@@ -34,65 +38,88 @@ def _delayed(x: np.ndarray, d: int) -> np.ndarray:
     return np.concatenate([np.zeros((x.shape[0], d), np.float32), x[:, :x.shape[1] - d]], 1)
 
 
-def test_shipped_model_is_a_decrackle_net() -> None:
-    net = CrackleNet(DEFAULT_DECRACKLE_MODEL, 2, 1024)
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A de-crackle net of the shipped architecture (8 channels), random weights with an output
+    layer large enough that its estimate is visible, exported by the training module."""
+    import torch
+
+    from aural.models import decrackle_train
+    torch.manual_seed(0)
+    net = decrackle_train.build_net(8)
+    with torch.no_grad():
+        net.out2.weight.normal_(0.0, 0.05)
+    path = tmp_path_factory.mktemp("dc") / "dc.onnx"
+    decrackle_train.export(net, path)
+    return path
+
+
+def test_model_file_is_a_decrackle_net(model) -> None:
+    net = CrackleNet(model, 2, 1024)
     assert net.receptive_field == receptive_field()
     assert net.session.get_providers() == ["CPUExecutionProvider"]
 
 
+def test_without_a_model_file_the_input_passes_delayed(tmp_path) -> None:
+    x = _speech(48000, 0.3)
+    d = DeCrackle(model=tmp_path / "missing.onnx")
+    y = stream(d, x, 48000, 256)
+    assert not d.active
+    assert np.array_equal(y, _delayed(x, d.latency_samples))
+    assert DeCrackle().model_path == str(DEFAULT_DECRACKLE_MODEL)
+
+
+def test_output_is_the_input_minus_the_estimate_after_latency(model) -> None:
+    """Streamed output, shifted back by the declared latency, equals input - net estimate of the
+    whole signal (centred): the estimate lands on the samples it was made for."""
+    sr = 44100
+    x, _ = rc.add_crackle(_speech(sr, 1.0).astype(np.float64), sr, np.random.default_rng(4))
+    x = x.astype(np.float32)
+    d = DeCrackle(model=model)
+    y = stream(d, x, sr, 300)
+    est = CrackleNet(model, 1, 1024).estimate(x)
+    lat = d.latency_samples
+    ref = x - est
+    n = x.shape[1] - lat
+    assert np.max(np.abs(est)) > 1e-3
+    np.testing.assert_allclose(y[:, lat:], ref[:, :n], atol=2e-5)
+
+
 @pytest.mark.parametrize("sr", [16000, 22050, 44100, 48000])
 @pytest.mark.parametrize("channels", [1, 2])
-def test_blockwise_equals_one_shot_and_latency(sr: int, channels: int) -> None:
+def test_blockwise_equals_one_shot_and_latency(model, sr: int, channels: int) -> None:
     rng = np.random.default_rng(sr + channels)
     x = (0.2 * rng.standard_normal((channels, int(0.4 * sr)))).astype(np.float32)
-    d = DeCrackle()
+    d = DeCrackle(model=model)
     whole = stream(d, x, sr, x.shape[1])
+    assert d.active
     hop = 1024 if sr >= 32000 else 512
     assert d.latency_samples == hop - 1 + (receptive_field() - 1) // 2
     for blocks in (1, 37, [5, 300, 64]):
-        assert np.array_equal(stream(DeCrackle(), x, sr, blocks, max_block=512), whole)
+        assert np.array_equal(stream(DeCrackle(model=model), x, sr, blocks, max_block=512), whole)
 
 
 @pytest.mark.parametrize("sr", [8000, 96000, 192000])
-def test_outside_the_trained_rates_the_input_passes_delayed(sr: int) -> None:
+def test_outside_the_trained_rates_the_input_passes_delayed(model, sr: int) -> None:
     x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 6000)).astype(np.float32)
-    d = DeCrackle()
+    d = DeCrackle(model=model)
     y = stream(d, x, sr, 256)
     assert not d.active
     assert np.array_equal(y, _delayed(x, d.latency_samples))
 
 
-def test_amount_zero_is_the_delayed_input_bit_for_bit() -> None:
+def test_amount_zero_is_the_delayed_input_bit_for_bit(model) -> None:
     x, _ = rc.add_crackle(_speech(44100).astype(np.float64), 44100, np.random.default_rng(2))
     x = x.astype(np.float32)
-    d = DeCrackle(amount=0.0)
+    d = DeCrackle(model=model, amount=0.0)
     y = stream(d, x, 44100, 512)
     assert d.active and d.samples_changed == 0
     assert np.array_equal(y, _delayed(x, d.latency_samples))
 
 
-@pytest.mark.parametrize("sr", [22050, 44100])
-def test_removes_dense_crackle_from_speech(sr: int) -> None:
-    """The click benchmark's own crackle generator (never used in training) on held-out speech."""
-    clean = _speech(sr, 2.0, "d").astype(np.float64)
-    noisy, _ = rc.add_crackle(clean, sr, np.random.default_rng(5))
-    y = DeCrackle()(noisy.astype(np.float32), sr)
-    before, after = si_sdr(clean[0], noisy[0]), si_sdr(clean[0], y[0])
-    assert after - before >= 3.0, (before, after)
-
-
-def test_clean_material_passes_nearly_untouched() -> None:
-    """Do no harm: clean speech and plucked strings keep >= 30 dB SI-SDR against the input."""
-    for x, sr in ((_speech(22050, 2.0, "e"), 22050),
-                  (rc.karplus_strong(44100, 2.0, seed=7).astype(np.float32), 44100)):
-        y = DeCrackle()(x, sr)
-        for ch in range(x.shape[0]):
-            assert si_sdr(x[ch], y[ch]) >= 30.0
-
-
-def test_the_net_is_blind_to_level() -> None:
+def test_the_net_is_blind_to_level(model) -> None:
     """Bias-free convolutions and leaky ReLUs: net(a x) = a net(x) for a > 0."""
-    net = CrackleNet(DEFAULT_DECRACKLE_MODEL, 1, 1024)
+    net = CrackleNet(model, 1, 1024)
     x, _ = rc.add_crackle(_speech(44100, 0.5), 44100, np.random.default_rng(3))
     e1 = net.estimate(x)
     e2 = net.estimate(8.0 * x)
@@ -100,11 +127,11 @@ def test_the_net_is_blind_to_level() -> None:
     np.testing.assert_allclose(e2, 8.0 * e1, rtol=1e-3, atol=1e-5)
 
 
-def test_nonfinite_input_never_reaches_the_output() -> None:
+def test_nonfinite_input_never_reaches_the_output(model) -> None:
     x = _speech(48000, 0.5)
     x[0, 3000:3100] = np.nan
     x[0, 9000] = np.inf
-    y = DeCrackle()(x, 48000)
+    y = DeCrackle(model=model)(x, 48000)
     assert np.all(np.isfinite(y))
 
 
