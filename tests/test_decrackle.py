@@ -18,7 +18,7 @@ from scipy.signal import resample_poly
 from aural.models import decrackle_data as dd
 from aural.models.decrackle import DEFAULT_DECRACKLE_MODEL, CrackleNet, DeCrackle, receptive_field
 from aural.models.data import Source
-from helpers import si_sdr, stream
+from helpers import stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import restoration_clicks as rc  # noqa: E402
