@@ -1,7 +1,11 @@
 """DeCrackle: learned removal of clicks and crackle (issue 22; seed 004's "noise first" stage).
 
     from aural.models.decrackle import DeCrackle
-    y = DeCrackle()(x, 44100)          # latency-compensated, same length
+    y = DeCrackle(model="runs/decrackle.onnx")(x, 44100)   # latency-compensated, same length
+
+No weights ship for it (the session-23 net missed the rule it was judged by: models/weights/
+RECIPE.md): train one with ``python -m aural.models.decrackle_train``; without a model file the
+node passes its input through, delayed (``active`` False).
 
 A small non-causal convolutional net (:mod:`aural.models.decrackle_train`; bias-free, so blind
 to level) estimates the clicks and crackle in each channel's waveform; the node subtracts

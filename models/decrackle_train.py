@@ -1,7 +1,7 @@
 """Train the learned de-crackle model and export it to ONNX (torch only here; issue 22).
 
     nice -n 5 .venv/bin/python -m aural.models.decrackle_train --work runs/decrackle \
-        --minutes 90 --out models/weights/decrackle.onnx
+        --minutes 90 --out runs/decrackle.onnx
 
 The net estimates the clicks and crackle in a waveform, which the node subtracts (the music
 itself never passes through the net).  It is a stack of non-causal dilated convolutions, all
@@ -160,7 +160,8 @@ def train(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "weights" / "decrackle.onnx"))
+    ap.add_argument("--out", default="runs/decrackle.onnx",
+                    help="ONNX file written at the end (DeCrackle(model=...) loads it)")
     ap.add_argument("--work", default="~/.cache/aural/decrackle")
     ap.add_argument("--minutes", type=float, default=90.0)
     ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: time only)")

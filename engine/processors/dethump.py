@@ -361,17 +361,15 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
             z0 = cmath.exp(complex(-1.0 / (tau * sr), 2.0 * math.pi * f / sr))
             hz = _sos_response(sos, z0)
             amp = 0.0
-            for ch in range(nch):
+            for ch in range(nch):  # (idle here: the model is not in use until st[0] = 2)
                 c = complex(coef[ch, 0], -coef[ch, 1]) / hz
+                model[ch, 0] = c.real
+                model[ch, 1] = c.imag
                 amp = max(amp, abs(c))
             # a scratch is a click and its boom; a kick struck alone (an 808, a sine kick after
             # silence) rings the same way but starts without one
             ok = click >= click_min * amp
         if ok:
-            for ch in range(nch):
-                c = complex(coef[ch, 0], -coef[ch, 1]) / hz
-                model[ch, 0] = c.real
-                model[ch, 1] = c.imag
             st[0] = 2
             st[2] = base + on
             st[6] = base + max(start, d0)
