@@ -707,9 +707,12 @@ def _repair_cluster(xb, ad, p, inv_ra0, ef, eps, ai, ra, pos, mask, lb, rhs, sol
     # the signal ~2 ms around: for a span of a few samples from 2 max_click_ms on, for a longer
     # one from its end on (a drum's attack carries on right after the part taken for a click)
     a_amp = af if u1 - u0 + 1 <= 2 * gl + 1 else u1 + 1 + gl
+    # a long span (the loud start of a short noise burst: a tick, a shaker) needs a larger
+    # margin over its surroundings than a spike of a few samples to count as a click
+    ka = k_amp if u1 - u0 + 1 <= sfp[8] else sfp[9]
     if u1 >= u0 and k_persist > 0.0 and peak < k_strong * side and (
-            cor < k_amp * _x_peak(xb, u0 - wnear, u0, a_amp, af + wnear)) and (
-            cor < 2.0 * k_amp * _x_peak(xb, u0 - wim, u0, u1 + 1, u1 + 1 + wim)):
+            cor < ka * _x_peak(xb, u0 - wnear, u0, a_amp, af + wnear)) and (
+            cor < 2.0 * ka * _x_peak(xb, u0 - wim, u0, u1 + 1, u1 + 1 + wim)):
         # (a candidate far above the residual next to it, or whose correction dwarfs the
         # signal around it, ~2 ms or right next to it, is a click even on an onset)
         # a click is an isolated burst: past its reach the residual is back at its floor.  A
@@ -1113,6 +1116,9 @@ class DeClick(HopProcessor):
     #: or a correction above k_amp x the signal's peak ~2 ms around (2 k_amp right next to it)
     k_strong = 40.0
     k_amp = 1.5
+    #: ... k_amp_span in place of k_amp for a span longer than amp_span_ms
+    amp_span_ms = 0.3
+    k_amp_span = 1.75
     #: soft repair (issue 22): per-sample click variances, initially k_soft x (the square of
     #: the hard correction less the interpolation error variance; 0: hard replacement only),
     #: refined by n_soft EM iterations, over the span and soft_margin_ms on either side
@@ -1182,7 +1188,8 @@ class DeClick(HopProcessor):
         # k_sig_large)
         self._sfp = np.array([self.k_soft, self.n_soft, self._soft_mg, self.k_sig,
                               self.t_add_soft, round(sr * self.soft_large_ms * 1e-3),
-                              self.k_shadow_soft, self.k_sig_large], np.float64)
+                              self.k_shadow_soft, self.k_sig_large,
+                              round(sr * self.amp_span_ms * 1e-3), self.k_amp_span], np.float64)
 
     def _lmax_samples(self) -> int:
         lm = round(self.v("max_click_ms") * 1e-3 * self.sample_rate)
