@@ -15,9 +15,15 @@ passes through the net, so what it does not recognise as crackle comes out sampl
 Streaming: fixed hops (``hop`` = 1024 samples at 32-48 kHz, 512 below), each run on the last
 ``R - 1 + hop`` samples (``R``: the net's receptive field, 515 samples: 5.4 ms of look-ahead at
 48 kHz), one onnxruntime call for all channels, bound to preallocated arrays (no allocation on
-the audio path).  Latency ``hop - 1 + (R - 1) / 2`` samples.  The net was trained at 16-48 kHz;
-at other rates the node passes the input through (delayed) and ``active`` is False.
-Never imports torch.
+the audio path).  Latency ``hop - 1 + (R - 1) / 2`` samples.
+
+The net was trained at 16-48 kHz.  Above 48 kHz (88.2-192 kHz transfers) it runs at the rate
+divided by ``factor`` = 2 or 4: each hop is low-passed and decimated (a causal Kaiser FIR,
+60 dB, pass band to 0.45 of the net's rate), the net's estimate is interpolated back by the same
+filter, and subtracted from the input delayed by the whole path (``K + factor (R - 1) / 2 + K``
+samples, K the filter's delay): the input is still never resampled, only the estimate, which
+holds nothing above the net's band (a click's content above ~22 kHz stays).  Below 16 kHz the
+node passes the input through (delayed) and ``active`` is False.  Never imports torch.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ from aural.engine.processor import register
 from numba import njit
 
 __all__ = ["DeCrackle", "DEFAULT_DECRACKLE_MODEL", "CrackleNet", "MIN_RATE", "MAX_RATE",
-           "receptive_field"]
+           "receptive_field", "resampling_filter"]
 
 DEFAULT_DECRACKLE_MODEL = Path(__file__).resolve().parent / "weights" / "decrackle.onnx"
 MIN_RATE, MAX_RATE = 16000, 48000
@@ -92,6 +98,60 @@ def _subtract(ctx, est, half: int, a0: float, a1: float, ok: bool, out) -> int:
     return changed
 
 
+@njit(cache=True, nogil=True)
+def _decimate(xh, x, h, f: int, z) -> None:
+    """Append the hop x (C, f*H) to the history xh (C, L - 1 + f*H) and write the H decimated
+    samples z[c, m] = sum_j h[j] x[n0 + f m - j] (causal FIR h of length L; n0 the hop's start)."""
+    c, hh = x.shape
+    L = h.shape[0]
+    t = xh.shape[1]
+    for ch in range(c):
+        for i in range(t - hh):
+            xh[ch, i] = xh[ch, i + hh]
+        for i in range(hh):
+            xh[ch, t - hh + i] = x[ch, i]
+        for m in range(z.shape[1]):
+            q = L - 1 + f * m
+            acc = 0.0
+            for j in range(L):
+                acc += h[j] * xh[ch, q - j]
+            z[ch, m] = acc
+
+
+@njit(cache=True, nogil=True)
+def _interpolate(eb, est, g, f: int, out) -> None:
+    """Append the low-rate hop est (C, 1, H) to the history eb (C, Q + H) and write the f*H
+    samples out[c, 0, i] = f sum_m g[i - f m] est[m] (zero-stuffed, causal FIR g)."""
+    c, q_h = eb.shape
+    h = est.shape[2]
+    q0 = q_h - h
+    L = g.shape[0]
+    for ch in range(c):
+        for i in range(q0):
+            eb[ch, i] = eb[ch, i + h]
+        for i in range(h):
+            eb[ch, q0 + i] = est[ch, 0, i]
+        for i in range(out.shape[2]):
+            acc = 0.0
+            mm = i // f
+            k = i - f * mm
+            while k < L and q0 + mm >= 0:
+                acc += g[k] * eb[ch, q0 + mm]
+                mm -= 1
+                k += f
+            out[ch, 0, i] = f * acc
+
+
+def resampling_filter(factor: int) -> np.ndarray:
+    """Causal low-pass for decimating / interpolating by ``factor``: Kaiser FIR (60 dB), pass
+    band to 0.9 of the low rate's Nyquist, stop band from it; odd length (delay (L - 1) / 2)."""
+    from scipy.signal import firwin, kaiserord
+
+    n, beta = kaiserord(60.0, 0.1 / factor)
+    n += 1 - n % 2
+    return firwin(n, 0.95 / factor, window=("kaiser", beta)).astype(np.float64)
+
+
 class CrackleNet:
     """The ONNX net bound to preallocated arrays: ``ctx`` (C, 1, R - 1 + hop) in, ``est``
     (C, 1, hop) out; ``run()`` allocates nothing on the Python side."""
@@ -131,7 +191,8 @@ class CrackleNet:
 class DeCrackle(HopProcessor):
     """Learned de-click / de-crackle (see module doc).  ``samples_changed`` counts output
     samples that differ from the input by more than 1e-6; ``active`` is False where the model
-    does not run (rate outside 16-48 kHz, no model file)."""
+    does not run (rate under 16 kHz, no model file); ``factor`` is the decimation the net runs
+    at (1 at 16-48 kHz, 2 up to 96 kHz, 4 above)."""
 
     params = (
         Param("amount", 1.0, unit="", range=(0.0, 1.0), smoothing_ms=0.0,
@@ -143,6 +204,7 @@ class DeCrackle(HopProcessor):
         self.model_path = str(model or DEFAULT_DECRACKLE_MODEL)
         self._net: CrackleNet | None = None
         self.samples_changed = 0
+        self.factor = 1
         super().__init__(name, **kw)
 
     @property
@@ -151,20 +213,40 @@ class DeCrackle(HopProcessor):
 
     def _prepare_hop(self) -> None:
         sr, c = self.sample_rate, self.channels
-        self.hop = 1024 if sr >= 32000 else 512
+        f = 1 if sr <= MAX_RATE else (2 if sr <= 2 * MAX_RATE else 4)
+        self.factor = f
+        lo = sr / f
+        hop_lo = 1024 if lo >= 32000 else 512
+        self.hop = f * hop_lo
         self._net = None
-        if MIN_RATE <= sr <= MAX_RATE and os.path.isfile(self.model_path):
-            self._net = CrackleNet(self.model_path, c, self.hop)
+        if lo >= MIN_RATE and os.path.isfile(self.model_path):
+            self._net = CrackleNet(self.model_path, c, hop_lo)
             r = self._net.receptive_field
         else:
             r = receptive_field()
-        self._half = (r - 1) // 2
-        self._ctx = self._net.ctx if self._net is not None else np.zeros((c, 1, r - 1 + self.hop), np.float32)
+        half = (r - 1) // 2
+        self._ctx = self._net.ctx if self._net is not None else np.zeros((c, 1, r - 1 + hop_lo), np.float32)
         self._zero = np.zeros((c, 1, self.hop), np.float32)
+        if f == 1:
+            self._half = half
+            self._xd = self._ctx
+        else:
+            self._h = resampling_filter(f)
+            k = (self._h.size - 1) // 2
+            self._half = k + f * half + k  # decimator, the net's centring, interpolator
+            self._xh = np.zeros((c, self._h.size - 1 + self.hop), np.float64)
+            self._z = np.zeros((c, hop_lo), np.float64)
+            self._eb = np.zeros((c, -(-self._h.size // f) + hop_lo), np.float64)
+            self._ehi = np.zeros((c, 1, self.hop), np.float32)
+            self._xd = np.zeros((c, 1, self._half + self.hop), np.float32)
         self._reset_hop()
 
     def _reset_hop(self) -> None:
         self._ctx[:] = 0.0
+        if self.factor > 1:
+            self._xh[:] = 0.0
+            self._eb[:] = 0.0
+            self._xd[:] = 0.0
         self._amount = float(self.v("amount"))
         self.samples_changed = 0
 
@@ -172,13 +254,26 @@ class DeCrackle(HopProcessor):
         return self._half
 
     def _process_hop(self, x: np.ndarray, out: np.ndarray) -> None:
-        _push(self._ctx, x)
         a1 = float(self.v("amount"))
         a0 = self._amount
         self._amount = a1
         net = self._net
-        if net is None or (a0 == 0.0 and a1 == 0.0):
-            est, ok = self._zero, False
-        else:
-            est, ok = net.run(), True
-        self.samples_changed += _subtract(self._ctx, est, self._half, a0, a1, ok, out)
+        f = self.factor
+        if f == 1:
+            _push(self._ctx, x)
+            if net is None or (a0 == 0.0 and a1 == 0.0):
+                est, ok = self._zero, False
+            else:
+                est, ok = net.run(), True
+            self.samples_changed += _subtract(self._ctx, est, self._half, a0, a1, ok, out)
+            return
+        # above 48 kHz: the net runs on the decimated hop; only its estimate comes back up
+        _push(self._xd, x)
+        if net is None:
+            self.samples_changed += _subtract(self._xd, self._zero, 0, a0, a1, False, out)
+            return
+        _decimate(self._xh, x, self._h, f, self._z)
+        _push(self._ctx, self._z)
+        _interpolate(self._eb, net.run(), self._h, f, self._ehi)
+        ok = not (a0 == 0.0 and a1 == 0.0)
+        self.samples_changed += _subtract(self._xd, self._ehi, 0, a0, a1, ok, out)

@@ -16,7 +16,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from aural.models import decrackle_data as dd
-from aural.models.decrackle import DEFAULT_DECRACKLE_MODEL, CrackleNet, DeCrackle, receptive_field
+from aural.models.decrackle import (DEFAULT_DECRACKLE_MODEL, CrackleNet, DeCrackle, receptive_field,
+                                    resampling_filter)
 from aural.models.data import Source
 from helpers import stream
 
@@ -99,12 +100,78 @@ def test_blockwise_equals_one_shot_and_latency(model, sr: int, channels: int) ->
         assert np.array_equal(stream(DeCrackle(model=model), x, sr, blocks, max_block=512), whole)
 
 
-@pytest.mark.parametrize("sr", [8000, 96000, 192000])
-def test_outside_the_trained_rates_the_input_passes_delayed(model, sr: int) -> None:
+@pytest.mark.parametrize("sr", [8000, 11025, 12000])
+def test_below_the_trained_rates_the_input_passes_delayed(model, sr: int) -> None:
     x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 6000)).astype(np.float32)
     d = DeCrackle(model=model)
     y = stream(d, x, sr, 256)
     assert not d.active
+    assert np.array_equal(y, _delayed(x, d.latency_samples))
+
+
+@pytest.fixture(scope="module")
+def identity_model(tmp_path_factory) -> Path:
+    """A "net" whose estimate is its centre input (an ONNX Slice): the node then removes
+    everything the net's band holds, which shows where and how the estimate lands."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    half = (receptive_field() - 1) // 2
+    consts = [helper.make_tensor(n, TensorProto.INT64, [1], [v])
+              for n, v in (("s", half), ("e", -half), ("a", 2))]
+    graph = helper.make_graph([helper.make_node("Slice", ["x", "s", "e", "a"], ["crackle"])], "id",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 1, "t"])],
+                              [helper.make_tensor_value_info("crackle", TensorProto.FLOAT,
+                                                             ["b", 1, "t_out"])], consts)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    meta = m.metadata_props.add()
+    meta.key, meta.value = "aural", json.dumps({"kind": "decrackle",
+                                                 "receptive_field": receptive_field()})
+    path = tmp_path_factory.mktemp("dcid") / "identity.onnx"
+    onnx.save(m, path)
+    return path
+
+
+def _db(v: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(v, dtype=np.float64)) + 1e-30))
+
+
+@pytest.mark.parametrize("sr,factor", [(88200, 2), (96000, 2), (176400, 4), (192000, 4)])
+def test_above_48k_the_net_runs_decimated_and_only_its_band_is_touched(identity_model, sr: int,
+                                                                        factor: int) -> None:
+    """88.2-192 kHz: the net runs at sr / factor, its estimate comes back through the
+    interpolator aligned to the sample (identity net: a 1 kHz tone is taken out by >= 60 dB),
+    and nothing above the net's band is touched (a 30 kHz tone comes out within -60 dB)."""
+    t = np.arange(int(0.5 * sr)) / sr
+    lo = 0.3 * np.sin(2 * np.pi * 1000.0 * t)
+    hi = 0.3 * np.sin(2 * np.pi * 30000.0 * t)
+    x = np.stack([lo + hi, lo]).astype(np.float32)
+    d = DeCrackle(model=identity_model)
+    y = d(x, sr)
+    assert d.active and d.factor == factor
+    k = (resampling_filter(factor).size - 1) // 2
+    assert d.latency_samples == d.hop - 1 + 2 * k + factor * ((receptive_field() - 1) // 2)
+    s = slice(int(0.1 * sr), int(0.4 * sr))
+    assert _db(y[1, s]) - _db(x[1, s]) < -60.0
+    assert _db(y[0, s] - hi[s]) - _db(hi[s]) < -60.0
+    # at 48 kHz the same net takes all of it, exactly
+    y48 = DeCrackle(model=identity_model)(x[1:, :24000], 48000)
+    assert np.max(np.abs(y48)) == 0.0
+
+
+@pytest.mark.parametrize("sr", [96000, 192000])
+def test_decimated_path_blockwise_equals_one_shot(model, sr: int) -> None:
+    rng = np.random.default_rng(sr)
+    x = (0.2 * rng.standard_normal((2, int(0.2 * sr)))).astype(np.float32)
+    whole = stream(DeCrackle(model=model), x, sr, 4096)
+    for blocks in (37, [5, 3000, 64]):
+        assert np.array_equal(stream(DeCrackle(model=model), x, sr, blocks, max_block=4096), whole)
+    d = DeCrackle(model=model, amount=0.0)
+    y = stream(d, x, sr, 1000)
+    assert d.active and d.samples_changed == 0
     assert np.array_equal(y, _delayed(x, d.latency_samples))
 
 
