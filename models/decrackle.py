@@ -22,8 +22,10 @@ divided by ``factor`` = 2 or 4: each hop is low-passed and decimated (a causal K
 60 dB, pass band to 0.45 of the net's rate), the net's estimate is interpolated back by the same
 filter, and subtracted from the input delayed by the whole path (``K + factor (R - 1) / 2 + K``
 samples, K the filter's delay): the input is still never resampled, only the estimate, which
-holds nothing above the net's band (a click's content above ~22 kHz stays).  Below 16 kHz the
-node passes the input through (delayed) and ``active`` is False.  Never imports torch.
+holds nothing above the net's band (a click's content above ~22 kHz stays).  Below 16 kHz
+(8-12 kHz) the hop is interpolated by 2 for the net and the estimate decimated back, with a
+decimation phase that makes the delay a whole number of samples.  Without a model file the node
+passes the input through (delayed) and ``active`` is False.  Never imports torch.
 """
 from __future__ import annotations
 
@@ -142,6 +144,55 @@ def _interpolate(eb, est, g, f: int, out) -> None:
             out[ch, 0, i] = f * acc
 
 
+@njit(cache=True, nogil=True)
+def _up_push(xb, x, g, f: int, ctx) -> None:
+    """Below 16 kHz: append the hop x (C, H) to the history xb (C, Q + H), interpolate it by f
+    (zero-stuffed, causal FIR g, gain f) and push the f*H samples into the net's context ctx
+    (C, 1, T)."""
+    c, h = x.shape
+    q0 = xb.shape[1] - h
+    L = g.shape[0]
+    t = ctx.shape[2]
+    n = f * h
+    for ch in range(c):
+        for i in range(q0):
+            xb[ch, i] = xb[ch, i + h]
+        for i in range(h):
+            xb[ch, q0 + i] = x[ch, i]
+        for i in range(t - n):
+            ctx[ch, 0, i] = ctx[ch, 0, i + n]
+        for i in range(n):
+            acc = 0.0
+            mm = i // f
+            k = i - f * mm
+            while k < L and q0 + mm >= 0:
+                acc += g[k] * xb[ch, q0 + mm]
+                mm -= 1
+                k += f
+            ctx[ch, 0, t - n + i] = f * acc
+
+
+@njit(cache=True, nogil=True)
+def _down(eh, est, h, f: int, phase: int, out) -> None:
+    """Below 16 kHz: append the net's estimate est (C, 1, f*H) to the history eh
+    (C, L - 1 + f*H) and write out[c, 0, m] = sum_j h[j] e[f m + phase - j] (m < H)."""
+    c = est.shape[0]
+    n = est.shape[2]
+    L = h.shape[0]
+    t = eh.shape[1]
+    for ch in range(c):
+        for i in range(t - n):
+            eh[ch, i] = eh[ch, i + n]
+        for i in range(n):
+            eh[ch, t - n + i] = est[ch, 0, i]
+        for m in range(out.shape[2]):
+            q = L - 1 + f * m + phase
+            acc = 0.0
+            for j in range(L):
+                acc += h[j] * eh[ch, q - j]
+            out[ch, 0, m] = acc
+
+
 def resampling_filter(factor: int) -> np.ndarray:
     """Causal low-pass for decimating / interpolating by ``factor``: Kaiser FIR (60 dB), pass
     band to 0.9 of the low rate's Nyquist, stop band from it; odd length (delay (L - 1) / 2)."""
@@ -191,8 +242,8 @@ class CrackleNet:
 class DeCrackle(HopProcessor):
     """Learned de-click / de-crackle (see module doc).  ``samples_changed`` counts output
     samples that differ from the input by more than 1e-6; ``active`` is False where the model
-    does not run (rate under 16 kHz, no model file); ``factor`` is the decimation the net runs
-    at (1 at 16-48 kHz, 2 up to 96 kHz, 4 above)."""
+    does not run (no model file); the net runs at the rate divided by ``factor`` (2 up to 96
+    kHz, 4 above) or multiplied by ``up`` (2 below 16 kHz)."""
 
     params = (
         Param("amount", 1.0, unit="", range=(0.0, 1.0), smoothing_ms=0.0,
@@ -205,6 +256,7 @@ class DeCrackle(HopProcessor):
         self._net: CrackleNet | None = None
         self.samples_changed = 0
         self.factor = 1
+        self.up = 1
         super().__init__(name, **kw)
 
     @property
@@ -213,13 +265,15 @@ class DeCrackle(HopProcessor):
 
     def _prepare_hop(self) -> None:
         sr, c = self.sample_rate, self.channels
+        # the net's rate: sr / factor above 48 kHz, sr * up below 16 kHz
         f = 1 if sr <= MAX_RATE else (2 if sr <= 2 * MAX_RATE else 4)
-        self.factor = f
-        lo = sr / f
+        up = 2 if sr < MIN_RATE else 1
+        self.factor, self.up = f, up
+        lo = sr * up / f
         hop_lo = 1024 if lo >= 32000 else 512
-        self.hop = f * hop_lo
+        self.hop = f * hop_lo // up
         self._net = None
-        if lo >= MIN_RATE and os.path.isfile(self.model_path):
+        if MIN_RATE <= lo <= MAX_RATE and os.path.isfile(self.model_path):
             self._net = CrackleNet(self.model_path, c, hop_lo)
             r = self._net.receptive_field
         else:
@@ -227,23 +281,31 @@ class DeCrackle(HopProcessor):
         half = (r - 1) // 2
         self._ctx = self._net.ctx if self._net is not None else np.zeros((c, 1, r - 1 + hop_lo), np.float32)
         self._zero = np.zeros((c, 1, self.hop), np.float32)
-        if f == 1:
+        if f == 1 and up == 1:
             self._half = half
             self._xd = self._ctx
         else:
-            self._h = resampling_filter(f)
+            self._h = resampling_filter(max(f, up))
             k = (self._h.size - 1) // 2
-            self._half = k + f * half + k  # decimator, the net's centring, interpolator
-            self._xh = np.zeros((c, self._h.size - 1 + self.hop), np.float64)
-            self._z = np.zeros((c, hop_lo), np.float64)
-            self._eb = np.zeros((c, -(-self._h.size // f) + hop_lo), np.float64)
+            if f > 1:
+                self._half = k + f * half + k  # decimator, the net's centring, interpolator
+                self._xh = np.zeros((c, self._h.size - 1 + self.hop), np.float64)
+                self._z = np.zeros((c, hop_lo), np.float64)
+                self._eb = np.zeros((c, -(-self._h.size // f) + hop_lo), np.float64)
+            else:
+                # interpolator, the net's centring and decimator, at the net's rate; the
+                # decimator's phase makes the whole delay a whole number of input samples
+                self._phase = (2 * k + half) % up
+                self._half = (2 * k + half - self._phase) // up
+                self._xh = np.zeros((c, -(-self._h.size // up) + self.hop), np.float64)
+                self._eb = np.zeros((c, self._h.size - 1 + hop_lo), np.float64)
             self._ehi = np.zeros((c, 1, self.hop), np.float32)
             self._xd = np.zeros((c, 1, self._half + self.hop), np.float32)
         self._reset_hop()
 
     def _reset_hop(self) -> None:
         self._ctx[:] = 0.0
-        if self.factor > 1:
+        if self.factor > 1 or self.up > 1:
             self._xh[:] = 0.0
             self._eb[:] = 0.0
             self._xd[:] = 0.0
@@ -259,7 +321,7 @@ class DeCrackle(HopProcessor):
         self._amount = a1
         net = self._net
         f = self.factor
-        if f == 1:
+        if f == 1 and self.up == 1:
             _push(self._ctx, x)
             if net is None or (a0 == 0.0 and a1 == 0.0):
                 est, ok = self._zero, False
@@ -267,13 +329,18 @@ class DeCrackle(HopProcessor):
                 est, ok = net.run(), True
             self.samples_changed += _subtract(self._ctx, est, self._half, a0, a1, ok, out)
             return
-        # above 48 kHz: the net runs on the decimated hop; only its estimate comes back up
+        # above 48 kHz the net runs on the decimated hop, below 16 kHz on the interpolated
+        # one; only its estimate comes back to the input's rate
         _push(self._xd, x)
         if net is None:
             self.samples_changed += _subtract(self._xd, self._zero, 0, a0, a1, False, out)
             return
-        _decimate(self._xh, x, self._h, f, self._z)
-        _push(self._ctx, self._z)
-        _interpolate(self._eb, net.run(), self._h, f, self._ehi)
+        if f > 1:
+            _decimate(self._xh, x, self._h, f, self._z)
+            _push(self._ctx, self._z)
+            _interpolate(self._eb, net.run(), self._h, f, self._ehi)
+        else:
+            _up_push(self._xh, x, self._h, self.up, self._ctx)
+            _down(self._eb, net.run(), self._h, self.up, self._phase, self._ehi)
         ok = not (a0 == 0.0 and a1 == 0.0)
         self.samples_changed += _subtract(self._xd, self._ehi, 0, a0, a1, ok, out)
