@@ -101,96 +101,85 @@ def _subtract(ctx, est, half: int, a0: float, a1: float, ok: bool, out) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _decimate(xh, x, h, f: int, z) -> None:
-    """Append the hop x (C, f*H) to the history xh (C, L - 1 + f*H) and write the H decimated
-    samples z[c, m] = sum_j h[j] x[n0 + f m - j] (causal FIR h of length L; n0 the hop's start)."""
-    c, hh = x.shape
+def _shift_in(buf, src) -> None:
+    """Shift the 1-D history ``buf`` left by len(src) and append ``src``."""
+    n = src.shape[0]
+    t = buf.shape[0]
+    for i in range(t - n):
+        buf[i] = buf[i + n]
+    for i in range(n):
+        buf[t - n + i] = src[i]
+
+
+@njit(cache=True, nogil=True)
+def _fir_decimate(buf, h, f: int, phase: int, out) -> None:
+    """out[m] = sum_j h[j] buf[L - 1 + f m + phase - j]: the causal FIR h (length L) at every
+    f-th sample of the newest f * len(out) samples of ``buf`` (which holds L - 1 before them)."""
     L = h.shape[0]
-    t = xh.shape[1]
-    for ch in range(c):
-        for i in range(t - hh):
-            xh[ch, i] = xh[ch, i + hh]
-        for i in range(hh):
-            xh[ch, t - hh + i] = x[ch, i]
-        for m in range(z.shape[1]):
-            q = L - 1 + f * m
-            acc = 0.0
-            for j in range(L):
-                acc += h[j] * xh[ch, q - j]
-            z[ch, m] = acc
+    for m in range(out.shape[0]):
+        q = L - 1 + f * m + phase
+        acc = 0.0
+        for j in range(L):
+            acc += h[j] * buf[q - j]
+        out[m] = acc
+
+
+@njit(cache=True, nogil=True)
+def _fir_interpolate(buf, g, f: int, out) -> None:
+    """out[i] = f sum_m g[i - f m] u[m] for the newest len(out) / f samples u of ``buf``
+    (zero-stuffed by f, causal FIR g; the older samples of ``buf`` are its history)."""
+    L = g.shape[0]
+    q0 = buf.shape[0] - out.shape[0] // f
+    for i in range(out.shape[0]):
+        acc = 0.0
+        mm = i // f
+        k = i - f * mm
+        while k < L and q0 + mm >= 0:
+            acc += g[k] * buf[q0 + mm]
+            mm -= 1
+            k += f
+        out[i] = f * acc
+
+
+@njit(cache=True, nogil=True)
+def _decimate(xh, x, h, f: int, z) -> None:
+    """Above 48 kHz: append the hop x (C, f*H) to the history xh (C, L - 1 + f*H) and write its
+    H decimated samples z (C, H) (causal FIR h)."""
+    for ch in range(x.shape[0]):
+        _shift_in(xh[ch], x[ch])
+        _fir_decimate(xh[ch], h, f, 0, z[ch])
 
 
 @njit(cache=True, nogil=True)
 def _interpolate(eb, est, g, f: int, out) -> None:
-    """Append the low-rate hop est (C, 1, H) to the history eb (C, Q + H) and write the f*H
-    samples out[c, 0, i] = f sum_m g[i - f m] est[m] (zero-stuffed, causal FIR g)."""
-    c, q_h = eb.shape
-    h = est.shape[2]
-    q0 = q_h - h
-    L = g.shape[0]
-    for ch in range(c):
-        for i in range(q0):
-            eb[ch, i] = eb[ch, i + h]
-        for i in range(h):
-            eb[ch, q0 + i] = est[ch, 0, i]
-        for i in range(out.shape[2]):
-            acc = 0.0
-            mm = i // f
-            k = i - f * mm
-            while k < L and q0 + mm >= 0:
-                acc += g[k] * eb[ch, q0 + mm]
-                mm -= 1
-                k += f
-            out[ch, 0, i] = f * acc
+    """Above 48 kHz: append the net's estimate est (C, 1, H) to the history eb (C, Q + H) and
+    write it interpolated by f into out (C, 1, f*H)."""
+    for ch in range(est.shape[0]):
+        _shift_in(eb[ch], est[ch, 0])
+        _fir_interpolate(eb[ch], g, f, out[ch, 0])
 
 
 @njit(cache=True, nogil=True)
 def _up_push(xb, x, g, f: int, ctx) -> None:
     """Below 16 kHz: append the hop x (C, H) to the history xb (C, Q + H), interpolate it by f
-    (zero-stuffed, causal FIR g, gain f) and push the f*H samples into the net's context ctx
-    (C, 1, T)."""
-    c, h = x.shape
-    q0 = xb.shape[1] - h
-    L = g.shape[0]
+    and push the f*H samples into the net's context ctx (C, 1, T)."""
+    n = f * x.shape[1]
     t = ctx.shape[2]
-    n = f * h
-    for ch in range(c):
-        for i in range(q0):
-            xb[ch, i] = xb[ch, i + h]
-        for i in range(h):
-            xb[ch, q0 + i] = x[ch, i]
+    for ch in range(x.shape[0]):
+        _shift_in(xb[ch], x[ch])
+        row = ctx[ch, 0]
         for i in range(t - n):
-            ctx[ch, 0, i] = ctx[ch, 0, i + n]
-        for i in range(n):
-            acc = 0.0
-            mm = i // f
-            k = i - f * mm
-            while k < L and q0 + mm >= 0:
-                acc += g[k] * xb[ch, q0 + mm]
-                mm -= 1
-                k += f
-            ctx[ch, 0, t - n + i] = f * acc
+            row[i] = row[i + n]
+        _fir_interpolate(xb[ch], g, f, row[t - n:])
 
 
 @njit(cache=True, nogil=True)
 def _down(eh, est, h, f: int, phase: int, out) -> None:
     """Below 16 kHz: append the net's estimate est (C, 1, f*H) to the history eh
     (C, L - 1 + f*H) and write out[c, 0, m] = sum_j h[j] e[f m + phase - j] (m < H)."""
-    c = est.shape[0]
-    n = est.shape[2]
-    L = h.shape[0]
-    t = eh.shape[1]
-    for ch in range(c):
-        for i in range(t - n):
-            eh[ch, i] = eh[ch, i + n]
-        for i in range(n):
-            eh[ch, t - n + i] = est[ch, 0, i]
-        for m in range(out.shape[2]):
-            q = L - 1 + f * m + phase
-            acc = 0.0
-            for j in range(L):
-                acc += h[j] * eh[ch, q - j]
-            out[ch, 0, m] = acc
+    for ch in range(est.shape[0]):
+        _shift_in(eh[ch], est[ch, 0])
+        _fir_decimate(eh[ch], h, f, phase, out[ch, 0])
 
 
 def resampling_filter(factor: int) -> np.ndarray:

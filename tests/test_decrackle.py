@@ -243,8 +243,11 @@ def test_training_command_runs_resumes_and_exports(tmp_path, monkeypatch) -> Non
             "--samples", "512", "--batch", "2", "--steps", "3", "--channels", "4"]
     meta = decrackle_train.main(args)
     assert meta["steps"] == 3 and out.is_file()
-    meta = decrackle_train.main(args[:-3] + ["5", "--channels", "4"])
+    meta = decrackle_train.main(args[:-3] + ["5", "--channels", "4", "--lr", "1e-4"])
     assert meta["steps"] == 5                                  # resumed from step 3
+    import torch
+    ck = torch.load(tmp_path / "w" / "ckpt.pt")
+    assert [g["lr"] for g in ck["opt"]["param_groups"]] == [1e-4]  # the resumed leg's --lr
     x = _speech(48000, 0.3)
     d = DeCrackle(model=out)
     y = stream(d, x, 48000, 128)
