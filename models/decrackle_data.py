@@ -10,7 +10,8 @@ Clean material (the registry's TRAIN split only; reserved files never reach it):
 Each example is drawn at a random rate (16, 22.05, 32, 44.1 or 48 kHz) so one model serves them
 all.  Degradations (the target is what was added, so the model learns to subtract it):
 
-- dense crackle: 100-1500 small clicks per second, each 1 sample to 1 ms;
+- dense crackle: 100-1500 small clicks per second (``dense_rate``), each 1 sample to 1 ms, peak
+  30-4 dB under the signal's RMS (``dense_db``; session 25 widened both from the command line);
 - sparse clicks: 1-30 per second, 0.05-3 ms, up to 15 dB over the signal's RMS;
 - click shapes from one broad family (:func:`click`): a rise, an exponential decay, a ringing
   carrier between 1 kHz and 0.45 fs mixed with a plain pulse, optionally high-passed
@@ -28,7 +29,7 @@ from scipy import signal
 from .bwe_data import SR, TRAIN, draw_segment
 from .data import registry
 
-__all__ = ["RATES", "BENCH_CLIPS", "music_files", "speech_groups", "click", "add_clicks",
+__all__ = ["RATES", "BENCH_CLIPS", "DENSE_DB", "DENSE_RATE", "music_files", "speech_groups", "click", "add_clicks",
            "make_example", "ExamplePool"]
 
 RATES = (16000, 22050, 32000, 44100, 48000)
@@ -128,9 +129,16 @@ def add_clicks(n: int, sr: int, rng: np.random.Generator, rate: float, level: fl
     return y.astype(np.float32)
 
 
+DENSE_DB = (-30.0, -4.0)   # dense crackle peak, dB re the signal's RMS (sessions 23-24)
+DENSE_RATE = (100.0, 1500.0)  # dense crackle, clicks per second
+
+
 def make_example(clean: np.ndarray, sr: int, rng: np.random.Generator,
-                 clean_share: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
-    """(input, crackle) for one clean segment at ``sr``: input = target + crackle."""
+                 clean_share: float = 0.15, dense_db: tuple[float, float] = DENSE_DB,
+                 dense_rate: tuple[float, float] = DENSE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """(input, crackle) for one clean segment at ``sr``: input = target + crackle.
+    ``dense_db``: the dense crackle's peak range in dB re the signal's RMS; ``dense_rate``: its
+    range of clicks per second."""
     n = clean.size
     peak = 10 ** (rng.uniform(-20.0, -1.0) / 20)
     s = clean * np.float32(peak / (np.max(np.abs(clean)) + 1e-9)) * rng.choice((-1.0, 1.0))
@@ -148,7 +156,7 @@ def make_example(clean: np.ndarray, sr: int, rng: np.random.Generator,
         if not kinds.any():
             kinds[0] = True
         if kinds[0]:  # dense crackle
-            c += add_clicks(n, sr, rng, rng.uniform(100, 1500), rms, (-30.0, -4.0), 1.0)
+            c += add_clicks(n, sr, rng, rng.uniform(*dense_rate), rms, dense_db, 1.0)
         if kinds[1]:  # sparse clicks
             c += add_clicks(n, sr, rng, rng.uniform(1, 30), rms, (-15.0, 15.0), 3.0)
     return (s + c).astype(np.float32), c
@@ -158,8 +166,11 @@ class ExamplePool:
     """Clean segments drawn once (48 kHz mono, ``seconds`` long), resampled per example."""
 
     def __init__(self, count: int, seconds: float, seed: int, music_share: float = 0.5,
-                 synth_share: float = 0.15, progress: bool = True) -> None:
+                 synth_share: float = 0.15, progress: bool = True,
+                 dense_db: tuple[float, float] = DENSE_DB,
+                 dense_rate: tuple[float, float] = DENSE_RATE) -> None:
         rng = np.random.default_rng(seed)
+        self.dense_db, self.dense_rate = tuple(dense_db), tuple(dense_rate)
         sp, mu = speech_groups(), music_files()
         self.segments: list[np.ndarray] = []
         n = int(seconds * SR)
@@ -185,7 +196,8 @@ class ExamplePool:
             if seg.size <= samples:
                 seg = np.pad(seg, (0, samples + 1 - seg.size))
             st = int(rng.integers(0, seg.size - samples))
-            x, c = make_example(seg[st:st + samples], sr, rng)
+            x, c = make_example(seg[st:st + samples], sr, rng, dense_db=self.dense_db,
+                                dense_rate=self.dense_rate)
             xs.append(x)
             cs.append(c)
         return np.stack(xs), np.stack(cs), sr

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .decrackle import CHANNELS, DILATIONS, IN_KERNEL, receptive_field
-from .decrackle_data import ExamplePool
+from .decrackle_data import DENSE_DB, DENSE_RATE, ExamplePool
 
 
 def build_net(channels: int = CHANNELS, dilations=DILATIONS, in_kernel: int = IN_KERNEL):
@@ -116,7 +116,8 @@ def train(args: argparse.Namespace) -> dict:
         for g in opt.param_groups:  # a resumed run takes this run's --lr (a lower last leg)
             g["lr"] = args.lr
         print(f"resumed at step {step} ({spent / 60:.1f} min)", flush=True)
-    pool = ExamplePool(args.pool, args.pool_seconds, args.seed)
+    pool = ExamplePool(args.pool, args.pool_seconds, args.seed, dense_db=args.dense_db,
+                       dense_rate=args.dense_rate)
     rng = np.random.default_rng(args.seed * 1000 + step)
     t0 = time.time() - spent
     last_save = time.time()
@@ -135,7 +136,7 @@ def train(args: argparse.Namespace) -> dict:
         ct = torch.from_numpy(c[:, half:half + args.samples])
         st = torch.from_numpy(x[:, half:half + args.samples]) - ct
         c_hat = net(xt)[:, 0, :]
-        loss = loss_db(c_hat, ct, st)
+        loss = loss_db(c_hat, ct, st, args.floor)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -172,6 +173,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--channels", type=int, default=CHANNELS)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dense-db", type=float, nargs=2, default=list(DENSE_DB),
+                    metavar=("LOW", "HIGH"), help="dense crackle peak, dB re the signal's RMS")
+    ap.add_argument("--dense-rate", type=float, nargs=2, default=list(DENSE_RATE),
+                    metavar=("LOW", "HIGH"), help="dense crackle, clicks per second")
+    ap.add_argument("--floor", type=float, default=1e-3,
+                    help="loss floor, a share of the clean signal's energy: crackle and error "
+                         "under it weigh little")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--export-only", action="store_true",
                     help="export the checkpoint in --work to --out and stop (a snapshot of a run)")

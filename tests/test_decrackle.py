@@ -221,6 +221,40 @@ def test_example_is_target_plus_crackle_and_clean_share() -> None:
     assert not np.any(c)
 
 
+def test_dense_crackle_range_reaches_the_click_track(monkeypatch) -> None:
+    calls = []
+    real = dd.add_clicks
+
+    def spy(n, sr, rng, rate, level, db, max_ms):
+        calls.append((rate, tuple(db), max_ms))
+        return real(n, sr, rng, rate, level, db, max_ms)
+
+    monkeypatch.setattr(dd, "add_clicks", spy)
+    rng = np.random.default_rng(1)
+    s = np.sin(np.arange(8000) * 0.05).astype(np.float32)
+    for _ in range(30):
+        dd.make_example(s, 44100, rng, clean_share=0.0, dense_db=(-45.0, -40.0),
+                        dense_rate=(2000.0, 3000.0))
+    dense = [c for c in calls if c[2] == 1.0]
+    assert dense and all(c[1] == (-45.0, -40.0) and 2000.0 <= c[0] <= 3000.0 for c in dense)
+    # the defaults are sessions 23-24's data
+    calls.clear()
+    for _ in range(30):
+        dd.make_example(s, 44100, rng, clean_share=0.0)
+    assert all(c[1] == (-30.0, -4.0) and 100.0 <= c[0] <= 1500.0 for c in calls if c[2] == 1.0)
+    # and the level is what was asked: a dense-only example's crackle peak sits under -40 dB re RMS
+    calls.clear()
+    monkeypatch.setattr(dd, "add_clicks", lambda n, sr, rng, rate, level, db, max_ms: (
+        real(n, sr, rng, rate, level, db, max_ms) if max_ms == 1.0 else np.zeros(n, np.float32)))
+    x, c = dd.make_example(s, 44100, rng, clean_share=0.0, dense_db=(-45.0, -40.0),
+                           dense_rate=(100.0, 100.0))
+    rms = np.sqrt(np.mean((x - c) ** 2))       # (two overlapping clicks may add: 6 dB of room)
+    assert 0 < np.max(np.abs(c)) < rms * 10 ** (-34.0 / 20)
+    x, c = dd.make_example(s, 44100, rng, clean_share=0.0, dense_db=(-10.0, -9.0),
+                           dense_rate=(100.0, 100.0))
+    assert np.max(np.abs(c)) > np.sqrt(np.mean((x - c) ** 2)) * 10 ** (-20.0 / 20)
+
+
 def test_training_music_excludes_the_benchmark_clips(monkeypatch) -> None:
     names = ["loop_amen", "loop_industrial", "vinyl_rewind", "bd_haus", "bass_hit_c"]
     reg = {"sonic-pi-samples/music": Source(
@@ -243,8 +277,11 @@ def test_training_command_runs_resumes_and_exports(tmp_path, monkeypatch) -> Non
             "--samples", "512", "--batch", "2", "--steps", "3", "--channels", "4"]
     meta = decrackle_train.main(args)
     assert meta["steps"] == 3 and out.is_file()
-    meta = decrackle_train.main(args[:-3] + ["5", "--channels", "4", "--lr", "1e-4"])
+    meta = decrackle_train.main(args[:-3] + ["5", "--channels", "4", "--lr", "1e-4", "--dense-db",
+                                             "-45", "-4", "--dense-rate", "100", "3000",
+                                             "--floor", "1e-4"])
     assert meta["steps"] == 5                                  # resumed from step 3
+    assert meta["args"]["dense_db"] == [-45.0, -4.0] and meta["args"]["floor"] == 1e-4
     import torch
     ck = torch.load(tmp_path / "w" / "ckpt.pt")
     assert [g["lr"] for g in ck["opt"]["param_groups"]] == [1e-4]  # the resumed leg's --lr
