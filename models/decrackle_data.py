@@ -11,7 +11,7 @@ Each example is drawn at a random rate (16, 22.05, 32, 44.1 or 48 kHz) so one mo
 all.  Degradations (the target is what was added, so the model learns to subtract it):
 
 - dense crackle: 100-1500 small clicks per second (``dense_rate``), each 1 sample to 1 ms, peak
-  30-4 dB under the signal's RMS (``dense_db``; session 25 widened both from the command line);
+  30-4 dB under the signal's RMS (``dense_db``; both ranges are trainer options, session 25);
 - sparse clicks: 1-30 per second, 0.05-3 ms, up to 15 dB over the signal's RMS;
 - click shapes from one broad family (:func:`click`): a rise, an exponential decay, a ringing
   carrier between 1 kHz and 0.45 fs mixed with a plain pulse, optionally high-passed
@@ -29,8 +29,8 @@ from scipy import signal
 from .bwe_data import SR, TRAIN, draw_segment
 from .data import registry
 
-__all__ = ["RATES", "BENCH_CLIPS", "DENSE_DB", "DENSE_RATE", "music_files", "speech_groups", "click", "add_clicks",
-           "make_example", "ExamplePool"]
+__all__ = ["RATES", "BENCH_CLIPS", "DENSE_DB", "DENSE_RATE", "music_files", "speech_groups",
+           "click", "add_clicks", "make_example", "ExamplePool"]
 
 RATES = (16000, 22050, 32000, 44100, 48000)
 # every sonic-pi clip the click benchmark uses (tuning, held-out, clean hits, real vinyl crackle)

@@ -66,7 +66,10 @@ def build_net(channels: int = CHANNELS, dilations=DILATIONS, in_kernel: int = IN
     return net
 
 
-def loss_db(c_hat, c, s, floor: float = 1e-3):
+LOSS_FLOOR = 1e-3  # loss_db's floor, a share of the clean signal's energy (sessions 23-24)
+
+
+def loss_db(c_hat, c, s, floor: float = LOSS_FLOOR):
     """Mean over the batch of 10 log10((|c_hat - c|^2 + e) / (|c|^2 + e)), e = floor |s|^2."""
     import torch
 
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
                     metavar=("LOW", "HIGH"), help="dense crackle peak, dB re the signal's RMS")
     ap.add_argument("--dense-rate", type=float, nargs=2, default=list(DENSE_RATE),
                     metavar=("LOW", "HIGH"), help="dense crackle, clicks per second")
-    ap.add_argument("--floor", type=float, default=1e-3,
+    ap.add_argument("--floor", type=float, default=LOSS_FLOOR,
                     help="loss floor, a share of the clean signal's energy: crackle and error "
                          "under it weigh little")
     ap.add_argument("--seed", type=int, default=0)
