@@ -31,16 +31,23 @@ from .decrackle import CHANNELS, DILATIONS, IN_KERNEL, receptive_field
 from .decrackle_data import DENSE_DB, DENSE_RATE, ExamplePool
 
 
-def build_net(channels: int = CHANNELS, dilations=DILATIONS, in_kernel: int = IN_KERNEL):
-    """The de-crackle net (torch): (batch, 1, T + R - 1) -> (batch, 1, T)."""
+def build_net(channels: int = CHANNELS, dilations=DILATIONS, in_kernel: int = IN_KERNEL,
+              extra=()):
+    """The de-crackle net (torch): (batch, 1, T + R - 1) -> (batch, 1, T).
+
+    ``extra``: dilations of residual blocks appended after ``dilations`` (longer context, e.g.
+    128 256 512), their output convolution zero at the start: the net then computes exactly what
+    the net without them computes, so a trained net grows its context without losing anything."""
     from torch import nn
 
     class Block(nn.Module):
-        def __init__(self, d: int) -> None:
+        def __init__(self, d: int, zero: bool = False) -> None:
             super().__init__()
             self.d = d
             self.conv = nn.Conv1d(channels, channels, 3, dilation=d, bias=False)
             self.mix = nn.Conv1d(channels, channels, 1, bias=False)
+            if zero:
+                nn.init.zeros_(self.mix.weight)
 
         def forward(self, h):
             z = self.mix(nn.functional.leaky_relu(self.conv(nn.functional.leaky_relu(h, 0.1)), 0.1))
@@ -50,7 +57,8 @@ def build_net(channels: int = CHANNELS, dilations=DILATIONS, in_kernel: int = IN
         def __init__(self) -> None:
             super().__init__()
             self.inp = nn.Conv1d(1, channels, in_kernel, bias=False)
-            self.blocks = nn.ModuleList(Block(d) for d in dilations)
+            self.blocks = nn.ModuleList([Block(d) for d in dilations]
+                                        + [Block(d, zero=True) for d in extra])
             self.out1 = nn.Conv1d(channels, channels, 1, bias=False)
             self.out2 = nn.Conv1d(channels, 1, 1, bias=False)
             nn.init.normal_(self.out2.weight, std=1e-3)
@@ -62,7 +70,8 @@ def build_net(channels: int = CHANNELS, dilations=DILATIONS, in_kernel: int = IN
             return self.out2(nn.functional.leaky_relu(self.out1(h), 0.1)) / 10.0
 
     net = Net()
-    net.receptive_field = receptive_field(dilations, in_kernel)
+    net.receptive_field = receptive_field(tuple(dilations) + tuple(extra), in_kernel)
+    net.extra = tuple(int(d) for d in extra)
     return net
 
 
@@ -106,11 +115,20 @@ def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     work = Path(args.work).expanduser()
     work.mkdir(parents=True, exist_ok=True)
-    net = build_net(args.channels)
+    ck = work / "ckpt.pt"
+    extra = tuple(args.extra)
+    if ck.exists():  # a resumed run keeps the architecture it was started with
+        extra = tuple(torch.load(ck).get("extra", ()))
+    net = build_net(args.channels, extra=extra)
     r = net.receptive_field
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    ck = work / "ckpt.pt"
     spent, step, hist = 0.0, 0, []
+    if not ck.exists() and args.init:
+        # grow a trained net: its weights, the appended blocks' output zero (same function)
+        missing, unexpected = net.load_state_dict(torch.load(args.init)["net"], strict=False)
+        if unexpected or any(not k.startswith("blocks.") for k in missing):
+            raise SystemExit(f"--init {args.init} does not fit this net: {unexpected or missing}")
+        print(f"initialised from {args.init}; new blocks {extra}", flush=True)
     if ck.exists():
         s = torch.load(ck)
         net.load_state_dict(s["net"])
@@ -130,7 +148,8 @@ def train(args: argparse.Namespace) -> dict:
     def save() -> None:
         tmp = work / "ckpt.pt.tmp"
         torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "spent": time.time() - t0,
-                    "step": step, "hist": hist, "channels": args.channels}, tmp)
+                    "step": step, "hist": hist, "channels": args.channels, "extra": list(extra)},
+                   tmp)
         os.replace(tmp, ck)
 
     while time.time() - t0 < args.minutes * 60 and (args.steps <= 0 or step < args.steps):
@@ -183,6 +202,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--floor", type=float, default=LOSS_FLOOR,
                     help="loss floor, a share of the clean signal's energy: crackle and error "
                          "under it weigh little")
+    ap.add_argument("--extra", type=int, nargs="*", default=[], metavar="D",
+                    help="dilations of blocks appended for longer context (a new run only)")
+    ap.add_argument("--init", default="",
+                    help="a checkpoint whose weights start a new run (with --extra: a net grown "
+                         "from a trained one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--export-only", action="store_true",
                     help="export the checkpoint in --work to --out and stop (a snapshot of a run)")
@@ -197,7 +221,7 @@ def export_checkpoint(ckpt: Path, out: Path) -> dict:
     import torch
 
     s = torch.load(ckpt)
-    net = build_net(int(s.get("channels", CHANNELS)))
+    net = build_net(int(s.get("channels", CHANNELS)), extra=s.get("extra", ()))
     net.load_state_dict(s["net"])
     export(net, out)
     meta = {"steps": s["step"], "minutes": s["spent"] / 60.0}
