@@ -125,7 +125,10 @@ def train(args: argparse.Namespace) -> dict:
     spent, step, hist = 0.0, 0, []
     if not ck.exists() and args.init:
         # grow a trained net: its weights, the appended blocks' output zero (same function)
-        missing, unexpected = net.load_state_dict(torch.load(args.init)["net"], strict=False)
+        try:
+            missing, unexpected = net.load_state_dict(torch.load(args.init)["net"], strict=False)
+        except RuntimeError as e:  # other channel count
+            raise SystemExit(f"--init {args.init} does not fit this net: {e}") from None
         if unexpected or any(not k.startswith("blocks.") for k in missing):
             raise SystemExit(f"--init {args.init} does not fit this net: {unexpected or missing}")
         print(f"initialised from {args.init}; new blocks {extra}", flush=True)

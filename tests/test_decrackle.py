@@ -289,3 +289,45 @@ def test_training_command_runs_resumes_and_exports(tmp_path, monkeypatch) -> Non
     d = DeCrackle(model=out)
     y = stream(d, x, 48000, 128)
     assert d.active and np.all(np.isfinite(y))
+
+
+def test_grown_net_starts_as_the_net_it_grew_from_and_keeps_its_context(tmp_path, monkeypatch) -> None:
+    """--extra appends long-dilation blocks whose output starts at zero: from --init the grown
+    net computes what the trained net computes (on the centre of its longer input); the run
+    resumes with the same architecture and the export declares the longer receptive field."""
+    import torch
+
+    from aural.models import decrackle_train
+
+    monkeypatch.setattr(dd, "speech_groups", lambda: [["a"], ["b"]])
+    monkeypatch.setattr(dd, "music_files", lambda: ["m"])
+    monkeypatch.setattr(dd, "draw_segment", lambda files, seconds, rng: (
+        0.3 * np.sin(np.arange(int(seconds * 48000)) * rng.uniform(0.01, 0.2))).astype(np.float32))
+    base = ["--pool", "4", "--pool-seconds", "0.3", "--samples", "512", "--batch", "2",
+            "--channels", "4"]
+    decrackle_train.main(base + ["--work", str(tmp_path / "a"), "--out", str(tmp_path / "a.onnx"),
+                                 "--steps", "2"])
+    grown = base + ["--work", str(tmp_path / "b"), "--out", str(tmp_path / "b.onnx"),
+                    "--extra", "128", "256", "--init", str(tmp_path / "a" / "ckpt.pt")]
+    meta = decrackle_train.main(grown + ["--steps", "0", "--minutes", "0"])
+    assert meta["steps"] == 0 and meta["receptive_field"] == receptive_field() + 2 * (128 + 256)
+    small = decrackle_train.build_net(4)
+    small.load_state_dict(torch.load(tmp_path / "a" / "ckpt.pt")["net"])
+    big = decrackle_train.build_net(4, extra=(128, 256))
+    big.load_state_dict(torch.load(tmp_path / "b" / "ckpt.pt")["net"])
+    x = torch.randn(1, 1, 600 + big.receptive_field - 1)
+    off = (big.receptive_field - small.receptive_field) // 2
+    with torch.no_grad():
+        assert torch.allclose(big(x), small(x[:, :, off:off + 600 + small.receptive_field - 1]),
+                              atol=1e-7)
+        assert small(x).abs().max() > 1e-6                    # a net that outputs something
+    meta = decrackle_train.main(grown[:-5] + ["--steps", "2"])  # resumed: no --extra given
+    assert meta["steps"] == 2 and meta["receptive_field"] == big.receptive_field
+    assert torch.load(tmp_path / "b" / "ckpt.pt")["extra"] == [128, 256]
+    d = DeCrackle(model=tmp_path / "b.onnx")
+    d.prepare(48000, 1, 256)
+    assert d.latency_samples == d.hop - 1 + (big.receptive_field - 1) // 2
+    with pytest.raises(SystemExit, match="does not fit"):
+        decrackle_train.main(base[:-1] + ["8", "--work", str(tmp_path / "c"), "--out",
+                                          str(tmp_path / "c.onnx"), "--init",
+                                          str(tmp_path / "a" / "ckpt.pt")])
