@@ -9,7 +9,9 @@ processing time (``if preset == AUTO``).  The rules (:func:`build_chain`):
 
 - DeClip only when a hard ceiling was found (automatic level; a Limiter after it when the
   ceiling is within 6 dB of full scale, and output headroom so rebuilt peaks do not clip);
-- DeClick only when clicks were counted (>= 12 a minute); threshold 6 (7 for music);
+- DeClick only when clicks were counted (>= 12 a minute); threshold 6 (7 for music); then the
+  learned DeCrackle (crackle and clicks under the signal) where onnxruntime and its weights are
+  there and neural nodes are allowed (``neural`` not False);
 - DeThump only when two or more scratch thumps were found (pulses a DeThump node fits), last
   among the repair nodes (as in the ``vinyl`` preset);
 - DeHum only with audible hum (2+ harmonics, or a fundamental within 30 dB of the RMS), tuned to its fundamental and harmonics, depth from its level;
@@ -28,7 +30,7 @@ from .analysis import MAX_SECONDS, Analysis, analyse, analyse_file
 from .graph import Chain
 
 __all__ = ["AUTO", "actions", "apply_auto_settings", "auto_chain_for", "auto_chain_for_audio",
-           "build_chain", "describe_for_cli", "neural_available"]
+           "build_chain", "decrackle_available", "describe_for_cli", "neural_available"]
 
 #: the preset name that means "analyse, then build"
 AUTO = "auto"
@@ -43,6 +45,16 @@ def neural_available() -> bool:
     except Exception:  # ImportError, a missing model file, a broken runtime
         return False
     return True
+
+
+def decrackle_available() -> bool:
+    """True when the learned DeCrackle node can run (onnxruntime imports, its weights are there)."""
+    try:
+        import onnxruntime  # noqa: F401
+        from aural.models.decrackle import DEFAULT_DECRACKLE_MODEL
+    except Exception:
+        return False
+    return DEFAULT_DECRACKLE_MODEL.is_file()
 
 
 def _denoiser(a: Analysis, neural: bool | None):
@@ -64,7 +76,8 @@ def _denoiser(a: Analysis, neural: bool | None):
 def build_chain(a: Analysis, neural: bool | None = None) -> Chain:
     """The chain for what ``a`` found (see the module text); an empty Chain for clean input.
 
-    ``neural``: use the neural enhancer for noisy speech (None: when it is available)."""
+    ``neural``: use the neural enhancer for noisy speech and the learned DeCrackle after DeClick
+    (None: when they are available; False: DSP only)."""
     from .processors import DeClick, DeClip, DeHum, DeThump, Limiter
     nodes = []
     if a.clipped:
@@ -74,6 +87,9 @@ def build_chain(a: Analysis, neural: bool | None = None) -> Chain:
     if a.clicky:
         nodes.append(DeClick(name="declick", threshold=7.0 if a.content == "music" else 6.0,
                              max_click_ms=1.5))
+        if neural is not False and decrackle_available():
+            from aural.models.decrackle import DeCrackle
+            nodes.append(DeCrackle(name="decrackle", amount=1.0))
     if a.hum_audible:
         depth = float(min(60.0, max(20.0, a.hum_above_floor_db + 6.0)))
         # the canceller's own removal width (0.08 Hz: ~4 s averaging) and up to 160 harmonics
@@ -101,6 +117,9 @@ def actions(chain: Chain) -> list[str]:
         elif kind == "DeClick":
             out.append(f"{node.name}: remove clicks (DeClick, threshold {v('threshold'):g} sigma,"
                        f" up to {v('max_click_ms'):g} ms)")
+        elif kind == "DeCrackle":
+            out.append(f"{node.name}: remove the crackle and clicks left under the signal "
+                       f"(learned DeCrackle, {v('amount'):.0%} of its estimate)")
         elif kind == "DeHum":
             out.append(f"{node.name}: cancel the {v('freq_hz'):g} Hz hum and its harmonics "
                        f"(up to {int(v('harmonics'))}, each as far as it is present; at most "

@@ -3,19 +3,23 @@
     from aural.models.decrackle import DeCrackle
     y = DeCrackle(model="runs/decrackle.onnx")(x, 44100)   # latency-compensated, same length
 
-No weights ship for it (the session-23 net missed the rule it was judged by: models/weights/
-RECIPE.md): train one with ``python -m aural.models.decrackle_train``; without a model file the
-node passes its input through, delayed (``active`` False).
+The shipped weights (``models/weights/decrackle.onnx``, session 26: the fifth training leg,
+the first to pass its rule; models/weights/RECIPE.md) follow DeClick in the ``vinyl``, ``music``
+and ``auto`` chains.  Train others with ``python -m aural.models.decrackle_train``; without a
+model file the node passes its input through, delayed (``active`` False).
 
 A small non-causal convolutional net (:mod:`aural.models.decrackle_train`; bias-free, so blind
 to level) estimates the clicks and crackle in each channel's waveform; the node subtracts
 ``amount`` times that estimate from the input, delayed by the net's look-ahead.  The music never
 passes through the net, so what it does not recognise as crackle comes out sample for sample.
 
-Streaming: fixed hops (``hop`` = 1024 samples at 32-48 kHz, 512 below), each run on the last
-``R - 1 + hop`` samples (``R``: the net's receptive field, 515 samples: 5.4 ms of look-ahead at
-48 kHz), one onnxruntime call for all channels, bound to preallocated arrays (no allocation on
-the audio path).  Latency ``hop - 1 + (R - 1) / 2`` samples.
+Streaming: fixed hops (``hop`` = 1024 samples at 32-48 kHz, 512 below; 4 x that for a net
+whose receptive field is over 2,048 samples, as the shipped one's 4,355), each run on the last
+``R - 1 + hop`` samples (``R``: the net's receptive field; the shipped net looks 2,177 samples,
+45 ms at 48 kHz, ahead), one onnxruntime call for all channels, bound to preallocated arrays (no
+allocation on the audio path).  Latency ``hop - 1 + (R - 1) / 2`` samples: 6,272 (131 ms) at
+48 kHz with the shipped net.  Cost: RTF ~0.4 for stereo 48 kHz on one thread (a file chain, or
+live on a free core).
 
 The net was trained at 16-48 kHz.  Above 48 kHz (88.2-192 kHz transfers) it runs at the rate
 divided by ``factor`` = 2 or 4: each hop is low-passed and decimated (a causal Kaiser FIR,
@@ -47,6 +51,7 @@ MIN_RATE, MAX_RATE = 16000, 48000
 CHANNELS = 32
 DILATIONS = (1, 2, 4, 8, 16, 32, 64) * 2
 IN_KERNEL = 7
+LONG_CONTEXT = 2048  # a net with a longer receptive field runs on 4x longer hops in the node
 
 
 def receptive_field(dilations=DILATIONS, in_kernel: int = IN_KERNEL) -> int:
@@ -196,7 +201,11 @@ class CrackleNet:
     """The ONNX net bound to preallocated arrays: ``ctx`` (C, 1, R - 1 + hop) in, ``est``
     (C, 1, hop) out; ``run()`` allocates nothing on the Python side."""
 
-    def __init__(self, path: str | os.PathLike, channels: int, hop: int, threads: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike, channels: int, hop: int, threads: int = 1,
+                 long_hop: bool = False) -> None:
+        """``hop``: samples per run; with ``long_hop`` a net whose receptive field is over
+        LONG_CONTEXT samples runs on 4 x ``hop`` (each run recomputes R - 1 samples of context:
+        with R = 4,355 a 1024 hop costs 2.4 x a 4096 hop)."""
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -208,6 +217,9 @@ class CrackleNet:
         if meta.get("kind") != "decrackle":
             raise ValueError(f"{path}: not a de-crackle model")
         self.receptive_field = int(meta["receptive_field"])
+        if long_hop and self.receptive_field > LONG_CONTEXT:
+            hop *= 4
+        self.hop = hop
         self.ctx = np.zeros((channels, 1, self.receptive_field - 1 + hop), np.float32)
         self.est = np.zeros((channels, 1, hop), np.float32)
         self._bind = self.session.io_binding()
@@ -260,13 +272,13 @@ class DeCrackle(HopProcessor):
         self.factor, self.up = f, up
         lo = sr * up / f
         hop_lo = 1024 if lo >= 32000 else 512
-        self.hop = f * hop_lo // up
         self._net = None
         if MIN_RATE <= lo <= MAX_RATE and os.path.isfile(self.model_path):
-            self._net = CrackleNet(self.model_path, c, hop_lo)
-            r = self._net.receptive_field
+            self._net = CrackleNet(self.model_path, c, hop_lo, long_hop=True)
+            r, hop_lo = self._net.receptive_field, self._net.hop
         else:
             r = receptive_field()
+        self.hop = f * hop_lo // up
         half = (r - 1) // 2
         self._ctx = self._net.ctx if self._net is not None else np.zeros((c, 1, r - 1 + hop_lo), np.float32)
         self._zero = np.zeros((c, 1, self.hop), np.float32)

@@ -122,6 +122,9 @@ def test_clicks_found_on_clicky_material(kind):
     assert a.clicky
     assert 15 <= a.clicks <= 40  # 30 clicks added
     assert "DeClick" in _names(build_chain(a, neural=False))
+    assert "DeCrackle" not in _names(build_chain(a, neural=False))   # DSP only
+    names = _names(build_chain(a))                   # the learned de-crackle follows DeClick
+    assert names[names.index("DeClick") + 1] == "DeCrackle"
 
 
 def _drums(sr: int = 44100, seconds: float = 5.0) -> np.ndarray:

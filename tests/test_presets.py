@@ -161,7 +161,7 @@ def test_repair_only_bypasses_the_shaping_nodes_and_keeps_alignment():
     chain = load_preset("vinyl")
     rep = repair_only(chain)
     kept = {type(n).__name__ for _, n in rep.nodes() if not n.bypass}
-    assert kept == {"DeClip", "DeClick", "DeHum", "Rumble", "Wiener", "DeThump"}
+    assert kept == {"DeClip", "DeClick", "DeCrackle", "DeHum", "Rumble", "Wiener", "DeThump"}
     assert not any(n.bypass for _, n in chain.nodes())  # the original is left alone
     rep.prepare(48000, 1, 512)
     chain.prepare(48000, 1, 512)
