@@ -67,6 +67,8 @@ MAX_GLIDE = 0.15
 #: swells again (1.25x from one hop to the next) is not a new event
 ONSET_RISE = 2.0
 ONSET_HOPS = 6
+#: a low-band window level at or under this is digital silence, left out of the music's level
+SILENT = 1e-9
 #: with ``need_click``: the click's high-band peak must reach this share of the pulse's peak
 CLICK_MIN = 0.04
 
@@ -381,9 +383,12 @@ def dethump_hop(hop_in, hop_out, sos, zi, xbuf, lbuf, hist, hcount, tmp, st, lv,
     for j in range(ONSET_HOPS - 1, 0, -1):
         lv[1 + j] = lv[j]
     lv[1] = lvl
-    hist[hcount[1]] = val
-    hcount[1] = (hcount[1] + 1) % hist.shape[0]
-    hcount[0] = min(nh + 1, hist.shape[0])
+    if lvl > SILENT or busy:
+        # digital silence (a stream's start, a delay line's zeros upstream, a dropout) is not the
+        # music's level: counted, it made the music's first note after it a thump
+        hist[hcount[1]] = val
+        hcount[1] = (hcount[1] + 1) % hist.shape[0]
+        hcount[0] = min(nh + 1, hist.shape[0])
     # ---- output
     d0 = m - la - h
     for ch in range(nch):
