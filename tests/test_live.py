@@ -130,8 +130,12 @@ def check_live_equals_offline(server, tester, preset: str, worker: bool = False,
         gc.collect()
         r = Run(server, tester, voice_chain(preset, worker), sig)
         assert r.k >= 0
-        # the signal reached aural intact (the JACK path is bit-exact)
-        np.testing.assert_array_equal(r.lin[:, r.k:r.k + n], sig)
+        # the signal reached aural intact (the JACK path is bit-exact), unless an xrun slipped a
+        # block of it: such a run is retried like any other spoiled by xruns
+        if not np.array_equal(r.lin[:, r.k:r.k + n], sig):
+            assert r.xruns > 0, "no xrun, yet aural's input is not the signal sent"
+            seen.append((r.xruns, r.missed))
+            continue
         ref = offline(lambda: voice_chain(preset, worker), r.lin)[:, r.k:r.k + n]
         # aural's own output tap equals offline processing whatever the server did
         lat = r.latency.algorithmic
