@@ -116,14 +116,14 @@ def train(args: argparse.Namespace) -> dict:
     work = Path(args.work).expanduser()
     work.mkdir(parents=True, exist_ok=True)
     ck = work / "ckpt.pt"
-    extra = tuple(args.extra)
-    if ck.exists():  # a resumed run keeps the architecture it was started with
-        extra = tuple(torch.load(ck).get("extra", ()))
+    saved = torch.load(ck) if ck.exists() else None
+    # a resumed run keeps the architecture it was started with
+    extra = tuple(saved.get("extra", ())) if saved else tuple(args.extra)
     net = build_net(args.channels, extra=extra)
     r = net.receptive_field
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     spent, step, hist = 0.0, 0, []
-    if not ck.exists() and args.init:
+    if saved is None and args.init:
         # grow a trained net: its weights, the appended blocks' output zero (same function)
         try:
             missing, unexpected = net.load_state_dict(torch.load(args.init)["net"], strict=False)
@@ -132,8 +132,8 @@ def train(args: argparse.Namespace) -> dict:
         if unexpected or any(not k.startswith("blocks.") for k in missing):
             raise SystemExit(f"--init {args.init} does not fit this net: {unexpected or missing}")
         print(f"initialised from {args.init}; new blocks {extra}", flush=True)
-    if ck.exists():
-        s = torch.load(ck)
+    if saved is not None:
+        s = saved
         net.load_state_dict(s["net"])
         opt.load_state_dict(s["opt"])
         spent, step, hist = s["spent"], s["step"], s.get("hist", [])
